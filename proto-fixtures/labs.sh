@@ -1,0 +1,440 @@
+# Lab definitions for capture.sh (sourced, not run directly).
+# Each lab writes its configs to $CDIR (= proto-fixtures/configs/<lab>/),
+# starts the daemons in their namespaces, provokes events, and ends.
+
+# ---------------------------------------------------------------- Calico
+# BIRD 1.6 config as Calico v3.8's confd renders it on node $2 (IP $3).
+# $4: "rr" for a route reflector, else worker.  $5..: static blackhole blocks.
+calico_bird_cfg() {
+  local file=$1 ip=$2 role=$3 rrip=$4; shift 4
+  {
+    echo "# Rendered like Calico v3.8 confd bird.cfg.template (node $ip, role $role)"
+    echo "log stderr all;"
+    echo "debug protocols { states, events };"
+    echo "# bird_aggr.cfg"
+    echo "protocol static {"
+    for b in "$@"; do echo "  route $b blackhole;"; done
+    echo "}"
+    echo "function calico_aggr ()"
+    echo "{"
+    for b in "$@"; do echo "  if ( net = $b ) then { accept; }"; echo "  if ( net ~ $b ) then { reject; }"; done
+    echo "}"
+    cat <<EOF
+# bird_ipam.cfg
+filter calico_export_to_bgp_peers {
+  calico_aggr();
+  if ( net ~ 172.15.0.0/16 ) then {
+    accept;
+  }
+  if ( net ~ 172.16.0.0/16 ) then {
+    accept;
+  }
+  reject;
+}
+filter calico_kernel_programming {
+  if ( net ~ 172.15.0.0/16 ) then {
+    krt_tunnel = "";
+    accept;
+  }
+  accept;
+}
+router id $ip;
+protocol kernel {
+  learn;             # Learn all alien routes from the kernel
+  persist;           # Don't remove routes on bird shutdown
+  scan time 2;       # Scan kernel routing table every 2 seconds
+  import all;
+  export filter calico_kernel_programming; # Default is export none
+  graceful restart;
+}
+protocol device {
+  debug { states };
+  scan time 2;    # Scan interfaces every 2 seconds
+}
+protocol direct {
+  debug { states };
+  interface -"cali*", "*"; # Exclude cali* but include everything else.
+}
+template bgp bgp_template {
+  debug { states };
+  description "Connection to BGP peer";
+  local as 64512;
+  multihop;
+  gateway recursive; # This should be the default, but just in case.
+  import all;        # Import all routes, since we don't know what the upstream
+                     # topology is and therefore have to trust the ToR/RR.
+  export filter calico_export_to_bgp_peers;  # Only want to export routes for workloads.
+  source address $ip;  # The local address we use for the TCP connection
+  add paths on;
+  graceful restart;  # See comment in kernel section about graceful restart.
+  connect delay time 2;
+  connect retry time 5;
+  error wait time 5,30;
+}
+EOF
+  } > "$file"
+  # Stock BIRD rejects Calico's krt_tunnel attribute: drop it (see calico.md).
+  sed -i '/krt_tunnel/d' "$file"
+}
+
+lab_calico() {
+  lab_begin calico
+  node core; node rr1; node w1; node w2
+  addr core 192.168.83.1/24 bird2 "$V_BIRD2" core-bird2.conf
+  addr rr1 192.168.83.11/24 bird1 "$V_BIRD1" rr1-bird.cfg
+  addr w1 192.168.83.21/24 bird1 "$V_BIRD1" w1-bird.cfg
+  addr w2 192.168.83.22/24 bird1 "$V_BIRD1" w2-bird.cfg
+
+  calico_bird_cfg "$CDIR/rr1-bird.cfg" 192.168.83.11 rr - 172.15.11.0/26 172.16.0.0/16
+  cat >> "$CDIR/rr1-bird.cfg" <<'EOF'
+# ------------- RR-to-client peers (workers) and the global peer (core) -------------
+protocol bgp Node_192_168_83_21 from bgp_template {
+  neighbor 192.168.83.21 as 64512;
+  rr client;
+  rr cluster id 224.0.0.1;
+}
+protocol bgp Node_192_168_83_22 from bgp_template {
+  neighbor 192.168.83.22 as 64512;
+  rr client;
+  rr cluster id 224.0.0.1;
+}
+# ------------- Global peers -------------
+# For peer /global/peer_v4/192.168.83.1
+protocol bgp Global_192_168_83_1 from bgp_template {
+  neighbor 192.168.83.1 as 64512;
+  rr client;
+  rr cluster id 224.0.0.1;
+}
+EOF
+  for w in 21 22; do
+    calico_bird_cfg "$CDIR/w${w#2}-bird.cfg" 192.168.83.$w worker 192.168.83.11 \
+      172.15.$w.0/26 172.15.$w.64/26 172.16.0.0/16
+    cat >> "$CDIR/w${w#2}-bird.cfg" <<'EOF'
+# ------------- Node-to-RR peers -------------
+protocol bgp Node_192_168_83_11 from bgp_template {
+  neighbor 192.168.83.11 as 64512;
+}
+EOF
+  done
+  cat > "$CDIR/core-bird2.conf" <<'EOF'
+# "Core" router at 192.168.83.1: RR client of the Calico reflector, with
+# ADD-PATH receive so it gets every path (what bgpd will do). It announces a
+# default route to the reflector.
+log stderr all;
+router id 192.168.83.1;
+protocol device {}
+protocol direct { ipv4; }
+protocol static { ipv4; route 0.0.0.0/0 blackhole; }
+protocol bgp rr1 {
+  local 192.168.83.1 as 64512;
+  neighbor 192.168.83.11 as 64512;
+  ipv4 { import all; export where net = 0.0.0.0/0; add paths rx; };
+}
+EOF
+  capture_start
+  start_bird2 core core-bird2.conf
+  start_bird1 rr1 rr1-bird.cfg -R
+  start_bird1 w1 w1-bird.cfg
+  start_bird1 w2 w2-bird.cfg
+  for p in Node_192_168_83_21 Node_192_168_83_22 Global_192_168_83_1; do
+    wait_until 60 "rr1 $p Established" bird_up b1c rr1 $p
+  done
+  wait_until 30 "core learns 7 paths" sh -c "'$BIRDC2' -s '$(sock core)' show route count | grep -q '^[7-9] of\|^1[0-9] of'"
+  sleep 3
+  log "calico: w2 disables its session (withdrawals reflected with path ids)"
+  b1c w2 disable Node_192_168_83_11 >/dev/null
+  wait_until 20 "rr1 sees w2 down" bird_down b1c rr1 Node_192_168_83_22
+  sleep 2
+  log "calico: w1 BIRD is shut down"
+  b1c w1 down >/dev/null || true
+  wait_until 20 "rr1 sees w1 down" bird_down b1c rr1 Node_192_168_83_21
+  sleep 2
+  log "calico: w2 re-enabled"
+  b1c w2 enable Node_192_168_83_11 >/dev/null
+  wait_until 60 "rr1 w2 up again" bird_up b1c rr1 Node_192_168_83_22
+  sleep 3
+  b2c core show route all > "$LDIR/core-routes.txt" 2>&1 || true
+  lab_end
+}
+
+# ---------------------------------------------------------------- Calico IPv6 (bird6)
+# bird6.cfg as Calico v3.8 renders it; router id is the node's IPv4 address.
+calico_bird6_cfg() {
+  local file=$1 id=$2 ip=$3; shift 3
+  {
+    echo "# Rendered like Calico v3.8 confd bird6.cfg.template (node $ip, router id $id)"
+    echo "log stderr all;"
+    echo "debug protocols { states, events };"
+    echo "protocol static {"
+    for b in "$@"; do echo "  route $b blackhole;"; done
+    echo "}"
+    echo "function calico_aggr ()"
+    echo "{"
+    for b in "$@"; do echo "  if ( net = $b ) then { accept; }"; echo "  if ( net ~ $b ) then { reject; }"; done
+    echo "}"
+    cat <<EOF
+filter calico_export_to_bgp_peers {
+  calico_aggr();
+  if ( net ~ fd00:15::/48 ) then {
+    accept;
+  }
+  reject;
+}
+filter calico_kernel_programming {
+  accept;
+}
+router id $id;  # Use IPv4 address since router id is 4 octets, even in MP-BGP
+protocol kernel {
+  learn;             # Learn all alien routes from the kernel
+  persist;           # Don't remove routes on bird shutdown
+  scan time 2;       # Scan kernel routing table every 2 seconds
+  import all;
+  export filter calico_kernel_programming; # Default is export none
+  graceful restart;
+}
+protocol device {
+  debug { states };
+  scan time 2;    # Scan interfaces every 2 seconds
+}
+protocol direct {
+  debug { states };
+  interface -"cali*", "*"; # Exclude cali* but include everything else.
+}
+template bgp bgp_template {
+  debug { states };
+  description "Connection to BGP peer";
+  local as 64512;
+  multihop;
+  gateway recursive; # This should be the default, but just in case.
+  import all;        # Import all routes, since we don't know what the upstream
+                     # topology is and therefore have to trust the ToR/RR.
+  export filter calico_export_to_bgp_peers;  # Only want to export routes for workloads.
+  source address $ip;  # The local address we use for the TCP connection
+  add paths on;
+  graceful restart;  # See comment in kernel section about graceful restart.
+  connect delay time 2;
+  connect retry time 5;
+  error wait time 5,30;
+}
+EOF
+  } > "$file"
+}
+
+lab_calico_v6() {
+  lab_begin calico-v6
+  node core; node rr1; node w1; node ext
+  addr core fd00:83::1/64 bird2 "$V_BIRD2" core-bird2.conf
+  addr rr1 fd00:83::11/64 bird1-v6 "$V_BIRD6" rr1-bird6.cfg
+  addr w1 fd00:83::21/64 bird1-v6 "$V_BIRD6" w1-bird6.cfg
+  addr ext fd00:83::30/64 gobgp "$V_GOBGP" ext-gobgpd.toml
+  calico_bird6_cfg "$CDIR/rr1-bird6.cfg" 192.168.83.11 fd00:83::11 fd00:15:0:11::/122
+  cat >> "$CDIR/rr1-bird6.cfg" <<'EOF'
+protocol bgp Node_fd00_83__21 from bgp_template {
+  neighbor fd00:83::21 as 64512;
+  rr client;
+  rr cluster id 224.0.0.1;
+}
+# For peer /global/peer_v6/fd00:83::1
+protocol bgp Global_fd00_83__1 from bgp_template {
+  neighbor fd00:83::1 as 64512;
+  rr client;
+  rr cluster id 224.0.0.1;
+}
+# Not Calico: a directly connected eBGP peer (no multihop), so BIRD sends its
+# global and its link-local address as next hop (32 bytes).
+protocol bgp Ext_fd00_83__30 {
+  local as 64512;
+  neighbor fd00:83::30 as 65001;
+  source address fd00:83::11;
+  import all;
+  export filter calico_export_to_bgp_peers;
+  hold time 9;
+}
+EOF
+  calico_bird6_cfg "$CDIR/w1-bird6.cfg" 192.168.83.21 fd00:83::21 fd00:15:0:21::/122 fd00:15:0:21::40/122
+  cat >> "$CDIR/w1-bird6.cfg" <<'EOF'
+protocol bgp Node_fd00_83__11 from bgp_template {
+  neighbor fd00:83::11 as 64512;
+}
+EOF
+  cat > "$CDIR/core-bird2.conf" <<'EOF'
+# IPv6 core router: RR client of the bird6 reflector, ADD-PATH receive.
+log stderr all;
+router id 192.168.83.1;
+protocol device {}
+protocol direct { ipv6; }
+protocol static { ipv6; route ::/0 blackhole; }
+protocol bgp rr1 {
+  local fd00:83::1 as 64512;
+  neighbor fd00:83::11 as 64512;
+  ipv6 { import all; export where net = ::/0; add paths rx; };
+}
+EOF
+  cat > "$CDIR/ext-gobgpd.toml" <<'EOF'
+# Directly connected eBGP peer of the bird6 reflector.
+[global.config]
+  as = 65001
+  router-id = "192.168.83.30"
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "fd00:83::11"
+    peer-as = 64512
+  [neighbors.timers.config]
+    hold-time = 9
+    keepalive-interval = 3
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv6-unicast"
+EOF
+  capture_start
+  start_bird2 core core-bird2.conf
+  start_bird6 rr1 rr1-bird6.cfg -R
+  start_bird6 w1 w1-bird6.cfg
+  start_gobgp ext ext-gobgpd.toml 50061
+  gob ext global rib add -a ipv6 fd00:15:65::/48 nexthop fd00:83::30 community 65001:100 >/dev/null
+  for p in Node_fd00_83__21 Global_fd00_83__1 Ext_fd00_83__30; do
+    wait_until 60 "rr1 $p Established" bird_up b6c rr1 $p
+  done
+  wait_until 30 "core learns pool routes" sh -c "'$BIRDC2' -s '$(sock core)' show route | grep -q 'fd00:15:0:21::40/122'"
+  sleep 4
+  log "calico-v6: route refresh from bird6 to core (bird2 answers with BoRR/EoRR) and to gobgp"
+  b6c rr1 reload in Global_fd00_83__1 >/dev/null
+  b6c rr1 reload in Ext_fd00_83__30 >/dev/null
+  sleep 2
+  log "calico-v6: w1 disables its session -> IPv6 withdrawals with path ids"
+  b6c w1 disable Node_fd00_83__11 >/dev/null
+  wait_until 20 "rr1 sees w1 down" bird_down b6c rr1 Node_fd00_83__21
+  sleep 2
+  b2c core show route all > "$LDIR/core-routes.txt" 2>&1 || true
+  gob ext global rib -a ipv6 > "$LDIR/ext-routes.txt" 2>&1 || true
+  lab_end
+}
+
+# ---------------------------------------------------------------- BIRD 2 <-> FRR
+lab_bird2_frr() {
+  lab_begin bird2-frr
+  node b2; node fr
+  addr b2 192.168.83.10/24 bird2 "$V_BIRD2" b2-bird2.conf
+  addr b2 fd00:83::10/64 bird2 "$V_BIRD2" b2-bird2.conf
+  addr fr 192.168.83.20/24 frr "$V_FRR" fr-bgpd.conf
+  addr fr fd00:83::20/64 frr "$V_FRR" fr-bgpd.conf
+  cat > "$CDIR/b2-bird2.conf" <<'EOF'
+# BIRD 2 (AS 65010) <-> FRR (AS 65020): one IPv4 session (ipv4, ADD-PATH) and one
+# IPv6 session (ipv6 + ipv4 with RFC 8950 extended next hop).
+log stderr all;
+router id 192.168.83.10;
+protocol device {}
+protocol direct { ipv4; ipv6; }
+protocol static s4 {
+  ipv4;
+  route 172.15.100.0/24 blackhole {
+    bgp_med = 50;
+    bgp_community.add((65010, 100));
+    bgp_community.add((65535, 65281));          # no-export
+    bgp_large_community.add((65010, 1, 2));
+    bgp_ext_community.add((rt, 65010, 7));
+    bgp_ext_community.add((ro, 192.168.83.10, 8));
+  };
+  route 172.15.101.0/24 blackhole { bgp_large_community.add((4200000010, 3, 4)); };
+  route 172.15.102.0/24 blackhole { bgp_origin = ORIGIN_INCOMPLETE; };
+}
+protocol static s6 {
+  ipv6;
+  route fd00:15:100::/48 blackhole {
+    bgp_community.add((65010, 600));
+    bgp_large_community.add((65010, 6, 6));
+    bgp_ext_community.add((rt, 65010, 66));
+    bgp_med = 60;
+  };
+  route fd00:15:101::/48 blackhole;
+}
+protocol bgp frr4 {
+  local 192.168.83.10 as 65010;
+  neighbor 192.168.83.20 as 65020;
+  hold time 9; keepalive time 3;
+  ipv4 { import all; export all; add paths on; };
+}
+protocol bgp frr6 {
+  local fd00:83::10 as 65010;
+  neighbor fd00:83::20 as 65020;
+  hold time 9; keepalive time 3;
+  ipv6 { import all; export all; };
+  ipv4 { import all; export all; extended next hop on; };
+}
+EOF
+  cat > "$CDIR/fr-bgpd.conf" <<'EOF'
+! FRR (AS 65020) <-> BIRD 2 (AS 65010)
+frr defaults traditional
+hostname fr
+log stdout debugging
+!
+route-map SET permit 10
+ set community 65020:1 no-advertise
+ set large-community 65020:2:3
+ set extcommunity rt 65020:9
+ set metric 20
+!
+router bgp 65020
+ bgp router-id 192.168.83.20
+ no bgp ebgp-requires-policy
+ no bgp network import-check
+ neighbor 192.168.83.10 remote-as 65010
+ neighbor 192.168.83.10 timers 3 9
+ neighbor fd00:83::10 remote-as 65010
+ neighbor fd00:83::10 timers 3 9
+ neighbor fd00:83::10 capability extended-nexthop
+ !
+ address-family ipv4 unicast
+  network 172.15.200.0/24 route-map SET
+  network 172.15.201.0/24
+  neighbor 192.168.83.10 addpath-tx-all-paths
+  neighbor fd00:83::10 activate
+ exit-address-family
+ !
+ address-family ipv6 unicast
+  network fd00:15:200::/48 route-map SET
+  neighbor fd00:83::10 activate
+ exit-address-family
+!
+EOF
+  capture_start
+  start_bird2 b2 b2-bird2.conf
+  start_frr fr fr-bgpd.conf
+  wait_until 60 "frr4 Established" bird_up b2c b2 frr4
+  wait_until 60 "frr6 Established" bird_up b2c b2 frr6
+  wait_until 30 "frr has bird2 routes" sh -c "vtysh --vty_socket '$LDIR/frr-fr' -d bgpd -c 'show bgp ipv6 unicast' | grep -q fd00:15:101::/48"
+  sleep 4   # a few keepalives (3 s)
+  log "bird2-frr: route refresh both ways"
+  vty fr "clear bgp ipv4 unicast 192.168.83.10 soft in" >/dev/null
+  b2c b2 reload in frr6 >/dev/null
+  sleep 2
+  log "bird2-frr: FRR admin shutdown with message; bird2 disable with message"
+  vty fr "configure terminal" "router bgp 65020" "neighbor fd00:83::10 shutdown message frr maintenance window 42" >/dev/null
+  wait_until 20 "frr6 down" bird_down b2c b2 frr6
+  b2c b2 disable frr4 "bird2: planned maintenance" >/dev/null
+  sleep 3
+  vty fr "configure terminal" "router bgp 65020" "no neighbor fd00:83::10 shutdown" >/dev/null
+  b2c b2 enable frr4 >/dev/null
+  wait_until 60 "frr4 Established again" bird_up b2c b2 frr4
+  wait_until 60 "frr6 Established again" bird_up b2c b2 frr6
+  sleep 1
+  log "bird2-frr: FRR administrative reset (clear bgp)"
+  vty fr "clear bgp 192.168.83.10" >/dev/null
+  sleep 1
+  wait_until 60 "frr4 Established after reset" bird_up b2c b2 frr4
+  log "bird2-frr: hold timer expiry: bird2 frozen (SIGSTOP), FRR sends 4/0"
+  local bpid; bpid=$(ip netns pids "$(ns b2)" | head -1)
+  kill -STOP $bpid
+  wait_until 30 "FRR hold timer expiry" sh -c "vtysh --vty_socket '$LDIR/frr-fr' -d bgpd -c 'show bgp neighbors 192.168.83.10 json' | grep -q 'Hold Timer Expired'"
+  kill -CONT $bpid
+  wait_until 60 "frr4 Established after hold expiry" bird_up b2c b2 frr4
+  log "bird2-frr: hold timer expiry: FRR frozen, bird2 sends 4/0"
+  local fpid; fpid=$(cat "$LDIR/frr-fr/bgpd.pid")
+  kill -STOP $fpid
+  wait_until 30 "bird2 hold timer expiry" sh -c "'$BIRDC2' -s '$(sock b2)' show protocols all frr4 | grep -q 'Hold timer expired'"
+  kill -CONT $fpid
+  wait_until 60 "frr4 Established after bird2 hold expiry" bird_up b2c b2 frr4
+  sleep 1
+  vty fr "show bgp neighbors" > "$LDIR/fr-neighbors.txt" 2>&1 || true
+  lab_end
+}
