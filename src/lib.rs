@@ -5,4 +5,5 @@
 //! - [`wire`]: the sans-IO message codec.
 
 pub mod cli;
+pub mod fsm;
 pub mod wire;

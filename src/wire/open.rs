@@ -369,6 +369,68 @@ impl Open {
             .unwrap_or(self.asn as u32)
     }
 
+    /// The RFC 4271 §6.2 checks that need the session's configuration:
+    /// the peer's AS (Bad Peer AS) and, on iBGP, an identifier equal to
+    /// ours (Bad BGP Identifier, RFC 6286 §2.2). `expected_as` is `None`
+    /// for a peer whose AS is not configured (a dynamic range accepting
+    /// any AS).
+    pub fn check_peer(
+        &self,
+        expected_as: Option<u32>,
+        local_as: u32,
+        local_id: Ipv4Addr,
+    ) -> Result<(), DecodeError> {
+        let asn = self.four_octet_asn();
+        if let Some(want) = expected_as
+            && asn != want
+        {
+            return Err(DecodeError::open(
+                err::BAD_PEER_AS,
+                format!("peer says AS {asn}, configured as AS {want}"),
+            ));
+        }
+        if asn == local_as && self.bgp_id == local_id {
+            return Err(DecodeError::open(
+                err::BAD_BGP_IDENTIFIER,
+                format!(
+                    "iBGP peer uses our own BGP identifier {local_id}; give one side another router id"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// RFC 5492 §3: capabilities we require that the peer did not offer
+    /// get Unsupported Capability, with the missing capabilities as data.
+    /// A required capability matches an offered one of the same code and,
+    /// for multiprotocol, the same family.
+    pub fn check_required(&self, required: &[Capability]) -> Result<(), DecodeError> {
+        let offered = |r: &Capability| {
+            self.capabilities().any(|c| match (r, c) {
+                (
+                    Capability::Multiprotocol { afi_safi: a },
+                    Capability::Multiprotocol { afi_safi: b },
+                ) => a == b,
+                _ => r.code() == c.code(),
+            })
+        };
+        let missing: Vec<&Capability> = required.iter().filter(|r| !offered(r)).collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let mut data = BytesMut::new();
+        for c in &missing {
+            c.encode(&mut data);
+        }
+        let names: Vec<String> = missing.iter().map(|c| c.to_string()).collect();
+        Err(DecodeError::new(
+            err::OPEN_MESSAGE,
+            err::UNSUPPORTED_CAPABILITY,
+            data.freeze(),
+            format!("peer lacks required capability: {}", names.join(", ")),
+        ))
+    }
+
     /// RFC 4271 §6.2 checks that need nothing but the message itself:
     /// version, hold time, BGP identifier and the optional parameters.
     /// Peer AS and identifier collisions belong to the session.
@@ -466,26 +528,38 @@ impl Open {
         out.put_u16(self.asn);
         out.put_u16(self.hold_time);
         out.put_u32(self.bgp_id.into());
+        let groups: Vec<BytesMut> = self
+            .params
+            .iter()
+            .map(|group| {
+                let mut caps = BytesMut::new();
+                for c in group {
+                    c.encode(&mut caps);
+                }
+                caps
+            })
+            .collect();
+        // RFC 9072 §2: the extended format is needed once the parameters
+        // (or one of them) outgrow a one-octet length.
+        let plain_len: usize = groups.iter().map(|g| g.len() + 2).sum();
+        let extended =
+            self.extended_params || plain_len > 255 || groups.iter().any(|g| g.len() > 255);
         let mut params = BytesMut::new();
-        for group in &self.params {
-            let mut caps = BytesMut::new();
-            for c in group {
-                c.encode(&mut caps);
-            }
+        for caps in &groups {
             params.put_u8(PARAM_CAPABILITIES);
-            if self.extended_params {
+            if extended {
                 params.put_u16(caps.len() as u16);
             } else {
-                params.put_u8(caps.len().min(255) as u8);
+                params.put_u8(caps.len() as u8);
             }
-            params.put_slice(&caps);
+            params.put_slice(caps);
         }
-        if self.extended_params {
+        if extended {
             out.put_u8(255);
             out.put_u8(PARAM_EXTENDED);
             out.put_u16(params.len() as u16);
         } else {
-            out.put_u8(params.len().min(255) as u8);
+            out.put_u8(params.len() as u8);
         }
         out.put_slice(&params);
     }
