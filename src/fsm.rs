@@ -59,7 +59,7 @@ impl ConnId {
             ConnId::Inbound => ConnId::Outbound,
         }
     }
-    fn index(self) -> usize {
+    pub fn index(self) -> usize {
         match self {
             ConnId::Outbound => 0,
             ConnId::Inbound => 1,

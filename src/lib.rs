@@ -6,4 +6,5 @@
 
 pub mod cli;
 pub mod fsm;
+pub mod session;
 pub mod wire;

@@ -1,18 +1,56 @@
 use std::io::Read;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use ipnet::IpNet;
 
-use bgpd::cli::decode;
+use bgpd::cli::{decode, peer};
 use bgpd::wire::{AfiSafi, AfiSafiSet};
 
 /// bgpd: a BGP speaker that takes over a LAN core switch's job of learning
 /// Calico's pod and service routes and installing them into Linux.
+///
+/// Foreground view, no config file:
+///   bgpd --asn 64512 --peer 192.168.83.36 --peer 192.168.83.49
 #[derive(Parser, Debug)]
-#[command(version, about, long_about = None)]
+#[command(version, about, long_about, args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// A peer to connect to and accept: ADDR[,as=N][,passive][,password=SECRET][,ttl-security][,port=N].
+    /// Without as=N the peer is in our AS (iBGP). May be repeated.
+    #[arg(long, value_name = "PEER")]
+    peer: Vec<peer::PeerArg>,
+    /// Our AS number.
+    #[arg(long, value_name = "N")]
+    asn: Option<u32>,
+    /// Our BGP identifier. Default: our IPv4 source address towards the
+    /// first peer. It must differ from every reflector's.
+    #[arg(long, value_name = "A.B.C.D")]
+    router_id: Option<Ipv4Addr>,
+    /// Accept dynamic iBGP peers from any address in this prefix (like
+    /// Cisco's `bgp listen range`). May be repeated.
+    #[arg(long, value_name = "PREFIX")]
+    listen_range: Vec<IpNet>,
+    /// Addresses to listen on. Default: [::]:179 and 0.0.0.0:179.
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Vec<SocketAddr>,
+    /// The port to listen on with the default addresses.
+    #[arg(long, default_value_t = 179)]
+    port: u16,
+    /// Hold time to offer, in seconds: 0, or at least 3.
+    #[arg(long, default_value_t = 90, value_name = "SECONDS")]
+    hold_time: u16,
+    /// Keep routes out of the kernel (debugging).
+    #[arg(long)]
+    no_install: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -36,50 +74,106 @@ enum Command {
     },
 }
 
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("BGPD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Decode {
+        Some(Command::Decode {
             json,
             two_octet_as,
             add_path,
             file,
-        } => {
-            let data = if file == "-" {
-                let mut v = Vec::new();
-                if let Err(e) = std::io::stdin().read_to_end(&mut v) {
-                    eprintln!("bgpd decode: cannot read standard input: {e}");
-                    return ExitCode::from(2);
-                }
-                v
-            } else {
-                match std::fs::read(&file) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        eprintln!("bgpd decode: cannot read {file}: {e}");
-                        return ExitCode::from(2);
-                    }
-                }
-            };
-            let opts = decode::Options {
-                json,
-                two_octet_as,
-                add_path: add_path.into_iter().collect::<AfiSafiSet>(),
-            };
-            match decode::run(&data, &opts) {
-                Ok((text, clean)) => {
-                    print!("{text}");
-                    if clean {
-                        ExitCode::SUCCESS
-                    } else {
-                        ExitCode::from(1)
-                    }
-                }
-                Err(e) => {
-                    eprintln!("bgpd decode: {file}: {e}");
-                    ExitCode::from(2)
-                }
+        }) => run_decode(json, two_octet_as, add_path, &file),
+        None => run_foreground(cli.run),
+    }
+}
+
+fn run_foreground(a: RunArgs) -> ExitCode {
+    let Some(asn) = a.asn else {
+        eprintln!("bgpd: --asn is required (our AS number, e.g. --asn 64512); see bgpd --help");
+        return ExitCode::from(2);
+    };
+    init_logging();
+    let listen = if a.listen.is_empty() {
+        vec![
+            SocketAddr::new(std::net::Ipv6Addr::UNSPECIFIED.into(), a.port),
+            SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), a.port),
+        ]
+    } else {
+        a.listen
+    };
+    let opts = peer::Options {
+        peers: a.peer,
+        asn,
+        router_id: a.router_id,
+        listen_ranges: a.listen_range,
+        listen,
+        hold_time: a.hold_time,
+        no_install: a.no_install,
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bgpd: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(peer::run(opts)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bgpd: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run_decode(json: bool, two_octet_as: bool, add_path: Vec<AfiSafi>, file: &str) -> ExitCode {
+    let data = if file == "-" {
+        let mut v = Vec::new();
+        if let Err(e) = std::io::stdin().read_to_end(&mut v) {
+            eprintln!("bgpd decode: cannot read standard input: {e}");
+            return ExitCode::from(2);
+        }
+        v
+    } else {
+        match std::fs::read(file) {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("bgpd decode: cannot read {file}: {e}");
+                return ExitCode::from(2);
             }
+        }
+    };
+    let opts = decode::Options {
+        json,
+        two_octet_as,
+        add_path: add_path.into_iter().collect::<AfiSafiSet>(),
+    };
+    match decode::run(&data, &opts) {
+        Ok((text, clean)) => {
+            print!("{text}");
+            if clean {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("bgpd decode: {file}: {e}");
+            ExitCode::from(2)
         }
     }
 }

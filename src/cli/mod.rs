@@ -1,3 +1,4 @@
 //! Command-line tools built on the library.
 
 pub mod decode;
+pub mod peer;

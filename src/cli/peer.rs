@@ -1,0 +1,275 @@
+//! `bgpd --peer ADDR ...`: the foreground debugging view. No config file;
+//! sessions and received routes are shown as they change.
+
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+
+use ipnet::IpNet;
+use tokio::sync::mpsc;
+
+use crate::session::{self, Accepted, PeerEvent, RangeSpec, Speaker};
+use crate::wire::{Attr, Update, iana::attr};
+
+/// One `--peer` argument: `ADDR[,as=N][,passive][,password=SECRET][,ttl-security][,port=N]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerArg {
+    pub addr: IpAddr,
+    pub remote_as: Option<u32>,
+    pub passive: bool,
+    pub password: Option<String>,
+    pub ttl_security: bool,
+    pub port: Option<u16>,
+}
+
+impl std::str::FromStr for PeerArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut parts = s.split(',');
+        let addr_s = parts.next().unwrap_or_default();
+        let addr: IpAddr = addr_s.parse().map_err(|_| {
+            format!("'{addr_s}' is not an IP address (expected ADDR[,as=N][,passive][,password=SECRET][,ttl-security][,port=N])")
+        })?;
+        let mut p = PeerArg {
+            addr,
+            remote_as: None,
+            passive: false,
+            password: None,
+            ttl_security: false,
+            port: None,
+        };
+        for opt in parts {
+            match opt.split_once('=') {
+                Some(("as", v)) => {
+                    p.remote_as = Some(v.parse().map_err(|_| format!("as={v}: not an AS number"))?)
+                }
+                Some(("password", v)) => p.password = Some(v.to_string()),
+                Some(("port", v)) => {
+                    p.port = Some(v.parse().map_err(|_| format!("port={v}: not a port"))?)
+                }
+                None if opt == "passive" => p.passive = true,
+                None if opt == "ttl-security" => p.ttl_security = true,
+                _ => {
+                    return Err(format!(
+                        "unknown peer option '{opt}' (known: as=N, passive, password=SECRET, ttl-security, port=N)"
+                    ));
+                }
+            }
+        }
+        Ok(p)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub peers: Vec<PeerArg>,
+    pub asn: u32,
+    pub router_id: Option<Ipv4Addr>,
+    pub listen_ranges: Vec<IpNet>,
+    pub listen: Vec<SocketAddr>,
+    pub hold_time: u16,
+    pub no_install: bool,
+}
+
+/// The router id when none is given: the IPv4 source address the kernel
+/// would use towards the first IPv4 peer. A UDP connect sends nothing.
+fn infer_router_id(peers: &[PeerArg]) -> Option<Ipv4Addr> {
+    let peer = peers.iter().find(|p| p.addr.is_ipv4())?;
+    let s = UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.connect(SocketAddr::new(peer.addr, 179)).ok()?;
+    match s.local_addr().ok()?.ip() {
+        IpAddr::V4(a) if !a.is_unspecified() => Some(a),
+        _ => None,
+    }
+}
+
+pub async fn run(opts: Options) -> Result<(), String> {
+    if opts.peers.is_empty() && opts.listen_ranges.is_empty() {
+        return Err("nothing to do: give at least one --peer ADDR or --listen-range PREFIX".into());
+    }
+    if opts.hold_time == 1 || opts.hold_time == 2 {
+        return Err(format!(
+            "--hold-time {}: must be 0 or at least 3 seconds (RFC 4271 §4.2)",
+            opts.hold_time
+        ));
+    }
+    let router_id = match opts.router_id.or_else(|| infer_router_id(&opts.peers)) {
+        Some(id) => id,
+        None => {
+            return Err(
+                "cannot pick a router id: no IPv4 route towards any peer; give --router-id A.B.C.D"
+                    .into(),
+            );
+        }
+    };
+    let (ev_tx, mut ev_rx) = mpsc::channel(session::EVENT_QUEUE);
+    let (acc_tx, mut acc_rx) = mpsc::channel::<Accepted>(64);
+    let mut speaker = Speaker::new(ev_tx);
+    let mk = |addr: IpAddr, remote_as: Option<u32>| {
+        let mut spec = session::peer_spec(addr, opts.asn, router_id, remote_as);
+        spec.fsm.hold_time = opts.hold_time;
+        spec
+    };
+    for p in &opts.peers {
+        let mut spec = mk(p.addr, Some(p.remote_as.unwrap_or(opts.asn)));
+        spec.fsm.passive = p.passive;
+        spec.transport.password = p.password.clone();
+        spec.transport.ttl_security = p.ttl_security;
+        if let Some(port) = p.port {
+            spec.port = port;
+        }
+        speaker.add_peer(spec);
+    }
+    for r in &opts.listen_ranges {
+        speaker.add_range(RangeSpec {
+            prefix: *r,
+            // Dynamic neighbours are in our AS (iBGP), as with Calico nodes.
+            template: mk(r.addr(), Some(opts.asn)),
+            limit: 1000,
+        });
+    }
+    let bound = speaker.listen(&opts.listen, acc_tx)?;
+    tracing::info!(
+        router_id = %router_id,
+        asn = opts.asn,
+        listen = ?bound,
+        install = !opts.no_install,
+        "bgpd foreground view started"
+    );
+    println!(
+        "bgpd: AS {} router id {}, listening on {}{}",
+        opts.asn,
+        router_id,
+        bound
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        if opts.no_install {
+            " (routes are not installed: --no-install)"
+        } else {
+            " (kernel install is not implemented yet: routes are only shown)"
+        }
+    );
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
+    loop {
+        tokio::select! {
+            Some(a) = acc_rx.recv() => speaker.accept(a).await,
+            Some(ev) = ev_rx.recv() => show(&ev),
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+        }
+    }
+    println!("bgpd: shutting down");
+    speaker.shutdown("bgpd shutting down").await;
+    // Drain what the peers reported while stopping.
+    while let Ok(ev) = ev_rx.try_recv() {
+        show(&ev);
+    }
+    Ok(())
+}
+
+fn now() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    format!("{:02}:{:02}:{:02}", (t / 3600) % 24, (t / 60) % 60, t % 60)
+}
+
+/// Prints one event of the foreground view.
+fn show(ev: &PeerEvent) {
+    let mut out = std::io::stdout().lock();
+    let _ = match ev {
+        PeerEvent::State { peer, from, to } => {
+            writeln!(out, "{} {peer:<15} {from} -> {to}", now())
+        }
+        PeerEvent::Up {
+            peer,
+            negotiated: n,
+        } => writeln!(
+            out,
+            "{} {peer:<15} Established: AS {} id {} hold {}s{}{}",
+            now(),
+            n.remote_as,
+            n.remote_id,
+            n.hold_time,
+            if n.ctx.add_path_rx.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", add-path receive {}",
+                    n.ctx
+                        .add_path_rx
+                        .iter()
+                        .map(|f| f.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )
+            },
+            if n.peer_graceful_restart.is_some() {
+                ", graceful restart"
+            } else {
+                ""
+            }
+        ),
+        PeerEvent::Down { peer, reason } => {
+            writeln!(out, "{} {peer:<15} down: {reason}", now())
+        }
+        PeerEvent::Update { peer, update } => show_update(&mut out, *peer, update),
+        PeerEvent::RouteRefresh { peer, refresh } => {
+            writeln!(out, "{} {peer:<15} {refresh}", now())
+        }
+    };
+}
+
+fn show_update(out: &mut impl Write, peer: IpAddr, u: &Update) -> std::io::Result<()> {
+    let t = now();
+    if let Some(af) = u.as_end_of_rib() {
+        return writeln!(out, "{t} {peer:<15} End-of-RIB {af}");
+    }
+    tracing::info!(
+        peer = %peer,
+        announced = u.announced().count(),
+        withdrawn = u.withdrawn_all().count(),
+        errors = u.errors.len(),
+        "UPDATE"
+    );
+    let nh = u
+        .mp_reach()
+        .map(|m| m.next_hop.to_string())
+        .or_else(|| match u.attr(attr::NEXT_HOP) {
+            Some(Attr::NextHop(a)) => Some(a.to_string()),
+            _ => None,
+        })
+        .unwrap_or_else(|| "-".into());
+    let mut attrs = Vec::new();
+    if let Some(Attr::AsPath(p)) = u.attr(attr::AS_PATH) {
+        attrs.push(format!("path {p}"));
+    }
+    if let Some(Attr::LocalPref(l)) = u.attr(attr::LOCAL_PREF) {
+        attrs.push(format!("local-pref {l}"));
+    }
+    if let Some(Attr::OriginatorId(o)) = u.attr(attr::ORIGINATOR_ID) {
+        attrs.push(format!("originator {o}"));
+    }
+    if let Some(Attr::ClusterList(c)) = u.attr(attr::CLUSTER_LIST) {
+        let c: Vec<String> = c.iter().map(|a| a.to_string()).collect();
+        attrs.push(format!("cluster-list {}", c.join(" ")));
+    }
+    let taw = u.treat_as_withdraw();
+    for e in &u.errors {
+        writeln!(out, "{t} {peer:<15} ! {e}")?;
+    }
+    for n in u.announced() {
+        if taw {
+            writeln!(out, "{t} {peer:<15} - {n} (treat-as-withdraw)")?;
+        } else {
+            writeln!(out, "{t} {peer:<15} + {n} via {nh} [{}]", attrs.join(", "))?;
+        }
+    }
+    for n in u.withdrawn_all() {
+        writeln!(out, "{t} {peer:<15} - {n}")?;
+    }
+    Ok(())
+}
