@@ -254,6 +254,10 @@ impl Config {
     }
 }
 
+/// A connection from the peer this soon after its session came up is the
+/// peer's side of a collision, not a restart.
+pub const COLLISION_WINDOW: Duration = Duration::from_secs(5);
+
 /// RFC 4271 §8.2.2 suggests a large hold time (4 minutes) in OpenSent.
 pub const OPEN_SENT_HOLD: Duration = Duration::from_secs(240);
 
@@ -360,7 +364,7 @@ impl Fsm {
                 self.reset_all(&mut out, DownReason::AdminStop(reason), now);
                 out.push(Output::Disarm(Timer::IdleHold));
             }
-            Input::Connected(id) => self.connected(id, &mut out),
+            Input::Connected(id) => self.connected(id, &mut out, now),
             Input::ConnectFailed => {
                 // ConnectRetry is still running; the next attempt waits for it.
                 self.connecting = false;
@@ -427,7 +431,7 @@ impl Fsm {
         d.mul_f64(factor)
     }
 
-    fn connected(&mut self, id: ConnId, out: &mut Vec<Output>) {
+    fn connected(&mut self, id: ConnId, out: &mut Vec<Output>, now: Instant) {
         if id == ConnId::Outbound {
             self.connecting = false;
         }
@@ -456,14 +460,15 @@ impl Fsm {
             return;
         }
         if let Some(ConnState::Established(n)) = &self.conns[id.other().index()] {
-            if n.peer_graceful_restart.is_some() {
-                // RFC 4724 §4.2: a new connection from a GR-capable peer
-                // while the session is up means it restarted.
-                self.close_quietly(id.other(), out);
-                self.up_since = None;
-                out.push(Output::Down(DownReason::PeerRestarted));
-            } else {
-                // RFC 4271 §6.8: an Established session wins.
+            // RFC 4271 §6.8: an Established session wins a collision. But a
+            // GR-capable peer that connects again long after the session
+            // came up has restarted (RFC 4724 §4.2): let the new connection
+            // run; its OPEN replaces the old session. A connection right
+            // after the session came up is the peer's side of a collision.
+            let young = self
+                .up_since
+                .is_none_or(|t| now.duration_since(t) < COLLISION_WINDOW);
+            if n.peer_graceful_restart.is_none() || young {
                 out.push(Output::Send(
                     id,
                     Message::Notification(Notification::new(
@@ -533,7 +538,13 @@ impl Fsm {
         // side with the higher BGP identifier survives.
         if let Some(other) = &self.conns[id.other().index()] {
             if matches!(other, ConnState::Established(_)) {
-                self.fsm_error(id, err::FSM_UNEXPECTED_IN_OPENSENT, out, now);
+                // Only a restarted GR peer gets this far (see `connected`):
+                // the old session is gone.
+                self.close_quietly(id.other(), out);
+                self.up_since = None;
+                out.push(Output::Down(DownReason::PeerRestarted));
+                let negotiated = negotiate(&self.cfg, &open, id);
+                self.open_confirm(id, negotiated, out);
                 return;
             }
             let keep_inbound = u32::from(self.cfg.local_id) < u32::from(open.bgp_id);
@@ -550,6 +561,10 @@ impl Fsm {
             }
         }
         let negotiated = negotiate(&self.cfg, &open, id);
+        self.open_confirm(id, negotiated, out);
+    }
+
+    fn open_confirm(&mut self, id: ConnId, negotiated: Negotiated, out: &mut Vec<Output>) {
         out.push(Output::Send(id, Message::Keepalive));
         if negotiated.hold_time > 0 {
             out.push(Output::Arm(

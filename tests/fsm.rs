@@ -625,20 +625,37 @@ fn established_session_refuses_a_second_connection_unless_peer_restarted() {
         State::Established,
         &["send-i:notify 6/7", "close-i"],
     );
-    // With graceful restart: the old session is down, the new one starts.
+    // With graceful restart, right after the session came up: it is the
+    // peer's side of a collision; refused.
     let mut r = Run::new(cfg());
     r.establish(bird_open(PEER_ID, 64512, 240));
     r.step(
         Input::Connected(ConnId::Inbound),
-        State::OpenSent,
+        State::Established,
+        &["send-i:notify 6/7", "close-i"],
+    );
+    // Later, a new connection from a GR peer is a restart: the session
+    // stays until the new OPEN arrives, which replaces it.
+    r.now += COLLISION_WINDOW;
+    r.step(
+        Input::Connected(ConnId::Inbound),
+        State::Established,
+        &["disarm:connect-retry", "send-i:open", "arm:hold-i"],
+    );
+    r.step(
+        Input::Received(
+            ConnId::Inbound,
+            Received::Open(bird_open(PEER_ID, 64512, 240)),
+        ),
+        State::OpenConfirm,
         &[
             "disarm:hold-o",
             "disarm:keepalive-o",
             "close-o",
             "down",
-            "disarm:connect-retry",
-            "send-i:open",
+            "send-i:keepalive",
             "arm:hold-i",
+            "arm:keepalive-i",
         ],
     );
     assert!(r.last.contains(&Output::Down(DownReason::PeerRestarted)));

@@ -1,0 +1,315 @@
+//! Network-namespace labs for integration tests.
+//!
+//! A [`Lab`] creates namespaces with unique names, links them with veth
+//! pairs created directly inside them (nothing is created in the root
+//! namespace), runs daemons inside, and on drop kills everything and
+//! deletes the namespaces, even when the test failed. On failure it prints
+//! the daemons' logs.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn in_ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+/// Whether a prerequisite holds. Outside CI a missing one skips the test
+/// (with a note); in CI it fails.
+pub fn require(ok: bool, what: &str) -> bool {
+    if !ok {
+        assert!(!in_ci(), "CI=true and {what}: the test cannot run");
+        eprintln!("skipping: {what}");
+    }
+    ok
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+pub fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+pub struct Lab {
+    pub tag: String,
+    pub dir: PathBuf,
+    namespaces: Vec<String>,
+    children: Vec<(String, Child)>,
+}
+
+impl Lab {
+    /// A new lab, or `None` (outside CI) when not root.
+    pub fn new(name: &str) -> Option<Lab> {
+        if !require(is_root(), "not root (network namespaces need root)") {
+            return None;
+        }
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let tag = format!("bt{}{}", std::process::id() % 100000, n);
+        let dir = std::env::temp_dir().join(format!("bgpd-lab-{name}-{tag}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        // Daemons that drop privileges (FRR) need to reach their files.
+        let _ = Command::new("chmod").arg("755").arg(&dir).status();
+        Some(Lab {
+            tag,
+            dir,
+            namespaces: Vec::new(),
+            children: Vec::new(),
+        })
+    }
+
+    /// Creates a namespace with loopback up; returns its full name.
+    pub fn ns(&mut self, short: &str) -> String {
+        let name = format!("{}-{short}", self.tag);
+        run("ip", &["netns", "add", &name]);
+        self.namespaces.push(name.clone());
+        run("ip", &["-n", &name, "link", "set", "lo", "up"]);
+        name
+    }
+
+    /// A veth pair between two namespaces, created inside them, with
+    /// addresses (CIDR form) and up.
+    pub fn link(&mut self, a: &str, a_if: &str, a_addr: &str, b: &str, b_if: &str, b_addr: &str) {
+        run(
+            "ip",
+            &[
+                "-n", a, "link", "add", a_if, "type", "veth", "peer", "name", b_if, "netns", b,
+            ],
+        );
+        for (ns, ifname, addr) in [(a, a_if, a_addr), (b, b_if, b_addr)] {
+            for addr in addr.split(',').filter(|s| !s.is_empty()) {
+                let mut args = vec!["-n", ns, "addr", "add", addr, "dev", ifname];
+                if addr.contains(':') {
+                    args.push("nodad");
+                }
+                run("ip", &args);
+            }
+            run("ip", &["-n", ns, "link", "set", ifname, "up"]);
+        }
+    }
+
+    /// Runs a shell command in a namespace and returns its output.
+    pub fn sh(&self, ns: &str, cmd: &str) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", ns, "sh", "-c", cmd])
+            .output()
+            .expect("ip netns exec")
+    }
+
+    /// Like [`Lab::sh`], returning stdout and stderr as one string.
+    pub fn sh_text(&self, ns: &str, cmd: &str) -> String {
+        let o = self.sh(ns, cmd);
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    }
+
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.dir.join(file)
+    }
+
+    pub fn write(&self, file: &str, text: &str) -> PathBuf {
+        let p = self.path(file);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// Starts a long-running program in a namespace, logging to
+    /// `<name>.log` in the lab folder.
+    pub fn spawn(&mut self, ns: &str, name: &str, argv: &[&str], env: &[(&str, &str)]) {
+        let log = std::fs::File::create(self.path(&format!("{name}.log"))).unwrap();
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", ns])
+            .args(argv)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", argv[0]));
+        self.children.push((name.to_string(), child));
+    }
+
+    /// Starts bgpd in a namespace.
+    pub fn bgpd(&mut self, ns: &str, name: &str, args: &[&str]) {
+        let mut argv = vec![env!("CARGO_BIN_EXE_bgpd")];
+        argv.extend_from_slice(args);
+        self.spawn(ns, name, &argv, &[("BGPD_LOG", "debug")]);
+    }
+
+    /// Sends SIGTERM to a started program and waits for it; returns its
+    /// exit status.
+    pub fn stop(&mut self, name: &str) -> Option<std::process::ExitStatus> {
+        let i = self.children.iter().position(|(n, _)| n == name)?;
+        let (_, mut child) = self.children.remove(i);
+        // `ip netns exec` execs the program, so the pid is the program's.
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(st)) = child.try_wait() {
+                return Some(st);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                return child.wait().ok();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Whether a started program is still running.
+    pub fn running(&mut self, name: &str) -> bool {
+        self.children
+            .iter_mut()
+            .find(|(n, _)| n == name)
+            .is_some_and(|(_, c)| matches!(c.try_wait(), Ok(None)))
+    }
+
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(&format!("{name}.log"))).unwrap_or_default()
+    }
+
+    /// Polls `f` until it holds or `timeout` passes; panics with `what`.
+    #[track_caller]
+    pub fn wait_for(&self, what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !f() {
+            if Instant::now() > deadline {
+                panic!("timed out after {timeout:?} waiting for {what}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Starts a tshark capture of BGP on an interface in a namespace.
+    pub fn capture(&mut self, ns: &str, ifname: &str, name: &str) -> PathBuf {
+        let pcap = self.path(&format!("{name}.pcap"));
+        let p = pcap.to_string_lossy().to_string();
+        self.spawn(
+            ns,
+            name,
+            &["tshark", "-q", "-i", ifname, "-f", "tcp port 179", "-w", &p],
+            &[],
+        );
+        // tshark needs a moment before it captures.
+        let log = self.path(&format!("{name}.log"));
+        self.wait_for("tshark to start capturing", Duration::from_secs(15), || {
+            std::fs::read_to_string(&log).is_ok_and(|l| l.contains("Capturing on"))
+        });
+        pcap
+    }
+
+    /// NOTIFICATIONs in a capture: (source address, code, subcode).
+    pub fn notifications(&mut self, capture: &str) -> Vec<(String, u8, u8)> {
+        let pcap = self.path(&format!("{capture}.pcap"));
+        // dumpcap writes in batches: give it time before stopping it.
+        std::thread::sleep(Duration::from_millis(1500));
+        self.stop(capture);
+        let out = Command::new("tshark")
+            .args(["-n", "-r"])
+            .arg(&pcap)
+            .args([
+                "-Y",
+                "bgp.type == 3",
+                "-T",
+                "fields",
+                "-e",
+                "ip.src",
+                "-e",
+                "bgp.notify.major_error",
+                "-e",
+                "bgp.notify.minor_error_open",
+                "-e",
+                "bgp.notify.minor_error_cease",
+                "-e",
+                "bgp.notify.minor_error_update",
+                "-e",
+                "bgp.notify.minor_error",
+            ])
+            .output()
+            .expect("tshark");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split('\t').collect();
+                let code: u8 = f.get(1)?.split(',').next()?.parse().ok()?;
+                let sub = f[2..]
+                    .iter()
+                    .find_map(|s| s.split(',').next().and_then(|s| s.parse::<u8>().ok()))
+                    .unwrap_or(0);
+                Some((f[0].to_string(), code, sub))
+            })
+            .collect()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let failed = std::thread::panicking();
+        for (_, c) in &mut self.children {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        for (_, c) in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for ns in &self.namespaces {
+            // Anything still running inside (daemons that forked).
+            if let Ok(o) = Command::new("ip").args(["netns", "pids", ns]).output() {
+                for pid in String::from_utf8_lossy(&o.stdout).split_whitespace() {
+                    let _ = Command::new("kill").args(["-KILL", pid]).status();
+                }
+            }
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+        if failed {
+            eprintln!("--- lab {} logs ({}):", self.tag, self.dir.display());
+            if let Ok(rd) = std::fs::read_dir(&self.dir) {
+                for e in rd.flatten() {
+                    let p = e.path();
+                    if p.extension().is_some_and(|x| x == "log") {
+                        let text = std::fs::read_to_string(&p).unwrap_or_default();
+                        let tail: Vec<&str> = text.lines().rev().take(40).collect();
+                        eprintln!("=== {}", p.display());
+                        for l in tail.into_iter().rev() {
+                            eprintln!("{l}");
+                        }
+                    }
+                }
+            }
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn run(cmd: &str, args: &[&str]) {
+    let o = Command::new(cmd).args(args).output().expect(cmd);
+    assert!(
+        o.status.success(),
+        "{cmd} {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

