@@ -287,3 +287,283 @@ fn exabgp_peer() {
         l.contains("notification") && l.contains("shutdown")
     });
 }
+
+/// A BIRD 2 peer at 192.168.83.2 with extra protocol options.
+fn bird2_conf(extra: &str) -> String {
+    format!(
+        r#"log stderr all;
+router id 192.168.83.2;
+protocol device {{ }}
+protocol static {{ ipv4; route 172.15.200.0/26 blackhole; }}
+protocol bgp core {{
+  local 192.168.83.2 as 64512;
+  neighbor {CORE} as 64512;
+  hold time 9;
+  connect retry time 3;
+  error wait time 1, 5;
+  ipv4 {{ import all; export all; }};
+{extra}
+}}
+"#
+    )
+}
+
+#[test]
+fn md5_bird16_and_frr() {
+    if !have_all(&["bird", "tshark", "vtysh"]) {
+        return;
+    }
+    for wrong in [false, true] {
+        let Some((mut lab, core, rr)) = pair("md5bird", "192.168.83.36") else {
+            return;
+        };
+        let cfg = calico_bird(
+            "192.168.83.36",
+            &["172.15.190.0/26"],
+            Some("224.0.0.1"),
+            &[CalicoPeer {
+                name: "Node_192_168_83_1",
+                addr: CORE,
+                rr_client: true,
+                extra: "  password \"calico-s3cret\";\n",
+            }],
+        );
+        start_bird1(&mut lab, &rr, "bird", &cfg);
+        let pw = if wrong { "wrong" } else { "calico-s3cret" };
+        let peer = format!("192.168.83.36,password={pw}");
+        start_bgpd(&mut lab, &core, &["--peer", &peer]);
+        if wrong {
+            std::thread::sleep(Duration::from_secs(12));
+            assert!(!established(&lab, "192.168.83.36"), "{}", lab.log("bgpd"));
+        } else {
+            lab.wait_for("Established with TCP-MD5", Duration::from_secs(30), || {
+                established(&lab, "192.168.83.36")
+            });
+        }
+    }
+    for wrong in [false, true] {
+        let Some((mut lab, core, peer)) = pair("md5frr", "192.168.83.3") else {
+            return;
+        };
+        let conf = format!(
+            "hostname frr1\nlog stdout informational\nrouter bgp 64512\n bgp router-id 192.168.83.3\n \
+             neighbor {CORE} remote-as 64512\n neighbor {CORE} password frr-s3cret\n neighbor {CORE} timers 3 9\n \
+             neighbor {CORE} timers connect 3\n"
+        );
+        start_frr(&mut lab, &peer, "frr", &conf);
+        let pw = if wrong { "wrong" } else { "frr-s3cret" };
+        let arg = format!("192.168.83.3,password={pw}");
+        start_bgpd(&mut lab, &core, &["--peer", &arg]);
+        if wrong {
+            std::thread::sleep(Duration::from_secs(12));
+            assert!(!established(&lab, "192.168.83.3"), "{}", lab.log("bgpd"));
+        } else {
+            lab.wait_for(
+                "Established with FRR over TCP-MD5",
+                Duration::from_secs(40),
+                || established(&lab, "192.168.83.3"),
+            );
+        }
+    }
+}
+
+/// Both sides connect at once; exactly one TCP session survives.
+#[test]
+fn collision_between_two_active_speakers() {
+    if !have_all(&["ss"]) {
+        return;
+    }
+    let Some((mut lab, a, b)) = pair("collision", "192.168.83.2") else {
+        return;
+    };
+    // Two bgpd, each active towards the other, started together.
+    lab.bgpd(
+        &a,
+        "bgpd",
+        &[
+            "--asn",
+            "64512",
+            "--hold-time",
+            "9",
+            "--peer",
+            "192.168.83.2",
+        ],
+    );
+    lab.bgpd(
+        &b,
+        "bgpd-b",
+        &["--asn", "64512", "--hold-time", "9", "--peer", CORE],
+    );
+    lab.wait_for("both sides Established", Duration::from_secs(30), || {
+        established(&lab, "192.168.83.2") && lab.log("bgpd-b").contains("Established:")
+    });
+    std::thread::sleep(Duration::from_secs(10));
+    let conns = lab.sh_text(
+        &a,
+        "ss -Htn state established '( sport = :179 or dport = :179 )'",
+    );
+    assert_eq!(conns.lines().count(), 1, "BGP connections left:\n{conns}");
+    for log in ["bgpd", "bgpd-b"] {
+        let l = lab.log(log);
+        assert!(!l.contains("session down"), "{log} flapped:\n{l}");
+    }
+}
+
+#[test]
+fn wrong_peer_as_gets_2_2() {
+    if !have_all(&["tshark"]) || !have_bird2() {
+        return;
+    }
+    let Some((mut lab, core, peer)) = pair("badas", "192.168.83.2") else {
+        return;
+    };
+    start_bird2(&mut lab, &peer, "bird", &bird2_conf(""));
+    lab.capture(&core, "eth0", "cap");
+    start_bgpd(&mut lab, &core, &["--peer", "192.168.83.2,as=64513"]);
+    lab.wait_for("BIRD to log Bad peer AS", Duration::from_secs(30), || {
+        lab.log("bird").contains("Bad peer AS")
+    });
+    let notes = lab.notifications("cap");
+    assert!(notes.contains(&(CORE.into(), 2, 2)), "{notes:?}");
+    assert!(!established(&lab, "192.168.83.2"));
+}
+
+#[test]
+fn same_router_id_gets_2_3() {
+    if !have_all(&["tshark"]) || !have_bird2() {
+        return;
+    }
+    let Some((mut lab, core, peer)) = pair("sameid", "192.168.83.2") else {
+        return;
+    };
+    start_bird2(&mut lab, &peer, "bird", &bird2_conf(""));
+    lab.capture(&core, "eth0", "cap");
+    start_bgpd(
+        &mut lab,
+        &core,
+        &["--peer", "192.168.83.2", "--router-id", "192.168.83.2"],
+    );
+    lab.wait_for(
+        "a Bad BGP Identifier on the wire",
+        Duration::from_secs(30),
+        || lab.log("bgpd").contains("own BGP identifier") || lab.log("bgpd").contains("2/3"),
+    );
+    let notes = lab.notifications("cap");
+    assert!(notes.iter().any(|n| (n.1, n.2) == (2, 3)), "{notes:?}");
+    assert!(!established(&lab, "192.168.83.2"));
+}
+
+#[test]
+fn unsupported_required_capability_gets_2_7() {
+    if !have_all(&["tshark", "vtysh"]) {
+        return;
+    }
+    let Some((mut lab, core, peer)) = pair("reqcap", "192.168.83.3") else {
+        return;
+    };
+    // FRR with strict capability matching and IPv4 multicast enabled:
+    // bgpd does not offer multicast, so FRR refuses it with 2/7.
+    let conf = format!(
+        "hostname frr1\nlog stdout informational\nrouter bgp 64512\n bgp router-id 192.168.83.3\n \
+         bgp log-neighbor-changes\n neighbor {CORE} remote-as 64512\n neighbor {CORE} strict-capability-match\n \
+         neighbor {CORE} timers connect 3\n address-family ipv4 multicast\n  neighbor {CORE} activate\n \
+         exit-address-family\n"
+    );
+    start_frr(&mut lab, &peer, "frr", &conf);
+    lab.capture(&core, "eth0", "cap");
+    start_bgpd(&mut lab, &core, &["--peer", "192.168.83.3"]);
+    lab.wait_for("bgpd to receive 2/7", Duration::from_secs(40), || {
+        lab.log("bgpd").contains("2/7")
+    });
+    let notes = lab.notifications("cap");
+    assert!(notes.contains(&("192.168.83.3".into(), 2, 7)), "{notes:?}");
+    assert!(!established(&lab, "192.168.83.3"));
+}
+
+/// Dynamic neighbours: Calico nodes without reflectors peer straight with
+/// the core through a listen range; a stranger is closed before any OPEN.
+#[test]
+fn dynamic_neighbours_and_strangers() {
+    if !have_all(&["bird"]) {
+        return;
+    }
+    let Some(mut lab) = Lab::new("dynamic") else {
+        return;
+    };
+    let hub = lab.ns("hub");
+    lab.sh(&hub, "ip link add br0 type bridge && ip link set br0 up");
+    let core = lab.ns("core");
+    lab.link(&core, "eth0", "192.168.83.1/24", &hub, "p0", "");
+    lab.sh(&hub, "ip link set p0 master br0");
+    let mut nodes = vec![];
+    for (i, ip) in ["192.168.83.22", "192.168.83.37"].iter().enumerate() {
+        let ns = lab.ns(&format!("n{i}"));
+        lab.link(
+            &ns,
+            "eth0",
+            &format!("{ip}/24"),
+            &hub,
+            &format!("p{}", i + 1),
+            "",
+        );
+        lab.sh(&hub, &format!("ip link set p{} master br0", i + 1));
+        let cfg = calico_bird(
+            ip,
+            &[&format!("172.15.{}.0/26", 190 + i)],
+            None,
+            &[CalicoPeer {
+                name: "Global_192_168_83_1",
+                addr: CORE,
+                rr_client: false,
+                extra: "",
+            }],
+        );
+        start_bird1(&mut lab, &ns, &format!("node{i}"), &cfg);
+        nodes.push(ns);
+    }
+    // A stranger outside the range.
+    let s = lab.ns("stranger");
+    lab.link(&s, "eth0", "192.168.84.9/16", &hub, "p9", "");
+    lab.sh(&hub, "ip link set p9 master br0");
+    lab.sh(&core, "ip addr add 192.168.84.1/16 dev eth0");
+    let cfg = calico_bird(
+        "192.168.84.9",
+        &["172.15.250.0/26"],
+        None,
+        &[CalicoPeer {
+            name: "Global_core",
+            addr: "192.168.84.1",
+            rr_client: false,
+            extra: "",
+        }],
+    );
+    start_bird1(&mut lab, &s, "stranger", &cfg);
+    start_bgpd(
+        &mut lab,
+        &core,
+        &["--listen-range", "192.168.83.0/24", "--router-id", CORE],
+    );
+    for ip in ["192.168.83.22", "192.168.83.37"] {
+        lab.wait_for(
+            &format!("dynamic peer {ip}"),
+            Duration::from_secs(40),
+            || established(&lab, ip),
+        );
+    }
+    assert_route(&lab, "172.15.190.0/26");
+    assert_route(&lab, "172.15.191.0/26");
+    lab.wait_for(
+        "the stranger to be refused",
+        Duration::from_secs(30),
+        || lab.log("bgpd").contains("no configured peer or range"),
+    );
+    let log = lab.log("bgpd");
+    assert!(
+        !log.contains("192.168.84.9   "),
+        "stranger got a session:\n{log}"
+    );
+    assert!(
+        !log.contains("172.15.250.0/26"),
+        "stranger's route shown:\n{log}"
+    );
+}
