@@ -24,7 +24,8 @@ struct Cli {
 
 #[derive(Args, Debug)]
 struct RunArgs {
-    /// A peer to connect to and accept: ADDR[,as=N][,passive][,password=SECRET][,ttl-security][,port=N].
+    /// A peer to connect to and accept:
+    /// ADDR[,as=N][,passive][,password=SECRET][,ttl-security][,port=N][,source=ADDR][,interface=IF].
     /// Without as=N the peer is in our AS (iBGP). May be repeated.
     #[arg(long, value_name = "PEER")]
     peer: Vec<peer::PeerArg>,

@@ -567,3 +567,40 @@ fn dynamic_neighbours_and_strangers() {
         "stranger's route shown:\n{log}"
     );
 }
+
+/// IPv6 transport with a source address: BIRD 2 over fd00:83::/64.
+#[test]
+fn ipv6_transport_with_source_address() {
+    if !have_bird2() {
+        return;
+    }
+    let Some((mut lab, core, peer)) = pair("v6", "192.168.83.2") else {
+        return;
+    };
+    let cfg = r#"log stderr all;
+router id 192.168.83.2;
+protocol device { }
+protocol static { ipv6; route fd00:15:200::/64 blackhole; }
+protocol bgp core {
+  local fd00:83::2 as 64512;
+  neighbor fd00:83::1 as 64512;
+  hold time 9;
+  ipv6 { import all; export all; };
+}
+"#;
+    start_bird2(&mut lab, &peer, "bird", cfg);
+    start_bgpd(
+        &mut lab,
+        &core,
+        &[
+            "--peer",
+            "fd00:83::2,source=fd00:83::1",
+            "--router-id",
+            CORE,
+        ],
+    );
+    lab.wait_for("Established over IPv6", Duration::from_secs(30), || {
+        established(&lab, "fd00:83::2")
+    });
+    assert_route(&lab, "fd00:15:200::/64");
+}

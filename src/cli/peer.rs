@@ -10,7 +10,8 @@ use tokio::sync::mpsc;
 use crate::session::{self, Accepted, PeerEvent, RangeSpec, Speaker};
 use crate::wire::{Attr, Update, iana::attr};
 
-/// One `--peer` argument: `ADDR[,as=N][,passive][,password=SECRET][,ttl-security][,port=N]`.
+/// One `--peer` argument:
+/// `ADDR[,as=N][,passive][,password=SECRET][,ttl-security][,port=N][,source=ADDR][,interface=IF]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerArg {
     pub addr: IpAddr,
@@ -19,16 +20,21 @@ pub struct PeerArg {
     pub password: Option<String>,
     pub ttl_security: bool,
     pub port: Option<u16>,
+    pub source: Option<IpAddr>,
+    pub interface: Option<String>,
 }
+
+const PEER_SYNTAX: &str =
+    "ADDR[,as=N][,passive][,password=SECRET][,ttl-security][,port=N][,source=ADDR][,interface=IF]";
 
 impl std::str::FromStr for PeerArg {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let mut parts = s.split(',');
         let addr_s = parts.next().unwrap_or_default();
-        let addr: IpAddr = addr_s.parse().map_err(|_| {
-            format!("'{addr_s}' is not an IP address (expected ADDR[,as=N][,passive][,password=SECRET][,ttl-security][,port=N])")
-        })?;
+        let addr: IpAddr = addr_s
+            .parse()
+            .map_err(|_| format!("'{addr_s}' is not an IP address (expected {PEER_SYNTAX})"))?;
         let mut p = PeerArg {
             addr,
             remote_as: None,
@@ -36,6 +42,8 @@ impl std::str::FromStr for PeerArg {
             password: None,
             ttl_security: false,
             port: None,
+            source: None,
+            interface: None,
         };
         for opt in parts {
             match opt.split_once('=') {
@@ -46,11 +54,18 @@ impl std::str::FromStr for PeerArg {
                 Some(("port", v)) => {
                     p.port = Some(v.parse().map_err(|_| format!("port={v}: not a port"))?)
                 }
+                Some(("source", v)) => {
+                    p.source = Some(
+                        v.parse()
+                            .map_err(|_| format!("source={v}: not an IP address"))?,
+                    )
+                }
+                Some(("interface", v)) => p.interface = Some(v.to_string()),
                 None if opt == "passive" => p.passive = true,
                 None if opt == "ttl-security" => p.ttl_security = true,
                 _ => {
                     return Err(format!(
-                        "unknown peer option '{opt}' (known: as=N, passive, password=SECRET, ttl-security, port=N)"
+                        "unknown peer option '{opt}' (expected {PEER_SYNTAX})"
                     ));
                 }
             }
@@ -114,6 +129,17 @@ pub async fn run(opts: Options) -> Result<(), String> {
         spec.fsm.passive = p.passive;
         spec.transport.password = p.password.clone();
         spec.transport.ttl_security = p.ttl_security;
+        spec.transport.source = p.source;
+        spec.transport.interface = p.interface.clone();
+        if let Some(pw) = &p.password
+            && pw.len() > session::socket::MAX_MD5_KEY
+        {
+            return Err(format!(
+                "--peer {}: the password is {} characters; TCP-MD5 allows at most 80",
+                p.addr,
+                pw.len()
+            ));
+        }
         if let Some(port) = p.port {
             spec.port = port;
         }

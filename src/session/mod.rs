@@ -37,8 +37,9 @@ pub enum PeerCommand {
     Send(Message),
     /// End the session with this NOTIFICATION (max-prefix, say).
     Fail(Notification),
-    /// Stop with Cease / Administrative Shutdown and end the task.
+    /// Stop with this Cease subcode and RFC 8203 text, and end the task.
     Exit {
+        subcode: u8,
         reason: String,
     },
 }
@@ -251,6 +252,7 @@ impl Speaker {
             let _ = h
                 .cmd
                 .send(PeerCommand::Exit {
+                    subcode: crate::wire::iana::err::CEASE_PEER_DECONFIGURED,
                     reason: "peer removed from the configuration".into(),
                 })
                 .await;
@@ -331,6 +333,7 @@ impl Speaker {
             let _ = h
                 .cmd
                 .send(PeerCommand::Exit {
+                    subcode: crate::wire::iana::err::CEASE_ADMIN_SHUTDOWN,
                     reason: reason.to_string(),
                 })
                 .await;

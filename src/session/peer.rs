@@ -98,8 +98,8 @@ impl PeerTask {
                         self.input(Input::Stop { subcode: wire::iana::err::CEASE_PEER_DECONFIGURED, reason: String::new() }).await;
                         return;
                     }
-                    Some(PeerCommand::Exit { reason }) => {
-                        self.input(Input::Stop { subcode: wire::iana::err::CEASE_ADMIN_SHUTDOWN, reason }).await;
+                    Some(PeerCommand::Exit { subcode, reason }) => {
+                        self.input(Input::Stop { subcode, reason }).await;
                         return;
                     }
                     Some(cmd) => self.command(cmd).await,
