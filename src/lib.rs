@@ -6,5 +6,6 @@
 
 pub mod cli;
 pub mod fsm;
+pub mod route;
 pub mod session;
 pub mod wire;
