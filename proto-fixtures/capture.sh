@@ -37,7 +37,7 @@ need gobgpd gobgpd; need gobgp gobgpd; need exabgp exabgp
 [ -x /usr/lib/frr/bgpd ] || die "missing /usr/lib/frr/bgpd (apt-get install frr)"
 need vtysh frr
 
-BIRD2_ROOT="$CACHE/bird2"
+BIRD2_ROOT="${BIRD2_DIR:-$CACHE/bird2}"
 BIRD2="$BIRD2_ROOT/usr/sbin/bird"
 BIRDC2="$BIRD2_ROOT/usr/sbin/birdc"
 if [ ! -x "$BIRD2" ]; then
@@ -198,6 +198,7 @@ while read -r lab; do
   if [ "$exp" != 0 ]; then log "WARNING: lab $lab: tshark reports malformed packets"; bad=1
     tshark -r "$WORK/$lab/capture.pcapng" -qz expert,error >&2; fi
   mkdir -p "$HERE/captures"; cp "$WORK/$lab/capture.pcapng" "$HERE/captures/$lab.pcapng"
+  chmod 644 "$HERE/captures/$lab.pcapng"
 done < "$WORK/labs.txt"
 if [ ${#LABS[@]} -ne ${#ALL_LABS[@]} ]; then
   log "partial run (${LABS[*]}): fixtures NOT rewritten; work dir kept in $WORK"
@@ -205,4 +206,6 @@ if [ ${#LABS[@]} -ne ${#ALL_LABS[@]} ]; then
   exit 0
 fi
 python3 "$HERE/split.py" "$WORK" "$HERE"
+bash "$HERE/verify.sh"
+[ "$bad" = 0 ] || log "WARNING: see malformed-packet report above"
 log "done: $(find "$HERE" -name '*.bin' | wc -l) fixtures, manifest at proto-fixtures/manifest.toml"

@@ -17,7 +17,6 @@ session the message was taken from.
 """
 import ipaddress
 import os
-import shutil
 import struct
 import subprocess
 import sys
@@ -144,7 +143,8 @@ def describe_cap(code, v):
         if code == 75:
             return "software-version(%r)" % v[1:1 + v[0]].decode("utf-8", "replace")
         if code == 9:
-            return "bgp-role(%d)" % v[0]
+            roles = {0: "provider", 1: "rs-server", 2: "rs-client", 3: "customer", 4: "peer"}
+            return "bgp-role(%s)" % roles.get(v[0], v[0])
     except Exception:
         pass
     return name + ("(%d bytes)" % len(v) if v else "")
@@ -313,8 +313,8 @@ def describe_update(m, ctx, sender_afi_hint=None):
         short = "update-mixed"
     if 17 in names:
         short += "-as4path"
-    if ap4 or any(k[0] == 2 for k in ctx["addpath"]) and (mp_reach or mp_unreach) and (
-            ((mp_reach or mp_unreach)[0], (mp_reach or mp_unreach)[1]) in ctx["addpath"]):
+    mp = mp_reach or mp_unreach
+    if ((nl or wd) and ap4) or (mp and (mp[0], mp[1]) in ctx["addpath"]):
         short += "-addpath"
     if 9 in names or 10 in names:
         short += "-reflected"
@@ -343,6 +343,14 @@ def describe_notification(m):
             caps.append(describe_cap(data[j], data[j + 2:j + 2 + data[j + 1]]))
             j += 2 + data[j + 1]
         d += ", unsupported capabilities: %s" % ", ".join(caps)
+    elif code == 2 and sub == 2 and len(data) in (2, 4):
+        d += ", data: AS %d (the AS number in the rejected OPEN)" % int.from_bytes(data, "big")
+    elif code == 2 and sub == 3 and len(data) == 4:
+        d += ", data: BGP identifier %s" % ip4(data)
+    elif code == 2 and sub == 6 and len(data) == 2:
+        d += ", data: offered hold time %d" % int.from_bytes(data, "big")
+    elif data and all(32 <= c < 127 for c in data):
+        d += ", data (ASCII) %r" % data.decode()
     elif data:
         d += ", data 0x%s" % data.hex()
     short = "notification-%d-%d-%s" % (code, sub, (subs.get(sub) if subs else cname) or cname)
@@ -429,6 +437,21 @@ def split_msgs(data, times):
     return msgs
 
 
+OWN_KEYS = {"file", "sender", "version", "receiver", "lab", "config", "kind", "description",
+            "four_octet_as", "add_path", "extended_message", "sender_node", "receiver_node",
+            "receiver_version", "length"}
+
+
+def toml_val(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(toml_val(x) for x in v) + "]"
+    return toml_str(str(v))
+
+
 def toml_str(s):
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
@@ -474,11 +497,30 @@ def main():
                                                          sip=src, rip=dst)))
     allmsgs.sort(key=lambda x: x[:4])
 
+    # Keys that others added by hand to manifest entries (e.g. expect_error) are
+    # carried over to the new entry holding the same (sender, bytes).
+    carried = {}
+    try:
+        import tomllib
+        with open(os.path.join(outdir, "manifest.toml"), "rb") as fh:
+            for f in tomllib.load(fh).get("fixture", []):
+                extra = {k: v for k, v in f.items() if k not in OWN_KEYS}
+                path = os.path.join(outdir, f.get("file", ""))
+                if extra and os.path.isfile(path):
+                    with open(path, "rb") as bh:
+                        carried[(f.get("sender"), bh.read())] = extra
+    except (FileNotFoundError, ImportError):
+        pass
+    except Exception as e:
+        print("warning: could not read old manifest.toml (%s); hand-added keys are lost" % e, file=sys.stderr)
+
     # wipe previous output
     for d in set(x[4]["s"]["sender"] for x in allmsgs) | {"bird1", "bird1-v6", "bird2", "frr", "gobgp", "exabgp"}:
         p = os.path.join(outdir, d)
-        if os.path.isdir(p):
-            shutil.rmtree(p)
+        if os.path.isdir(p):  # remove our .bin files only; leave files others derive (e.g. *.json)
+            for f in os.listdir(p):
+                if f.endswith(".bin"):
+                    os.remove(os.path.join(p, f))
     seen = set()
     counters = {}
     entries = []
@@ -524,7 +566,10 @@ def main():
             fh.write("sender_node = %s\n" % toml_str("%s (%s)" % (s["node"], rec["sip"])))
             fh.write("receiver_node = %s\n" % toml_str("%s (%s)" % (r["node"], rec["rip"])))
             fh.write("receiver_version = %s\n" % toml_str(r["version"]))
-            fh.write("length = %d\n\n" % len(m))
+            fh.write("length = %d\n" % len(m))
+            for k, v in carried.get((s["sender"], m), {}).items():
+                fh.write("%s = %s\n" % (k, toml_val(v)))
+            fh.write("\n")
     kinds = {}
     for rel, rec, desc in entries:
         k = (rec["s"]["sender"], TYPES.get(rec["m"][18], "?"))

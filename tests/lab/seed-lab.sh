@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# The seed's network in network namespaces (sourced by demo.sh and tests).
+#
+#   LAN 192.168.83.0/24 on a bridge (namespace "hub")
+#   masters m1..m3  192.168.83.36 .49 .54   BIRD 1.6 as Calico v3.8 reflectors
+#                                            (cluster id 224.0.0.1, started -R)
+#   workers w1, w2  192.168.83.22 .37       BIRD 1.6 Calico nodes, RR clients
+#   pods            172.15.190.2 behind w1, 172.15.191.2 behind w2 (a /32 on a
+#                   veth, as Felix programs them; blocks .190.0/26, .191.0/26)
+#   services        172.16.0.10 bound on every node; 172.16.0.0/16 from each
+#   core            192.168.83.1: bgpd, and 192.168.82.1 towards the VM
+#   vm              192.168.82.10, default route via the core
+#
+# Every name carries $LAB_ID, so parallel labs don't collide. lab_down
+# kills whatever runs inside and deletes the namespaces.
+
+LAB_ID=${LAB_ID:-s$$}
+LAB_DIR=${LAB_DIR:-${TMPDIR:-/tmp}/bgpd-seed-$LAB_ID}
+MASTERS=(m1:192.168.83.36 m2:192.168.83.49 m3:192.168.83.54)
+WORKERS=(w1:192.168.83.22:172.15.190 w2:192.168.83.37:172.15.191)
+LAB_NS=()
+
+ns() { echo "$LAB_ID-$1"; }
+nsx() { local n=$1; shift; ip netns exec "$(ns "$n")" "$@"; }
+
+mkns() {
+    local n; n=$(ns "$1")
+    ip netns add "$n"
+    LAB_NS+=("$n")
+    ip -n "$n" link set lo up
+    ip netns exec "$n" sysctl -qw net.ipv4.ip_forward=1
+    ip netns exec "$n" sysctl -qw net.ipv6.conf.all.forwarding=1 2>/dev/null || true
+}
+
+# lan_port NODE ADDR/LEN: a veth from the node to the LAN bridge.
+lan_port() {
+    local node=$1 addr=$2
+    ip -n "$(ns "$node")" link add eth0 type veth peer name "p-$node" netns "$(ns hub)"
+    ip -n "$(ns hub)" link set "p-$node" master br0 up
+    ip -n "$(ns "$node")" addr add "$addr" dev eth0
+    ip -n "$(ns "$node")" link set eth0 up
+}
+
+# calico_bird ROUTER_ID CLUSTER_ID|- BLOCK...: BIRD 1.6 config as calico-node
+# v3.8's confd renders it (see ../shared/guide/calico.md); peers follow.
+calico_bird() {
+    local id=$1 cluster=$2; shift 2
+    cat <<EOC
+log stderr all;
+router id $id;
+protocol static {
+$(for b in "$@"; do echo "  route $b blackhole;"; done)
+  route 172.16.0.0/16 blackhole;
+}
+function calico_aggr ()
+{
+$(for b in "$@"; do echo "  if ( net = $b ) then { accept; }"; echo "  if ( net ~ $b ) then { reject; }"; done)
+}
+filter calico_export_to_bgp_peers {
+  calico_aggr();
+  if ( net ~ 172.15.0.0/16 ) then { accept; }
+  if ( net ~ 172.16.0.0/16 ) then { accept; }
+  reject;
+}
+protocol kernel { learn; persist; scan time 2; import all; export none; graceful restart; }
+protocol device { scan time 2; }
+protocol direct { interface -"cali*", "*"; }
+template bgp bgp_template {
+  description "Connection to BGP peer";
+  local as 64512;
+  multihop;
+  gateway recursive;
+  import all;
+  export filter calico_export_to_bgp_peers;
+  source address $id;
+  add paths on;
+  graceful restart;
+  connect delay time 2;
+  connect retry time 5;
+  error wait time 5,30;
+}
+EOC
+}
+
+# bird_peer NAME ADDR [rr-client]
+bird_peer() {
+    echo "protocol bgp $1 from bgp_template {"
+    echo "  neighbor $2 as 64512;"
+    [ "${3:-}" = rr-client ] && printf '  rr client;\n  rr cluster id 224.0.0.1;\n'
+    echo "}"
+}
+
+start_bird() {
+    local node=$1
+    ip netns exec "$(ns "$node")" bird -f -R -c "$LAB_DIR/$node.conf" -s "$LAB_DIR/$node.ctl" \
+        >"$LAB_DIR/$node.log" 2>&1 &
+}
+
+birdc_() { local node=$1; shift; nsx "$node" birdc -s "$LAB_DIR/$node.ctl" "$@"; }
+
+lab_up() {
+    mkdir -p "$LAB_DIR"
+    mkns hub
+    ip -n "$(ns hub)" link add br0 type bridge
+    ip -n "$(ns hub)" link set br0 up
+    mkns core
+    lan_port core 192.168.83.1/24
+    mkns vm
+    ip -n "$(ns core)" link add eth1 type veth peer name eth0 netns "$(ns vm)"
+    ip -n "$(ns core)" addr add 192.168.82.1/24 dev eth1
+    ip -n "$(ns core)" link set eth1 up
+    ip -n "$(ns vm)" addr add 192.168.82.10/24 dev eth0
+    ip -n "$(ns vm)" link set eth0 up
+    ip -n "$(ns vm)" route add default via 192.168.82.1
+
+    local m w name ip prefix
+    for m in "${MASTERS[@]}"; do
+        name=${m%%:*} ip=${m#*:}
+        mkns "$name"
+        lan_port "$name" "$ip/24"
+        # The LAN side of the cluster reaches the VM subnet via the core.
+        ip -n "$(ns "$name")" route add 192.168.82.0/24 via 192.168.83.1
+        ip -n "$(ns "$name")" addr add 172.16.0.10/32 dev lo
+        {
+            calico_bird "$ip" 224.0.0.1
+            local o oname oip
+            for o in "${MASTERS[@]}"; do
+                oname=${o%%:*} oip=${o#*:}
+                [ "$oip" = "$ip" ] || bird_peer "Mesh_${oip//./_}" "$oip"
+            done
+            for o in "${WORKERS[@]}"; do
+                oip=$(echo "$o" | cut -d: -f2)
+                bird_peer "Node_${oip//./_}" "$oip" rr-client
+            done
+            bird_peer "Node_192_168_83_1" 192.168.83.1 rr-client
+        } >"$LAB_DIR/$name.conf"
+        start_bird "$name"
+    done
+    for w in "${WORKERS[@]}"; do
+        name=$(echo "$w" | cut -d: -f1) ip=$(echo "$w" | cut -d: -f2) prefix=$(echo "$w" | cut -d: -f3)
+        mkns "$name"
+        lan_port "$name" "$ip/24"
+        ip -n "$(ns "$name")" route add 192.168.82.0/24 via 192.168.83.1
+        ip -n "$(ns "$name")" addr add 172.16.0.10/32 dev lo
+        # A pod, as Felix programs it: a /32 on a veth, proxy ARP on the host side.
+        mkns "$name-pod"
+        ip -n "$(ns "$name")" link add cali0 type veth peer name eth0 netns "$(ns "$name-pod")"
+        ip -n "$(ns "$name")" link set cali0 up
+        nsx "$name" sysctl -qw net.ipv4.conf.cali0.proxy_arp=1
+        ip -n "$(ns "$name")" route add "$prefix.2/32" dev cali0
+        ip -n "$(ns "$name-pod")" addr add "$prefix.2/32" dev eth0
+        ip -n "$(ns "$name-pod")" link set eth0 up
+        ip -n "$(ns "$name-pod")" route add 169.254.1.1 dev eth0
+        ip -n "$(ns "$name-pod")" route add default via 169.254.1.1 dev eth0
+        {
+            calico_bird "$ip" - "$prefix.0/26"
+            local o oip
+            for o in "${MASTERS[@]}"; do
+                oip=${o#*:}
+                bird_peer "Node_${oip//./_}" "$oip"
+            done
+        } >"$LAB_DIR/$name.conf"
+        start_bird "$name"
+    done
+}
+
+lab_down() {
+    local n p
+    for n in "${LAB_NS[@]}"; do
+        for p in $(ip netns pids "$n" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
+    done
+    sleep 0.3
+    for n in "${LAB_NS[@]}"; do
+        for p in $(ip netns pids "$n" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
+        ip netns del "$n" 2>/dev/null || true
+    done
+    LAB_NS=()
+}
