@@ -31,6 +31,10 @@ pub struct Fixture {
     pub add_path: Vec<String>,
     #[serde(default)]
     pub extended_message: bool,
+    /// A real message that bgpd must refuse: the NOTIFICATION it sends,
+    /// as "code/subcode" (a peer provoked into sending hold time 2, say).
+    #[serde(default)]
+    pub expect_error: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
