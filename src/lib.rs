@@ -3,8 +3,13 @@
 //!
 //! Layers (see docs/architecture.md):
 //! - [`wire`]: the sans-IO message codec.
+//! - [`fsm`]: the sans-IO RFC 4271 state machine.
+//! - [`session`]: tokio peer tasks, listeners and sockets.
+//! - [`route`]: what the RIB hands the FIB.
+//! - [`control`]: the control socket.
 
 pub mod cli;
+pub mod control;
 pub mod fsm;
 pub mod route;
 pub mod session;

@@ -1,11 +1,13 @@
 use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use ipnet::IpNet;
 
-use bgpd::cli::{decode, peer};
+use bgpd::cli::{decode, peer, show};
+use bgpd::control::Request;
 use bgpd::wire::{AfiSafi, AfiSafiSet};
 
 /// bgpd: a BGP speaker that takes over a LAN core switch's job of learning
@@ -52,10 +54,30 @@ struct RunArgs {
     /// Keep routes out of the kernel (debugging).
     #[arg(long)]
     no_install: bool,
+    /// Serve `bgpd show` and `bgpd health` on this unix socket.
+    #[arg(long, value_name = "PATH")]
+    control_socket: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Show the running daemon's state (over its control socket).
+    Show {
+        #[command(subcommand)]
+        what: ShowWhat,
+        /// JSON instead of a table.
+        #[arg(long, global = true)]
+        json: bool,
+        /// The control socket.
+        #[arg(long, global = true, value_name = "PATH", default_value = "/run/bgpd/bgpd.sock")]
+        socket: PathBuf,
+    },
+    /// Exit 0 when bgpd runs and (with peers) a session is up; for
+    /// container healthchecks.
+    Health {
+        #[arg(long, value_name = "PATH", default_value = "/run/bgpd/bgpd.sock")]
+        socket: PathBuf,
+    },
     /// Print BGP messages readably: raw concatenated messages (a TCP
     /// stream's payload), hex text, or an MRT file (BGP4MP, TABLE_DUMP_V2).
     Decode {
@@ -73,6 +95,12 @@ enum Command {
         /// The file to read, or - for standard input.
         file: String,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum ShowWhat {
+    /// Peers: address, type, state, since, info, and prefix counts.
+    Neighbors,
 }
 
 fn init_logging() {
@@ -95,7 +123,24 @@ fn main() -> ExitCode {
             add_path,
             file,
         }) => run_decode(json, two_octet_as, add_path, &file),
+        Some(Command::Show { what, json, socket }) => {
+            let req = match what {
+                ShowWhat::Neighbors => Request::Neighbors,
+            };
+            client(&socket, req, json)
+        }
+        Some(Command::Health { socket }) => client(&socket, Request::Health, false),
         None => run_foreground(cli.run),
+    }
+}
+
+fn client(socket: &std::path::Path, req: Request, json: bool) -> ExitCode {
+    match show::run(socket, req, json) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("bgpd: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 
@@ -121,6 +166,7 @@ fn run_foreground(a: RunArgs) -> ExitCode {
         listen,
         hold_time: a.hold_time,
         no_install: a.no_install,
+        control_socket: a.control_socket,
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

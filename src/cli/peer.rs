@@ -7,6 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use ipnet::IpNet;
 use tokio::sync::mpsc;
 
+use crate::control;
 use crate::session::{self, Accepted, PeerEvent, RangeSpec, Speaker};
 use crate::wire::{Attr, Update, iana::attr};
 
@@ -83,6 +84,8 @@ pub struct Options {
     pub listen: Vec<SocketAddr>,
     pub hold_time: u16,
     pub no_install: bool,
+    /// Serve `bgpd show` on this unix socket.
+    pub control_socket: Option<std::path::PathBuf>,
 }
 
 /// The router id when none is given: the IPv4 source address the kernel
@@ -176,18 +179,30 @@ pub async fn run(opts: Options) -> Result<(), String> {
             " (kernel install is not implemented yet: routes are only shown)"
         }
     );
+    let (q_tx, mut q_rx) = mpsc::channel::<control::Query>(16);
+    if let Some(path) = &opts.control_socket {
+        let l = control::bind(path, None)?;
+        tokio::spawn(control::serve(l, q_tx));
+    }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
     loop {
         tokio::select! {
             Some(a) = acc_rx.recv() => speaker.accept(a).await,
             Some(ev) = ev_rx.recv() => show(&ev),
+            Some(q) = q_rx.recv() => {
+                let resp = answer(&speaker, opts.asn, &q.request);
+                let _ = q.reply.send(resp);
+            }
             _ = tokio::signal::ctrl_c() => break,
             _ = term.recv() => break,
         }
     }
     println!("bgpd: shutting down");
     speaker.shutdown("bgpd shutting down").await;
+    if let Some(path) = &opts.control_socket {
+        let _ = std::fs::remove_file(path);
+    }
     // Drain what the peers reported while stopping.
     while let Ok(ev) = ev_rx.try_recv() {
         show(&ev);
@@ -196,11 +211,23 @@ pub async fn run(opts: Options) -> Result<(), String> {
 }
 
 fn now() -> String {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    format!("{:02}:{:02}:{:02}", (t / 3600) % 24, (t / 60) % 60, t % 60)
+    session::hms(std::time::SystemTime::now())
+}
+
+/// Answers a control request from the speaker's state.
+fn answer(speaker: &Speaker, local_as: u32, req: &control::Request) -> control::Response {
+    match req {
+        control::Request::Neighbors => control::Response::ok(speaker.neighbor_rows(local_as)),
+        control::Request::Health => {
+            let rows = speaker.neighbor_rows(local_as);
+            control::Response::ok(control::Health {
+                peers: rows.len(),
+                established: rows.iter().filter(|r| r.state == "up").count(),
+                fib_synced: true,
+            })
+        }
+        other => control::Response::err(format!("{other:?} is not available in this version yet")),
+    }
 }
 
 /// Prints one event of the foreground view.

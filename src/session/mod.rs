@@ -346,6 +346,75 @@ impl Speaker {
     }
 }
 
+/// Local wall-clock time as HH:MM:SS.
+pub fn hms(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs() as libc::time_t;
+    // SAFETY: localtime_r writes into the tm we own.
+    let tm = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&secs, &mut tm);
+        tm
+    };
+    format!("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec)
+}
+
+impl Speaker {
+    /// The neighbour table for `bgpd show neighbors`.
+    pub fn neighbor_rows(&self, local_as: u32) -> Vec<crate::control::NeighborRow> {
+        let mut rows: Vec<crate::control::NeighborRow> = self
+            .peers
+            .values()
+            .map(|h| {
+                let st = h.status.borrow().clone();
+                let remote_as = st.remote_as.or(h.spec.fsm.remote_as);
+                let kind = match remote_as {
+                    Some(a) if a == local_as => "ibgp",
+                    Some(_) => "ebgp",
+                    None => "bgp",
+                };
+                let info = match (&st.state, &st.last_error) {
+                    (State::Established, _) | (_, None) => st.state.to_string(),
+                    (s, Some(e)) => format!("{s}: {e}"),
+                };
+                crate::control::NeighborRow {
+                    address: h.spec.addr.to_string(),
+                    kind: if h.spec.dynamic {
+                        format!("dynamic {kind}")
+                    } else {
+                        kind.to_string()
+                    },
+                    state: match st.state {
+                        State::Established => "up",
+                        State::Idle if !st.established_once && st.last_error.is_none() => "down",
+                        _ => "start",
+                    }
+                    .to_string(),
+                    since: hms(st.since),
+                    since_unix: st
+                        .since
+                        .duration_since(SystemTime::UNIX_EPOCH)
+                        .unwrap_or_default()
+                        .as_secs(),
+                    info,
+                    description: h.spec.description.clone(),
+                    remote_as,
+                    router_id: st.remote_id.map(|i| i.to_string()),
+                    ..Default::default()
+                }
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            let ka: Option<IpAddr> = a.address.parse().ok();
+            let kb: Option<IpAddr> = b.address.parse().ok();
+            ka.cmp(&kb)
+        });
+        rows
+    }
+}
+
 /// IPv4-mapped IPv6 addresses (from a dual-stack socket) as IPv4.
 fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
