@@ -233,3 +233,13 @@ fn help_is_complete() {
         assert!(h.contains(want), "--help lacks {want}");
     }
 }
+
+#[test]
+fn show_without_a_daemon() {
+    fails_with(
+        &["show", "neighbors", "--socket", "/nonexistent/bgpd.sock"],
+        1,
+        "bgpd is not running",
+    );
+    fails_with(&["health", "--socket", "/nonexistent/bgpd.sock"], 1, "bgpd is not running");
+}

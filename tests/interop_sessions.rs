@@ -100,7 +100,12 @@ fn bird16_as_calico_reflector() {
     );
     let sock = start_bird1(&mut lab, &rr, "bird", &cfg);
     lab.capture(&core, "eth0", "cap");
-    start_bgpd(&mut lab, &core, &["--peer", "192.168.83.36"]);
+    let ctl = lab.path("bgpd.sock").to_string_lossy().to_string();
+    start_bgpd(
+        &mut lab,
+        &core,
+        &["--peer", "192.168.83.36", "--control-socket", &ctl],
+    );
     lab.wait_for("Established with BIRD 1.6", Duration::from_secs(30), || {
         established(&lab, "192.168.83.36")
     });
@@ -124,7 +129,22 @@ fn bird16_as_calico_reflector() {
         Duration::from_secs(10),
         || lab.log("bird").contains("Graceful restart done"),
     );
+    // The neighbour table, as calicoctl node status prints it.
+    let bgpd = env!("CARGO_BIN_EXE_bgpd");
+    let table = lab.sh_text(&core, &format!("{bgpd} show neighbors --socket {ctl}"));
+    assert!(
+        table.contains("| 192.168.83.36 | ibgp      | up    |") && table.contains("Established"),
+        "{table}"
+    );
+    let json = lab.sh_text(&core, &format!("{bgpd} show neighbors --json --socket {ctl}"));
+    assert!(json.contains("\"router_id\": \"192.168.83.36\""), "{json}");
+    let health = lab.sh(&core, &format!("{bgpd} health --socket {ctl}"));
+    assert!(health.status.success(), "{health:?}");
+    // The socket is for root and its group only.
+    let mode = std::fs::metadata(&ctl).map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()));
+    assert_eq!(mode.unwrap() & 0o777, 0o660);
     hold_then_stop(&mut lab, "BIRD 1.6");
+    assert!(!std::path::Path::new(&ctl).exists(), "socket left behind");
     lab.wait_for("BIRD to log the Cease", Duration::from_secs(10), || {
         lab.log("bird")
             .contains("Received: Administrative shutdown")
