@@ -11,6 +11,7 @@
 pub mod cli;
 pub mod control;
 pub mod fsm;
+pub mod notify;
 pub mod route;
 pub mod session;
 pub mod wire;

@@ -106,12 +106,17 @@ enum ShowWhat {
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("BGPD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    // journald stamps each line itself.
+    if bgpd::notify::logging_to_journal() {
+        fmt.without_time().init();
+    } else {
+        fmt.init();
+    }
 }
 
 fn main() -> ExitCode {
