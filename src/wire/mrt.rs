@@ -435,3 +435,52 @@ fn expand_abbreviated_mp_reach(raw: &[u8], af: AfiSafi) -> Vec<u8> {
     out.extend_from_slice(i);
     out
 }
+
+/// Appends one BGP4MP_MESSAGE_AS4 record (RFC 6396 §4.4.3), or with
+/// `add_path` the RFC 8050 BGP4MP_MESSAGE_AS4_ADDPATH form, holding a
+/// received message as it came off the wire.
+pub fn write_bgp4mp_message(
+    out: &mut Vec<u8>,
+    time: std::time::SystemTime,
+    peer_as: u32,
+    local_as: u32,
+    peer: IpAddr,
+    local: IpAddr,
+    add_path: bool,
+    message: &[u8],
+) {
+    let since = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    // Both addresses in one family: an IPv4 peer seen on a v6 socket is
+    // written as IPv4.
+    let (peer, local) = match (peer, local) {
+        (IpAddr::V4(p), IpAddr::V6(l)) => (
+            IpAddr::V4(p),
+            l.to_ipv4_mapped()
+                .map(IpAddr::V4)
+                .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        ),
+        (IpAddr::V6(p), IpAddr::V4(_)) => (IpAddr::V6(p), IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
+        pair => pair,
+    };
+    let v6 = peer.is_ipv6();
+    let mut body = Vec::with_capacity(44 + message.len());
+    body.extend_from_slice(&peer_as.to_be_bytes());
+    body.extend_from_slice(&local_as.to_be_bytes());
+    body.extend_from_slice(&0u16.to_be_bytes()); // interface index
+    body.extend_from_slice(&(if v6 { iana::afi::IPV6 } else { iana::afi::IPV4 }).to_be_bytes());
+    for a in [peer, local] {
+        match a {
+            IpAddr::V4(a) => body.extend_from_slice(&a.octets()),
+            IpAddr::V6(a) => body.extend_from_slice(&a.octets()),
+        }
+    }
+    body.extend_from_slice(message);
+    out.extend_from_slice(&(since.as_secs() as u32).to_be_bytes());
+    out.extend_from_slice(&BGP4MP_ET.to_be_bytes());
+    out.extend_from_slice(&(if add_path { 9u16 } else { 4u16 }).to_be_bytes());
+    out.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
+    out.extend_from_slice(&since.subsec_micros().to_be_bytes());
+    out.extend_from_slice(&body);
+}
