@@ -6,10 +6,13 @@
 //! - [`fsm`]: the sans-IO RFC 4271 state machine.
 //! - [`session`]: tokio peer tasks, listeners and sockets.
 //! - [`route`]: what the RIB hands the FIB.
-//! - [`control`]: the control socket.
+//! - [`config`]: the TOML configuration and its validation.
+//! - [`daemon`]: the main loop; [`control`]: the control socket.
 
 pub mod cli;
+pub mod config;
 pub mod control;
+pub mod daemon;
 pub mod fsm;
 pub mod notify;
 pub mod route;

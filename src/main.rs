@@ -26,6 +26,10 @@ struct Cli {
 
 #[derive(Args, Debug)]
 struct RunArgs {
+    /// Run the daemon from this configuration file (TOML; see
+    /// docs/configuration.md). Logs go to stderr (journald under systemd).
+    #[arg(long, short = 'c', value_name = "FILE", conflicts_with_all = ["peer", "asn", "listen_range"])]
+    config: Option<PathBuf>,
     /// A peer to connect to and accept:
     /// ADDR[,as=N][,passive][,password=SECRET][,ttl-security][,port=N][,source=ADDR][,interface=IF].
     /// Without as=N the peer is in our AS (iBGP). May be repeated.
@@ -61,6 +65,19 @@ struct RunArgs {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Validate a configuration file without starting: each problem is one
+    /// line, FILE:LINE:COL: what is wrong; how to fix it.
+    Check {
+        #[arg(long, short = 'c', value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Ask the running daemon to re-read its configuration (like SIGHUP).
+    Reload {
+        #[arg(long, value_name = "PATH", default_value = "/run/bgpd/bgpd.sock")]
+        socket: PathBuf,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
     /// Show the running daemon's state (over its control socket).
     Show {
         #[command(subcommand)]
@@ -135,13 +152,75 @@ fn main() -> ExitCode {
             client(&socket, req, json)
         }
         Some(Command::Health { socket }) => client(&socket, Request::Health, false),
-        None => run_foreground(cli.run),
+        Some(Command::Reload { socket }) => client(&socket, Request::Reload, false),
+        Some(Command::Check { config }) => match bgpd::config::load(&config) {
+            Ok(c) => {
+                println!(
+                    "{}: OK: AS {}, router id {}, {} peers, {} ranges",
+                    config.display(),
+                    c.local_as,
+                    c.router_id,
+                    c.peers.len(),
+                    c.ranges.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                for e in errors.iter() {
+                    eprintln!("{e}");
+                }
+                ExitCode::from(1)
+            }
+        },
+        Some(Command::Completions { shell }) => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "bgpd", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        None => match cli.run.config.clone() {
+            Some(path) => run_config(path),
+            None => run_foreground(cli.run),
+        },
     }
 }
 
 fn client(socket: &std::path::Path, req: Request, json: bool) -> ExitCode {
     match show::run(socket, req, json) {
         Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("bgpd: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("bgpd: cannot start the runtime: {e}");
+            ExitCode::from(1)
+        })
+}
+
+fn run_config(path: PathBuf) -> ExitCode {
+    let cfg = match bgpd::config::load(&path) {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in errors.iter() {
+                eprintln!("{e}");
+            }
+            return ExitCode::from(1);
+        }
+    };
+    init_logging();
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    match rt.block_on(bgpd::daemon::run(bgpd::daemon::Setup::from_config(path, cfg), None)) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bgpd: {e}");
             ExitCode::from(1)

@@ -38,7 +38,7 @@ fn fails_with(args: &[&str], code: i32, needle: &str) {
 
 #[test]
 fn missing_asn() {
-    fails_with(&["--peer", "192.168.83.36"], 2, "--asn is required");
+    fails_with(&["--peer", "192.168.83.36"], 2, "give --config FILE, or --asn N");
 }
 
 #[test]

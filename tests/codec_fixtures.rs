@@ -261,16 +261,14 @@ fn mrt_dump_reads_back_in_bgpdump() {
         if !f.four_octet_as || !f.add_path.is_empty() || f.expect_error.is_some() {
             continue;
         }
-        mrt::write_bgp4mp_message(
-            &mut file,
-            std::time::SystemTime::now(),
-            64512,
-            64512,
-            "192.168.83.36".parse().unwrap(),
-            "192.168.83.1".parse().unwrap(),
-            false,
-            &f.bytes(),
-        );
+        let session = mrt::DumpSession {
+            peer_as: 64512,
+            local_as: 64512,
+            peer: "192.168.83.36".parse().unwrap(),
+            local: "192.168.83.1".parse().unwrap(),
+            add_path: false,
+        };
+        mrt::write_bgp4mp_message(&mut file, std::time::SystemTime::now(), &session, &f.bytes());
         written += 1;
     }
     assert!(written > 50);

@@ -2,13 +2,12 @@
 //! sessions and received routes are shown as they change.
 
 use std::io::Write;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use ipnet::IpNet;
-use tokio::sync::mpsc;
 
-use crate::control;
-use crate::session::{self, Accepted, PeerEvent, RangeSpec, Speaker};
+use crate::daemon;
+use crate::session::{self, PeerEvent, RangeSpec};
 use crate::wire::{Attr, Update, iana::attr};
 
 /// One `--peer` argument:
@@ -88,18 +87,6 @@ pub struct Options {
     pub control_socket: Option<std::path::PathBuf>,
 }
 
-/// The router id when none is given: the IPv4 source address the kernel
-/// would use towards the first IPv4 peer. A UDP connect sends nothing.
-fn infer_router_id(peers: &[PeerArg]) -> Option<Ipv4Addr> {
-    let peer = peers.iter().find(|p| p.addr.is_ipv4())?;
-    let s = UdpSocket::bind("0.0.0.0:0").ok()?;
-    s.connect(SocketAddr::new(peer.addr, 179)).ok()?;
-    match s.local_addr().ok()?.ip() {
-        IpAddr::V4(a) if !a.is_unspecified() => Some(a),
-        _ => None,
-    }
-}
-
 pub async fn run(opts: Options) -> Result<(), String> {
     if opts.peers.is_empty() && opts.listen_ranges.is_empty() {
         return Err("nothing to do: give at least one --peer ADDR or --listen-range PREFIX".into());
@@ -110,23 +97,19 @@ pub async fn run(opts: Options) -> Result<(), String> {
             opts.hold_time
         ));
     }
-    let router_id = match opts.router_id.or_else(|| infer_router_id(&opts.peers)) {
-        Some(id) => id,
-        None => {
-            return Err(
-                "cannot pick a router id: no IPv4 route towards any peer; give --router-id A.B.C.D"
-                    .into(),
-            );
-        }
+    let addrs: Vec<IpAddr> = opts.peers.iter().map(|p| p.addr).collect();
+    let Some(router_id) = opts.router_id.or_else(|| daemon::infer_router_id(&addrs)) else {
+        return Err(
+            "cannot pick a router id: no IPv4 route towards any peer; give --router-id A.B.C.D"
+                .into(),
+        );
     };
-    let (ev_tx, mut ev_rx) = mpsc::channel(session::EVENT_QUEUE);
-    let (acc_tx, mut acc_rx) = mpsc::channel::<Accepted>(64);
-    let mut speaker = Speaker::new(ev_tx);
     let mk = |addr: IpAddr, remote_as: Option<u32>| {
         let mut spec = session::peer_spec(addr, opts.asn, router_id, remote_as);
         spec.fsm.hold_time = opts.hold_time;
         spec
     };
+    let mut peers = Vec::new();
     for p in &opts.peers {
         let mut spec = mk(p.addr, Some(p.remote_as.unwrap_or(opts.asn)));
         spec.fsm.passive = p.passive;
@@ -146,88 +129,33 @@ pub async fn run(opts: Options) -> Result<(), String> {
         if let Some(port) = p.port {
             spec.port = port;
         }
-        speaker.add_peer(spec);
+        peers.push(spec);
     }
-    for r in &opts.listen_ranges {
-        speaker.add_range(RangeSpec {
+    let ranges = opts
+        .listen_ranges
+        .iter()
+        .map(|r| RangeSpec {
             prefix: *r,
             // Dynamic neighbours are in our AS (iBGP), as with Calico nodes.
             template: mk(r.addr(), Some(opts.asn)),
             limit: 1000,
-        });
-    }
-    let bound = speaker.listen(&opts.listen, acc_tx)?;
-    tracing::info!(
-        router_id = %router_id,
-        asn = opts.asn,
-        listen = ?bound,
-        install = !opts.no_install,
-        "bgpd foreground view started"
-    );
-    println!(
-        "bgpd: AS {} router id {}, listening on {}{}",
-        opts.asn,
+        })
+        .collect();
+    let setup = daemon::Setup {
+        local_as: opts.asn,
         router_id,
-        bound
-            .iter()
-            .map(|a| a.to_string())
-            .collect::<Vec<_>>()
-            .join(", "),
-        if opts.no_install {
-            " (routes are not installed: --no-install)"
-        } else {
-            " (kernel install is not implemented yet: routes are only shown)"
-        }
-    );
-    let (q_tx, mut q_rx) = mpsc::channel::<control::Query>(16);
-    if let Some(path) = &opts.control_socket {
-        let l = control::bind(path, None)?;
-        tokio::spawn(control::serve(l, q_tx));
-    }
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
-    loop {
-        tokio::select! {
-            Some(a) = acc_rx.recv() => speaker.accept(a).await,
-            Some(ev) = ev_rx.recv() => show(&ev),
-            Some(q) = q_rx.recv() => {
-                let resp = answer(&speaker, opts.asn, &q.request);
-                let _ = q.reply.send(resp);
-            }
-            _ = tokio::signal::ctrl_c() => break,
-            _ = term.recv() => break,
-        }
-    }
-    println!("bgpd: shutting down");
-    speaker.shutdown("bgpd shutting down").await;
-    if let Some(path) = &opts.control_socket {
-        let _ = std::fs::remove_file(path);
-    }
-    // Drain what the peers reported while stopping.
-    while let Ok(ev) = ev_rx.try_recv() {
-        show(&ev);
-    }
-    Ok(())
+        peers,
+        ranges,
+        listen: opts.listen.clone(),
+        control: opts.control_socket.clone().map(|p| (p, None)),
+        config: None,
+        install: !opts.no_install,
+    };
+    daemon::run(setup, Some(show)).await
 }
 
 fn now() -> String {
     session::hms(std::time::SystemTime::now())
-}
-
-/// Answers a control request from the speaker's state.
-fn answer(speaker: &Speaker, local_as: u32, req: &control::Request) -> control::Response {
-    match req {
-        control::Request::Neighbors => control::Response::ok(speaker.neighbor_rows(local_as)),
-        control::Request::Health => {
-            let rows = speaker.neighbor_rows(local_as);
-            control::Response::ok(control::Health {
-                peers: rows.len(),
-                established: rows.iter().filter(|r| r.state == "up").count(),
-                fib_synced: true,
-            })
-        }
-        other => control::Response::err(format!("{other:?} is not available in this version yet")),
-    }
 }
 
 /// Prints one event of the foreground view.

@@ -241,6 +241,15 @@ impl Speaker {
         }
     }
 
+    /// Replaces the dynamic ranges. Dynamic peers outside every new range
+    /// keep their session until it ends.
+    pub fn set_ranges(&mut self, ranges: Vec<RangeSpec>) {
+        self.ranges.clear();
+        for r in ranges {
+            self.add_range(r);
+        }
+    }
+
     pub fn add_range(&mut self, range: RangeSpec) {
         self.set_listener_md5(range.prefix, range.template.transport.password.as_deref());
         self.ranges.push(range);

@@ -436,19 +436,33 @@ fn expand_abbreviated_mp_reach(raw: &[u8], af: AfiSafi) -> Vec<u8> {
     out
 }
 
-/// Appends one BGP4MP_MESSAGE_AS4 record (RFC 6396 §4.4.3), or with
-/// `add_path` the RFC 8050 BGP4MP_MESSAGE_AS4_ADDPATH form, holding a
-/// received message as it came off the wire.
+/// The session a dumped message belongs to.
+#[derive(Clone, Copy, Debug)]
+pub struct DumpSession {
+    pub peer_as: u32,
+    pub local_as: u32,
+    pub peer: IpAddr,
+    pub local: IpAddr,
+    /// The session negotiated ADD-PATH (RFC 8050 subtypes).
+    pub add_path: bool,
+}
+
+/// Appends one BGP4MP_ET MESSAGE_AS4 record (RFC 6396 §4.4.3), or the
+/// RFC 8050 MESSAGE_AS4_ADDPATH form, holding a received message as it came
+/// off the wire.
 pub fn write_bgp4mp_message(
     out: &mut Vec<u8>,
     time: std::time::SystemTime,
-    peer_as: u32,
-    local_as: u32,
-    peer: IpAddr,
-    local: IpAddr,
-    add_path: bool,
+    s: &DumpSession,
     message: &[u8],
 ) {
+    let DumpSession {
+        peer_as,
+        local_as,
+        peer,
+        local,
+        add_path,
+    } = *s;
     let since = time
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
