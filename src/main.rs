@@ -230,7 +230,9 @@ fn run_config(path: PathBuf) -> ExitCode {
 
 fn run_foreground(a: RunArgs) -> ExitCode {
     let Some(asn) = a.asn else {
-        eprintln!("bgpd: --asn is required (our AS number, e.g. --asn 64512); see bgpd --help");
+        eprintln!(
+            "bgpd: give --config FILE, or --asn N with --peer ADDR (e.g. --asn 64512 --peer 192.168.83.36); see bgpd --help"
+        );
         return ExitCode::from(2);
     };
     init_logging();
