@@ -5,6 +5,7 @@
 //! - [`wire`]: the sans-IO message codec.
 //! - [`fsm`]: the sans-IO RFC 4271 state machine.
 //! - [`session`]: tokio peer tasks, listeners and sockets.
+//! - [`rib`]: the sans-IO routing table.
 //! - [`route`]: what the RIB hands the FIB.
 //! - [`config`]: the TOML configuration and its validation.
 //! - [`daemon`]: the main loop; [`control`]: the control socket.
@@ -15,6 +16,7 @@ pub mod control;
 pub mod daemon;
 pub mod fsm;
 pub mod notify;
+pub mod rib;
 pub mod route;
 pub mod session;
 pub mod wire;

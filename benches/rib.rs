@@ -1,0 +1,178 @@
+//! Routing-table speed and memory. Run with `cargo bench --bench rib`.
+//!
+//! - `rib/insert 1M x 1 peer`: 1,000,000 IPv4 /28 prefixes from one iBGP
+//!   peer, in 10,000 UPDATEs of 100 prefixes, one attribute set per UPDATE
+//!   as a Calico reflector sends it (the codec bench's workload), into an
+//!   empty RIB, including the change set for the FIB.
+//! - `rib/insert 100k x 10 peers`: 100,000 prefixes from each of 10 peers
+//!   (the same prefixes, different next hops per peer: 10 candidate paths
+//!   per prefix, multipath over all 10).
+//! - Memory: before the timed runs, the 1M-route table is built once with
+//!   a counting allocator; the live heap bytes per route and the process's
+//!   peak RSS are printed.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use bgpd::rib::{PeerInfo, Rib, RibConfig};
+use bgpd::wire::{AsPath, Attr, Nlri, Origin, PathAttribute, Update};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use ipnet::{IpNet, Ipv4Net};
+
+struct Counting;
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        LIVE.fetch_add(l.size(), Ordering::Relaxed);
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        LIVE.fetch_add(new, Ordering::Relaxed);
+        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
+        unsafe { System.realloc(p, l, new) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+const PER_UPDATE: u32 = 100;
+
+/// UPDATE number `u` of a peer: 100 consecutive /28s from `first`.
+fn update(u: u32, first: u32, peer: u8) -> Update {
+    let base = u32::from(Ipv4Addr::new(10, 0, 0, 0));
+    let next_hop = Ipv4Addr::from(u32::from(Ipv4Addr::new(192, 168, 0, 0)) + u * 16 + peer as u32);
+    Update {
+        attributes: vec![
+            Attr::Origin(Origin::Igp),
+            Attr::AsPath(AsPath::default()),
+            Attr::NextHop(next_hop),
+            Attr::LocalPref(100),
+            Attr::OriginatorId(next_hop),
+            Attr::ClusterList(vec![Ipv4Addr::new(224, 0, 0, 1)]),
+        ]
+        .into_iter()
+        .map(PathAttribute::new)
+        .collect(),
+        nlri: (0..PER_UPDATE)
+            .map(|i| {
+                let a = Ipv4Addr::from(base + (first + u * PER_UPDATE + i) * 16);
+                Nlri::new(IpNet::V4(Ipv4Net::new_assert(a, 28)))
+            })
+            .collect(),
+        ..Update::default()
+    }
+}
+
+fn peer(i: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(192, 168, 83, 11 + i))
+}
+
+fn new_rib(peers: u8) -> Rib {
+    let mut rib = Rib::new(RibConfig::new(64512, Ipv4Addr::new(192, 168, 83, 1)));
+    for i in 0..peers {
+        rib.peer_up(
+            peer(i),
+            PeerInfo::ibgp(64512, Ipv4Addr::new(10, 9, 0, i + 1)),
+        );
+    }
+    rib
+}
+
+fn load(rib: &mut Rib, updates: &[(u8, Update)]) -> usize {
+    let now = Instant::now();
+    let mut n = 0;
+    for (p, u) in updates {
+        n += rib.update(peer(*p), u, now).changes.len();
+    }
+    n
+}
+
+fn workload(peers: u8, per_peer: u32) -> Vec<(u8, Update)> {
+    let mut v = Vec::new();
+    for u in 0..per_peer / PER_UPDATE {
+        for p in 0..peers {
+            v.push((p, update(u, 0, p)));
+        }
+    }
+    v
+}
+
+fn rss_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Builds the 1M-route table from UPDATEs generated one at a time (so
+/// the input does not count) and prints the heap and RSS it takes.
+fn memory(_: &mut Criterion) {
+    const N: u32 = 1_000_000;
+    let rss0 = rss_kib("VmRSS:");
+    let live0 = LIVE.load(Ordering::Relaxed);
+    let mut rib = new_rib(1);
+    let now = Instant::now();
+    let t = Instant::now();
+    for u in 0..N / PER_UPDATE {
+        let up = update(u, 0, 0);
+        black_box(rib.update(peer(0), &up, now));
+    }
+    let took = t.elapsed();
+    let live = LIVE.load(Ordering::Relaxed) - live0;
+    let rss = rss_kib("VmRSS:") - rss0;
+    println!(
+        "memory: {} routes, {} attribute sets: heap {:.1} MiB = {:.1} bytes/route; \
+         RSS growth {:.1} MiB = {:.1} bytes/route; peak RSS (VmHWM) {:.1} MiB; \
+         cold build {:.3} s",
+        rib.len(),
+        rib.attr_sets(),
+        live as f64 / 1048576.0,
+        live as f64 / N as f64,
+        rss as f64 / 1024.0,
+        rss as f64 * 1024.0 / N as f64,
+        rss_kib("VmHWM:") as f64 / 1024.0,
+        took.as_secs_f64(),
+    );
+    drop(rib);
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("rib");
+    g.sample_size(10);
+
+    let one = workload(1, 1_000_000);
+    g.throughput(Throughput::Elements(1_000_000));
+    g.bench_function("insert 1M x 1 peer", |b| {
+        b.iter_with_large_drop(|| {
+            let mut rib = new_rib(1);
+            black_box(load(&mut rib, &one));
+            rib
+        })
+    });
+    drop(one);
+
+    let ten = workload(10, 100_000);
+    g.bench_function("insert 100k x 10 peers", |b| {
+        b.iter_with_large_drop(|| {
+            let mut rib = new_rib(10);
+            black_box(load(&mut rib, &ten));
+            rib
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(memory_group, memory);
+criterion_group!(benches, bench);
+criterion_main!(memory_group, benches);

@@ -1,0 +1,335 @@
+//! The decision process: RFC 4271 §9.1.2.2 with the route-reflection
+//! rules of RFC 4456 §9, and iBGP multipath.
+//!
+//! It works by elimination, as §9.1.2.2 is written: each step keeps the
+//! candidates that are best by that step's criterion. This is what makes
+//! the MED step correct (MEDs compare only between paths from the same
+//! neighbour AS, which is not a total order and so cannot be a sort key).
+//! The step at which each path dropped out is recorded, and the winner's
+//! reason is the last step that removed a rival.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+
+use crate::wire::Origin;
+
+/// A step of the decision process, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Step {
+    /// No other eligible path.
+    OnlyPath,
+    /// Highest LOCAL_PREF (RFC 4271 §9.1.1).
+    LocalPref,
+    /// Shortest AS path; an AS_SET counts 1, confederation segments 0
+    /// (RFC 4271 §9.1.2.2 a, RFC 5065 §5.3).
+    AsPathLen,
+    /// Lowest ORIGIN (§9.1.2.2 b).
+    Origin,
+    /// Lowest MED among paths from the same neighbour AS; a missing MED
+    /// is 0 (§9.1.2.2 c).
+    Med,
+    /// eBGP over iBGP (§9.1.2.2 d). (The IGP cost step e is skipped: every
+    /// next hop is on the LAN, so all costs are equal.)
+    EbgpOverIbgp,
+    /// Lowest BGP identifier, the ORIGINATOR_ID standing in for it on
+    /// reflected routes (§9.1.2.2 f, RFC 4456 §9). Multipath ends before
+    /// this step.
+    RouterId,
+    /// Shortest CLUSTER_LIST (RFC 4456 §9).
+    ClusterListLen,
+    /// Lowest peer address (§9.1.2.2 g).
+    PeerAddress,
+    /// Lowest ADD-PATH path identifier (RFC 7911 leaves this local; it
+    /// keeps the choice deterministic).
+    PathId,
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Step::OnlyPath => "only eligible path",
+            Step::LocalPref => "local-pref",
+            Step::AsPathLen => "as-path length",
+            Step::Origin => "origin",
+            Step::Med => "med",
+            Step::EbgpOverIbgp => "ebgp over ibgp",
+            Step::RouterId => "router id",
+            Step::ClusterListLen => "cluster-list length",
+            Step::PeerAddress => "peer address",
+            Step::PathId => "path id",
+        })
+    }
+}
+
+/// What the decision needs of one eligible path.
+#[derive(Clone, Debug)]
+pub struct Cand {
+    /// The caller's index of this path.
+    pub idx: usize,
+    pub local_pref: u32,
+    pub as_path_len: usize,
+    pub origin: Origin,
+    /// The neighbour AS (RFC 4271 §9.1.2.2 c): the first AS of the path,
+    /// or the local AS when the path is empty.
+    pub neighbor_as: u32,
+    pub med: u32,
+    pub ebgp: bool,
+    /// ORIGINATOR_ID if present, else the peer's BGP identifier.
+    pub router_id: Ipv4Addr,
+    pub cluster_list_len: usize,
+    pub peer: IpAddr,
+    pub path_id: u32,
+    pub next_hop: IpAddr,
+}
+
+/// The outcome for a set of candidates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// Caller indices of the multipath set, best first, in decision order.
+    /// Paths whose next hop is already in the set are included (they add
+    /// no next hop); the set holds at most `width` distinct next hops.
+    pub multipath: Vec<usize>,
+    /// Why the best path won.
+    pub reason: Step,
+    /// For every candidate (by position in the input), the step at which
+    /// it lost the best-path selection; `None` for the best.
+    pub lost: Vec<Option<Step>>,
+}
+
+/// Runs the decision over eligible candidates (at least one). `width` is
+/// the multipath width for iBGP, `ebgp_width` for eBGP winners.
+pub fn decide(c: &[Cand], width: usize, ebgp_width: usize) -> Decision {
+    assert!(!c.is_empty());
+    let mut lost: Vec<Option<Step>> = vec![None; c.len()];
+    let mut alive: Vec<usize> = (0..c.len()).collect();
+    let mut last = Step::OnlyPath;
+
+    let mut keep = |alive: &mut Vec<usize>, step: Step, keep: &dyn Fn(usize) -> bool| {
+        let before = alive.len();
+        alive.retain(|&i| {
+            let k = keep(i);
+            if !k {
+                lost[i] = Some(step);
+            }
+            k
+        });
+        if alive.len() != before {
+            last = step;
+        }
+    };
+
+    // §9.1.1: degree of preference = LOCAL_PREF.
+    let lp = alive.iter().map(|&i| c[i].local_pref).max().unwrap();
+    keep(&mut alive, Step::LocalPref, &|i| c[i].local_pref == lp);
+    // §9.1.2.2 a.
+    let l = alive.iter().map(|&i| c[i].as_path_len).min().unwrap();
+    keep(&mut alive, Step::AsPathLen, &|i| c[i].as_path_len == l);
+    // §9.1.2.2 b.
+    let o = alive.iter().map(|&i| c[i].origin).min().unwrap();
+    keep(&mut alive, Step::Origin, &|i| c[i].origin == o);
+    // §9.1.2.2 c: remove a path if another path from the same neighbour
+    // AS has a lower MED.
+    let snapshot = alive.clone();
+    keep(&mut alive, Step::Med, &|i| {
+        !snapshot
+            .iter()
+            .any(|&j| c[j].neighbor_as == c[i].neighbor_as && c[j].med < c[i].med)
+    });
+    // §9.1.2.2 d.
+    if alive.iter().any(|&i| c[i].ebgp) {
+        keep(&mut alive, Step::EbgpOverIbgp, &|i| c[i].ebgp);
+    }
+
+    // The remaining paths are equal up to the router-id step: the
+    // multipath candidates. Order them by the remaining tie-breakers,
+    // which form a total order (peer address and path id are unique).
+    let tie = |a: &Cand, b: &Cand| -> (Ordering, Step) {
+        let steps = [
+            (a.router_id.cmp(&b.router_id), Step::RouterId),
+            (
+                a.cluster_list_len.cmp(&b.cluster_list_len),
+                Step::ClusterListLen,
+            ),
+            (a.peer.cmp(&b.peer), Step::PeerAddress),
+            (a.path_id.cmp(&b.path_id), Step::PathId),
+        ];
+        steps
+            .into_iter()
+            .find(|(o, _)| o.is_ne())
+            .unwrap_or((Ordering::Equal, Step::PathId))
+    };
+    alive.sort_by(|&a, &b| tie(&c[a], &c[b]).0.then(a.cmp(&b)));
+    let best = alive[0];
+    for &i in &alive[1..] {
+        let step = tie(&c[i], &c[best]).1;
+        lost[i] = Some(step);
+        last = last.max(step);
+    }
+    lost[best] = None;
+
+    // Multipath: walk in decision order, keeping paths while the set of
+    // distinct next hops stays within the width.
+    let width = if c[best].ebgp { ebgp_width } else { width }.max(1);
+    let mut hops: Vec<IpAddr> = Vec::with_capacity(alive.len().min(width));
+    let mut multipath = Vec::with_capacity(alive.len());
+    for &i in &alive {
+        // eBGP multipath only across the same neighbour AS, as Cisco's
+        // `maximum-paths` requires.
+        if c[i].ebgp && c[i].neighbor_as != c[best].neighbor_as {
+            continue;
+        }
+        let nh = c[i].next_hop;
+        if !hops.contains(&nh) {
+            if hops.len() == width {
+                continue;
+            }
+            hops.push(nh);
+        }
+        multipath.push(c[i].idx);
+    }
+    Decision {
+        multipath,
+        reason: last,
+        lost,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cand(idx: usize) -> Cand {
+        Cand {
+            idx,
+            local_pref: 100,
+            as_path_len: 0,
+            origin: Origin::Igp,
+            neighbor_as: 64512,
+            med: 0,
+            ebgp: false,
+            router_id: Ipv4Addr::new(10, 0, 0, idx as u8 + 1),
+            cluster_list_len: 1,
+            peer: IpAddr::V4(Ipv4Addr::new(192, 168, 0, idx as u8 + 1)),
+            path_id: 0,
+            next_hop: IpAddr::V4(Ipv4Addr::new(172, 15, 0, idx as u8 + 1)),
+        }
+    }
+
+    fn winner(c: &[Cand]) -> (usize, Step) {
+        let d = decide(c, 1, 1);
+        (d.multipath[0], d.reason)
+    }
+
+    #[test]
+    fn only_path() {
+        assert_eq!(winner(&[cand(0)]), (0, Step::OnlyPath));
+    }
+
+    #[test]
+    fn local_pref() {
+        let (a, mut b) = (cand(0), cand(1));
+        b.local_pref = 200;
+        assert_eq!(winner(&[a, b]), (1, Step::LocalPref));
+    }
+
+    #[test]
+    fn as_path_len() {
+        let (mut a, b) = (cand(0), cand(1));
+        a.as_path_len = 2;
+        assert_eq!(winner(&[a, b]), (1, Step::AsPathLen));
+    }
+
+    #[test]
+    fn origin() {
+        let (mut a, b) = (cand(0), cand(1));
+        a.origin = Origin::Incomplete;
+        assert_eq!(winner(&[a, b]), (1, Step::Origin));
+    }
+
+    #[test]
+    fn med_same_neighbour_only() {
+        let (mut a, b) = (cand(0), cand(1));
+        a.med = 10;
+        assert_eq!(winner(&[a.clone(), b.clone()]), (1, Step::Med));
+        // Different neighbour ASes: MED not compared, router id decides.
+        let mut b2 = b;
+        b2.neighbor_as = 65000;
+        assert_eq!(winner(&[a, b2]), (0, Step::RouterId));
+    }
+
+    #[test]
+    fn med_not_transitive_is_deterministic() {
+        // The classic MED cycle: A(AS1, med 10), B(AS2, med 5), C(AS1, med 0).
+        let mut a = cand(0);
+        a.neighbor_as = 1;
+        a.med = 10;
+        let mut b = cand(1);
+        b.neighbor_as = 2;
+        b.med = 5;
+        let mut c = cand(2);
+        c.neighbor_as = 1;
+        c.med = 0;
+        let all = [a.clone(), b.clone(), c.clone()];
+        // A loses to C on MED; B and C tie to the router id: B (10.0.0.2) < C (10.0.0.3).
+        assert_eq!(winner(&all), (1, Step::RouterId));
+        assert_eq!(winner(&[c, b, a]).0, 1);
+    }
+
+    #[test]
+    fn ebgp_over_ibgp() {
+        let (a, mut b) = (cand(0), cand(1));
+        b.ebgp = true;
+        assert_eq!(winner(&[a, b]), (1, Step::EbgpOverIbgp));
+    }
+
+    #[test]
+    fn router_id_uses_originator() {
+        let (mut a, b) = (cand(0), cand(1));
+        a.router_id = Ipv4Addr::new(10, 0, 0, 9);
+        assert_eq!(winner(&[a, b]), (1, Step::RouterId));
+    }
+
+    #[test]
+    fn cluster_list_then_peer_then_path_id() {
+        let (mut a, mut b) = (cand(0), cand(1));
+        b.router_id = a.router_id;
+        a.cluster_list_len = 2;
+        assert_eq!(winner(&[a.clone(), b.clone()]), (1, Step::ClusterListLen));
+        a.cluster_list_len = 1;
+        assert_eq!(winner(&[a.clone(), b.clone()]), (0, Step::PeerAddress));
+        b.peer = a.peer;
+        a.path_id = 7;
+        b.path_id = 3;
+        assert_eq!(winner(&[a, b]), (1, Step::PathId));
+    }
+
+    #[test]
+    fn multipath_width_dedup_and_order() {
+        // Six paths, next hops 1..=3 each twice (two reflectors).
+        let mut cs: Vec<Cand> = (0..6).map(cand).collect();
+        for (i, c) in cs.iter_mut().enumerate() {
+            c.next_hop = IpAddr::V4(Ipv4Addr::new(172, 15, 0, (i % 3) as u8 + 1));
+        }
+        let d = decide(&cs, 32, 1);
+        assert_eq!(d.multipath, vec![0, 1, 2, 3, 4, 5]);
+        let d = decide(&cs, 2, 1);
+        // Router ids order 0..5; next hops .1 .2 taken, .3 excluded.
+        assert_eq!(d.multipath, vec![0, 1, 3, 4]);
+        // Any input order gives the same set.
+        let mut rev = cs.clone();
+        rev.reverse();
+        let mut d2 = decide(&rev, 2, 1).multipath;
+        d2.sort();
+        assert_eq!(d2, vec![0, 1, 3, 4]);
+    }
+
+    #[test]
+    fn multipath_stops_at_earlier_steps() {
+        let (a, mut b) = (cand(0), cand(1));
+        b.local_pref = 50;
+        let d = decide(&[a, b], 32, 1);
+        assert_eq!(d.multipath, vec![0]);
+        assert_eq!(d.lost[1], Some(Step::LocalPref));
+    }
+}

@@ -1,0 +1,1093 @@
+//! The routing table, sans-IO: it takes session events and UPDATEs and
+//! returns change sets ([`RouteChange`]: a prefix and its new ECMP next-hop
+//! set, empty for a withdraw). No tokio, no sockets; time is an argument
+//! and timers are outputs (see docs/rib.md).
+//!
+//! Tables (RFC 4271 §3.2):
+//! - The Adj-RIB-In of each peer and family, keyed by (prefix, ADD-PATH
+//!   path id), is stored inside the Loc-RIB entries: each prefix's entry
+//!   holds every path received for it, tagged with its peer and path id.
+//!   Per-peer views are filters over it. One table instead of two keeps a
+//!   route at one 16-byte path plus its share of the trie.
+//! - The Loc-RIB is two [`PrefixMap`]s (IPv4 and IPv6); per prefix, the
+//!   candidate paths in decision order, the multipath set and the reason
+//!   the best path won.
+//! - Attributes are interned ([`attrs::Interner`]): a set is stored once.
+
+pub mod attrs;
+pub mod decision;
+pub mod policy;
+mod table;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use prefix_trie::PrefixMap;
+
+use crate::fsm::Negotiated;
+use crate::route::{AlwaysResolves, NextHop, Resolver, RouteChange};
+use crate::wire::{AfiSafi, Nlri, Update};
+
+pub use attrs::{DEFAULT_LOCAL_PREF, PathAttrs};
+pub use decision::Step;
+pub use policy::{MaxPrefix, PeerPolicy, Policy, PrefixRule, Reject, RuleAction};
+pub use table::Entry;
+use table::{Ctx, Path, STALE, UNRESOLVED};
+
+/// Default iBGP multipath width: the number of distinct next hops one
+/// prefix may get. 32 covers a Calico cluster's service CIDR across
+/// every node of a mid-sized cluster and stays well under the kernel's
+/// limit on nexthops per route.
+pub const DEFAULT_MULTIPATH: usize = 32;
+
+/// RIB-wide settings.
+#[derive(Clone, Debug)]
+pub struct RibConfig {
+    pub local_as: u32,
+    pub router_id: Ipv4Addr,
+    /// iBGP multipath width (Cisco `maximum-paths ibgp N`); 1 disables
+    /// multipath.
+    pub ibgp_multipath: usize,
+    /// eBGP multipath width, across paths from the same neighbour AS.
+    pub ebgp_multipath: usize,
+}
+
+impl RibConfig {
+    pub fn new(local_as: u32, router_id: Ipv4Addr) -> Self {
+        RibConfig {
+            local_as,
+            router_id,
+            ibgp_multipath: DEFAULT_MULTIPATH,
+            ebgp_multipath: 1,
+        }
+    }
+}
+
+/// The peer's graceful-restart capability, as the helper needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GrInfo {
+    pub restart_time: Duration,
+    /// Families listed in the capability, with their Forwarding State bit.
+    pub families: Vec<(AfiSafi, bool)>,
+}
+
+/// What the RIB needs to know of an established session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerInfo {
+    pub ibgp: bool,
+    pub remote_as: u32,
+    pub router_id: Ipv4Addr,
+    /// Both sides sent the 4-octet AS capability; if not, AS4_PATH is
+    /// merged into AS_PATH (RFC 6793 §4.2.3).
+    pub four_octet_as: bool,
+    /// The peer's graceful-restart capability: helper mode keeps its
+    /// routes when the session drops (RFC 4724).
+    pub graceful_restart: Option<GrInfo>,
+    /// The interface of the session, for link-local IPv6 next hops.
+    pub ifindex: Option<u32>,
+}
+
+impl PeerInfo {
+    /// A plain iBGP peer without graceful restart (for tests and tools).
+    pub fn ibgp(asn: u32, router_id: Ipv4Addr) -> Self {
+        PeerInfo {
+            ibgp: true,
+            remote_as: asn,
+            router_id,
+            four_octet_as: true,
+            graceful_restart: None,
+            ifindex: None,
+        }
+    }
+
+    /// From what the FSM negotiated.
+    pub fn from_negotiated(n: &Negotiated) -> Self {
+        PeerInfo {
+            ibgp: n.ibgp,
+            remote_as: n.remote_as,
+            router_id: n.remote_id,
+            four_octet_as: n.ctx.four_octet_as,
+            graceful_restart: n.peer_graceful_restart.as_ref().map(|g| GrInfo {
+                restart_time: Duration::from_secs(g.restart_time as u64),
+                families: g
+                    .families
+                    .iter()
+                    .map(|f| (f.afi_safi, f.forwarding_preserved()))
+                    .collect(),
+            }),
+            ifindex: None,
+        }
+    }
+}
+
+/// How a session ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Down {
+    /// The TCP session failed or timed out: graceful-restart helper mode
+    /// applies if the peer offered it (RFC 4724 §4.2).
+    Graceful,
+    /// A NOTIFICATION was sent or received (or an administrative reset):
+    /// the peer's routes go now.
+    Hard,
+}
+
+/// Max-prefix events (per peer, counted over accepted paths).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MaxPrefixEvent {
+    /// The count reached the warning threshold. Sent once per session.
+    Warning {
+        peer: IpAddr,
+        count: u32,
+        limit: u32,
+    },
+    /// The count went over the limit: the caller sends NOTIFICATION Cease,
+    /// subcode 1 "Maximum Number of Prefixes Reached" (RFC 4486 §4), closes
+    /// the session, calls [`Rib::peer_down`] with [`Down::Hard`] and
+    /// reconnects after its configured time.
+    Exceeded {
+        peer: IpAddr,
+        count: u32,
+        limit: u32,
+    },
+}
+
+/// The result of one UPDATE.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// At most one change per prefix, the last.
+    pub changes: Vec<RouteChange>,
+    pub max_prefix: Option<MaxPrefixEvent>,
+}
+
+/// Counts of one family of one peer's Adj-RIB-In, as it is now.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FamilyCounters {
+    /// Paths held (accepted + rejected).
+    pub received: u32,
+    pub accepted: u32,
+    pub rejected: u32,
+    pub stale: u32,
+}
+
+/// A peer's counters for the status command.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PeerCounters {
+    pub ipv4: FamilyCounters,
+    pub ipv6: FamilyCounters,
+    /// UPDATE messages processed, since the RIB started.
+    pub updates: u64,
+    /// UPDATEs handled as treat-as-withdraw (RFC 7606).
+    pub treat_as_withdraw: u64,
+    /// Announced prefixes / withdrawn prefixes processed.
+    pub announced: u64,
+    pub withdrawn: u64,
+}
+
+impl PeerCounters {
+    fn family(&mut self, v6: bool) -> &mut FamilyCounters {
+        if v6 { &mut self.ipv6 } else { &mut self.ipv4 }
+    }
+
+    pub fn accepted(&self) -> u32 {
+        self.ipv4.accepted + self.ipv6.accepted
+    }
+
+    fn account(&mut self, v6: bool, p: &Path, add: bool) {
+        let f = self.family(v6);
+        let d = |x: &mut u32| {
+            if add { *x += 1 } else { *x -= 1 }
+        };
+        d(&mut f.received);
+        if p.reject.is_some() {
+            d(&mut f.rejected);
+        } else {
+            d(&mut f.accepted);
+        }
+        if p.stale() {
+            d(&mut f.stale);
+        }
+    }
+}
+
+/// A peer as the status command sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerStatus {
+    pub addr: IpAddr,
+    pub info: PeerInfo,
+    pub up: bool,
+    /// When its stale routes go, if it is in graceful restart.
+    pub stale_until: Option<Instant>,
+    pub counters: PeerCounters,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct PeerSlot {
+    pub addr: IpAddr,
+    pub info: PeerInfo,
+    pub up: bool,
+    stale_until: Option<Instant>,
+    warned: bool,
+    exceeded: bool,
+}
+
+/// Where one path stands in its prefix's decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PathState {
+    /// The best path, and the step that decided it.
+    Best(Step),
+    /// In the multipath set; lost the best-path choice at this step.
+    Multipath(Step),
+    /// Eligible but not used; lost at this step (a step from
+    /// [`Step::RouterId`] on means it fell outside the multipath width).
+    Lost(Step),
+    /// Refused by import policy; kept for display, never installed.
+    Rejected(Reject),
+    /// Its next hop does not resolve.
+    Unresolved,
+}
+
+/// One path of a prefix, for display.
+#[derive(Clone, Debug)]
+pub struct PathView {
+    pub peer: IpAddr,
+    pub path_id: u32,
+    pub attrs: Arc<PathAttrs>,
+    pub stale: bool,
+    pub state: PathState,
+}
+
+/// One prefix with its candidates, for display.
+#[derive(Clone, Debug)]
+pub struct PrefixView {
+    pub prefix: IpNet,
+    /// The installed ECMP set (empty: nothing installed).
+    pub next_hops: Vec<NextHop>,
+    /// Paths, in decision order (the multipath set first).
+    pub paths: Vec<PathView>,
+}
+
+/// One Loc-RIB row, for listings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteSummary {
+    pub prefix: IpNet,
+    pub next_hops: Vec<NextHop>,
+    /// Why the best path won, when there is one.
+    pub reason: Option<Step>,
+    pub paths: usize,
+    /// Whether a path of the multipath set is stale.
+    pub stale: bool,
+    /// Rejected paths, and the first reason.
+    pub rejected: usize,
+    pub reject_reason: Option<Reject>,
+}
+
+trait Pfx: prefix_trie::Prefix + Copy + Into<IpNet> {}
+impl Pfx for Ipv4Net {}
+impl Pfx for Ipv6Net {}
+
+/// The routing table.
+pub struct Rib {
+    cfg: RibConfig,
+    policy: Policy,
+    connected: Vec<IpNet>,
+    resolver: Box<dyn Resolver + Send>,
+    interner: attrs::Interner,
+    peers: Vec<PeerSlot>,
+    counters: Vec<PeerCounters>,
+    peer_index: HashMap<IpAddr, u16>,
+    v4: PrefixMap<Ipv4Net, Entry>,
+    v6: PrefixMap<Ipv6Net, Entry>,
+}
+
+impl Rib {
+    /// A RIB whose next hops always resolve, with the default policy.
+    pub fn new(cfg: RibConfig) -> Self {
+        Rib::with_resolver(cfg, Box::new(AlwaysResolves))
+    }
+
+    /// A RIB that asks `resolver` (the FIB) whether next hops resolve.
+    pub fn with_resolver(cfg: RibConfig, resolver: Box<dyn Resolver + Send>) -> Self {
+        Rib {
+            cfg,
+            policy: Policy::default(),
+            connected: Vec::new(),
+            resolver,
+            interner: attrs::Interner::default(),
+            peers: Vec::new(),
+            counters: Vec::new(),
+            peer_index: HashMap::new(),
+            v4: PrefixMap::new(),
+            v6: PrefixMap::new(),
+        }
+    }
+
+    pub fn config(&self) -> &RibConfig {
+        &self.cfg
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// A session came up. Returns changes if stale routes of a previous
+    /// session must go now: RFC 4724 §4.2 removes them for each family the
+    /// new session's GR capability does not list with the Forwarding State
+    /// bit (or all of them if it has no GR capability).
+    pub fn peer_up(&mut self, peer: IpAddr, info: PeerInfo) -> Vec<RouteChange> {
+        let idx = match self.peer_index.get(&peer) {
+            Some(&i) => i,
+            None => {
+                let i = u16::try_from(self.peers.len()).expect("at most 65536 peers");
+                self.peers.push(PeerSlot {
+                    addr: peer,
+                    info: info.clone(),
+                    up: false,
+                    stale_until: None,
+                    warned: false,
+                    exceeded: false,
+                });
+                self.counters.push(PeerCounters::default());
+                self.peer_index.insert(peer, i);
+                i
+            }
+        };
+        let slot = &mut self.peers[idx as usize];
+        slot.info = info;
+        slot.up = true;
+        slot.warned = false;
+        slot.exceeded = false;
+        let mut changes = Vec::new();
+        let c = self.counters[idx as usize];
+        for (af, stale) in [
+            (AfiSafi::IPV4_UNICAST, c.ipv4.stale),
+            (AfiSafi::IPV6_UNICAST, c.ipv6.stale),
+        ] {
+            let preserved = self.peers[idx as usize]
+                .info
+                .graceful_restart
+                .as_ref()
+                .is_some_and(|g| g.families.iter().any(|&(f, fwd)| f == af && fwd));
+            if stale > 0 && !preserved {
+                changes.extend(self.flush_stale(idx, Some(af)));
+            }
+        }
+        changes
+    }
+
+    /// A session went down. With [`Down::Graceful`] and a peer that offered
+    /// graceful restart with a non-zero restart time, its routes of the
+    /// families in its capability stay, marked stale, and the restart time
+    /// is returned: the caller arms a timer and calls
+    /// [`Rib::stale_timer_expired`] (RFC 4724 §4.2). Otherwise they go.
+    pub fn peer_down(
+        &mut self,
+        peer: IpAddr,
+        now: Instant,
+        how: Down,
+    ) -> (Vec<RouteChange>, Option<Duration>) {
+        let Some(&idx) = self.peer_index.get(&peer) else {
+            return (Vec::new(), None);
+        };
+        let slot = &mut self.peers[idx as usize];
+        slot.up = false;
+        let gr = match (&slot.info.graceful_restart, how) {
+            (Some(g), Down::Graceful) if !g.restart_time.is_zero() => Some(g.clone()),
+            _ => None,
+        };
+        let mut changes = Vec::new();
+        let Some(gr) = gr else {
+            self.sweep(&mut changes, |_, p| (p.peer == idx).then_some(None));
+            self.interner.collect();
+            return (changes, None);
+        };
+        slot.stale_until = Some(now + gr.restart_time);
+        let keep4 = gr.families.iter().any(|f| f.0 == AfiSafi::IPV4_UNICAST);
+        let keep6 = gr.families.iter().any(|f| f.0 == AfiSafi::IPV6_UNICAST);
+        self.sweep(&mut changes, |prefix, p| {
+            if p.peer != idx {
+                return None;
+            }
+            let keep = if matches!(prefix, IpNet::V4(_)) {
+                keep4
+            } else {
+                keep6
+            };
+            if keep {
+                let mut q = p.clone();
+                q.flags |= STALE;
+                Some(Some(q))
+            } else {
+                Some(None)
+            }
+        });
+        self.interner.collect();
+        (changes, Some(gr.restart_time))
+    }
+
+    /// The restart (or stale-path) timer fired: the peer's stale routes go.
+    pub fn stale_timer_expired(&mut self, peer: IpAddr) -> Vec<RouteChange> {
+        let Some(&idx) = self.peer_index.get(&peer) else {
+            return Vec::new();
+        };
+        self.peers[idx as usize].stale_until = None;
+        let c = self.flush_stale(idx, None);
+        self.interner.collect();
+        c
+    }
+
+    fn flush_stale(&mut self, idx: u16, af: Option<AfiSafi>) -> Vec<RouteChange> {
+        let mut changes = Vec::new();
+        let c = self.counters[idx as usize];
+        let (s4, s6) = (c.ipv4.stale > 0, c.ipv6.stale > 0);
+        let (do4, do6) = match af {
+            None => (s4, s6),
+            Some(a) if a == AfiSafi::IPV4_UNICAST => (s4, false),
+            Some(a) if a == AfiSafi::IPV6_UNICAST => (false, s6),
+            Some(_) => (false, false),
+        };
+        let mut f = |_: IpNet, p: &Path| (p.peer == idx && p.stale()).then_some(None);
+        if do4 {
+            self.sweep_family::<Ipv4Net>(false, &mut changes, &mut f);
+        }
+        if do6 {
+            self.sweep_family::<Ipv6Net>(true, &mut changes, &mut f);
+        }
+        if self.counters[idx as usize].ipv4.stale + self.counters[idx as usize].ipv6.stale == 0 {
+            self.peers[idx as usize].stale_until = None;
+        }
+        changes
+    }
+
+    /// Applies one UPDATE from `peer`: withdrawals, announcements (classic
+    /// and MP_REACH_NLRI, IPv4 and IPv6 unicast), RFC 7606 treat-as-withdraw
+    /// and End-of-RIB (RFC 4724 §4.2: the peer's stale leftovers of that
+    /// family go).
+    pub fn update(&mut self, peer: IpAddr, u: &Update, _now: Instant) -> Outcome {
+        let Some(&idx) = self.peer_index.get(&peer) else {
+            return Outcome::default();
+        };
+        if !self.peers[idx as usize].up {
+            return Outcome::default();
+        }
+        self.counters[idx as usize].updates += 1;
+        if let Some(af) = u.as_end_of_rib() {
+            let changes = self.flush_stale(idx, Some(af));
+            self.interner.collect();
+            return Outcome {
+                changes,
+                max_prefix: None,
+            };
+        }
+        let mut changes = Vec::new();
+        // RFC 7606 §2: treat-as-withdraw withdraws every NLRI of the UPDATE.
+        let taw = u.treat_as_withdraw();
+        if taw {
+            self.counters[idx as usize].treat_as_withdraw += 1;
+        }
+        let mp_unreach = u
+            .mp_unreach()
+            .filter(|m| is_unicast(m.afi_safi))
+            .map(|m| m.nlri.prefixes())
+            .unwrap_or_default();
+        let mp_reach = u.mp_reach().filter(|m| is_unicast(m.afi_safi));
+        let mp_nlri = mp_reach.map(|m| m.nlri.prefixes()).unwrap_or_default();
+        let mut mixed = !u.withdrawn.is_empty() || !mp_unreach.is_empty();
+        for n in u.withdrawn.iter().chain(mp_unreach) {
+            self.withdraw(idx, n, &mut changes);
+        }
+        let info = &self.peers[idx as usize].info;
+        let (ibgp, four) = (info.ibgp, info.four_octet_as);
+        let classic = (!u.nlri.is_empty())
+            .then(|| PathAttrs::classic_next_hop(u).map(|nh| (nh, None)))
+            .flatten();
+        let mp = mp_reach.and_then(|m| PathAttrs::mp_next_hop(&m.next_hop));
+        for (nlri, nh) in [(u.nlri.as_slice(), classic), (mp_nlri, mp)] {
+            if nlri.is_empty() {
+                continue;
+            }
+            mixed |= nlri.iter().any(|n| n.path_id.is_some());
+            let attrs = match nh {
+                Some((nh, ll)) if !taw => Some(PathAttrs::from_update(u, nh, ll, ibgp, four)),
+                _ => None,
+            };
+            let Some(attrs) = attrs else {
+                for n in nlri {
+                    self.withdraw(idx, n, &mut changes);
+                }
+                continue;
+            };
+            self.counters[idx as usize].announced += nlri.len() as u64;
+            self.announce(idx, nlri, attrs, &mut changes);
+        }
+        if mixed && changes.len() > 1 {
+            dedup_changes(&mut changes);
+        }
+        Outcome {
+            changes,
+            max_prefix: self.check_max_prefix(idx),
+        }
+    }
+
+    fn check_max_prefix(&mut self, idx: u16) -> Option<MaxPrefixEvent> {
+        let slot = &mut self.peers[idx as usize];
+        let mp = self.policy.max_prefix(slot.addr)?;
+        let count = self.counters[idx as usize].accepted();
+        let (peer, limit) = (slot.addr, mp.limit);
+        if count > limit && !slot.exceeded {
+            slot.exceeded = true;
+            return Some(MaxPrefixEvent::Exceeded { peer, count, limit });
+        }
+        let warn_at = (limit as u64 * mp.warn_percent as u64).div_ceil(100);
+        if count as u64 >= warn_at && !slot.warned && !slot.exceeded {
+            slot.warned = true;
+            return Some(MaxPrefixEvent::Warning { peer, count, limit });
+        }
+        None
+    }
+
+    fn reject_for(&self, idx: u16, prefix: &IpNet, attrs: &PathAttrs) -> Option<Reject> {
+        let peer = self.peers[idx as usize].addr;
+        if let Some(r) = self.policy.evaluate(peer, prefix, &self.connected) {
+            return Some(r);
+        }
+        // RFC 4271 §9.1.2: a path holding our AS is a loop.
+        if attrs.as_path.contains(self.cfg.local_as) && !self.peers[idx as usize].info.ibgp {
+            return Some(Reject::AsLoop);
+        }
+        // RFC 4456 §8: a reflected route carrying our own router id.
+        if attrs.originator_id == Some(self.cfg.router_id) {
+            return Some(Reject::OriginatorIsUs);
+        }
+        None
+    }
+
+    fn announce(&mut self, idx: u16, nlri: &[Nlri], attrs: PathAttrs, out: &mut Vec<RouteChange>) {
+        let attrs = self.interner.intern(attrs);
+        let hop_ok = {
+            let ctx = Ctx {
+                peers: &self.peers,
+                cfg: &self.cfg,
+            };
+            let probe = Path {
+                attrs: attrs.clone(),
+                path_id: 0,
+                peer: idx,
+                reject: None,
+                flags: 0,
+            };
+            self.resolver.resolves(ctx.install_hop(&probe).addr)
+        };
+        let flags = if hop_ok { 0 } else { UNRESOLVED };
+        for n in nlri {
+            let prefix = n.prefix.trunc();
+            let path = Path {
+                attrs: attrs.clone(),
+                path_id: n.path_id.unwrap_or(0),
+                peer: idx,
+                reject: self.reject_for(idx, &prefix, &attrs),
+                flags,
+            };
+            let v6 = matches!(prefix, IpNet::V6(_));
+            self.counters[idx as usize].account(v6, &path, true);
+            let ctx = Ctx {
+                peers: &self.peers,
+                cfg: &self.cfg,
+            };
+            let old = match prefix {
+                IpNet::V4(p) => upsert(&mut self.v4, &ctx, p, path, out),
+                IpNet::V6(p) => upsert(&mut self.v6, &ctx, p, path, out),
+            };
+            if let Some(old) = old {
+                self.counters[idx as usize].account(v6, &old, false);
+            }
+        }
+    }
+
+    fn withdraw(&mut self, idx: u16, n: &Nlri, out: &mut Vec<RouteChange>) {
+        let prefix = n.prefix.trunc();
+        let pid = n.path_id.unwrap_or(0);
+        self.counters[idx as usize].withdrawn += 1;
+        let ctx = Ctx {
+            peers: &self.peers,
+            cfg: &self.cfg,
+        };
+        let old = match prefix {
+            IpNet::V4(p) => remove(&mut self.v4, &ctx, p, idx, pid, out),
+            IpNet::V6(p) => remove(&mut self.v6, &ctx, p, idx, pid, out),
+        };
+        if let Some(old) = old {
+            self.counters[idx as usize].account(matches!(prefix, IpNet::V6(_)), &old, false);
+        }
+    }
+
+    /// Walks every path of both tables. `f` returns `None` to leave a path
+    /// alone, `Some(None)` to remove it, `Some(Some(p))` to replace it.
+    fn sweep(
+        &mut self,
+        changes: &mut Vec<RouteChange>,
+        mut f: impl FnMut(IpNet, &Path) -> Option<Option<Path>>,
+    ) {
+        self.sweep_family::<Ipv4Net>(false, changes, &mut f);
+        self.sweep_family::<Ipv6Net>(true, changes, &mut f);
+    }
+
+    fn sweep_family<P: Pfx>(
+        &mut self,
+        v6: bool,
+        changes: &mut Vec<RouteChange>,
+        f: &mut dyn FnMut(IpNet, &Path) -> Option<Option<Path>>,
+    ) where
+        Self: TableOf<P>,
+    {
+        let ctx = Ctx {
+            peers: &self.peers,
+            cfg: &self.cfg,
+        };
+        let (table, counters) =
+            <Self as TableOf<P>>::parts(&mut self.v4, &mut self.v6, &mut self.counters);
+        let mut empty = Vec::new();
+        for (prefix, e) in table.iter_mut() {
+            let net: IpNet = prefix.into();
+            let mut touched = false;
+            let mut old_hops = None;
+            let mut i = 0;
+            while i < e.paths().len() {
+                match f(net, &e.paths()[i]) {
+                    None => i += 1,
+                    Some(new) => {
+                        if !touched {
+                            old_hops = Some(e.next_hops(&ctx));
+                            touched = true;
+                        }
+                        let old = &e.paths()[i];
+                        counters[old.peer as usize].account(v6, old, false);
+                        match new {
+                            Some(p) => {
+                                counters[p.peer as usize].account(v6, &p, true);
+                                e.paths_mut()[i] = p;
+                                i += 1;
+                            }
+                            None => {
+                                e.remove_at(i);
+                            }
+                        }
+                    }
+                }
+            }
+            if touched {
+                e.decide(&ctx);
+                let new = e.next_hops(&ctx);
+                if old_hops.as_ref() != Some(&new) {
+                    changes.push(RouteChange {
+                        prefix: net,
+                        next_hops: new,
+                    });
+                }
+                if e.is_empty() {
+                    empty.push(prefix);
+                }
+            }
+        }
+        for p in empty {
+            table.remove(&p);
+        }
+    }
+
+    /// Replaces the import policy and re-evaluates every path from the
+    /// Adj-RIB-In, without touching the sessions.
+    pub fn set_policy(&mut self, policy: Policy) -> Vec<RouteChange> {
+        self.policy = policy;
+        self.reevaluate()
+    }
+
+    /// Sets the box's connected networks (the policy refuses prefixes that
+    /// equal or cover them) and re-evaluates.
+    pub fn set_connected(&mut self, mut connected: Vec<IpNet>) -> Vec<RouteChange> {
+        for c in &mut connected {
+            *c = c.trunc();
+        }
+        connected.sort();
+        connected.dedup();
+        self.connected = connected;
+        self.reevaluate()
+    }
+
+    fn reevaluate(&mut self) -> Vec<RouteChange> {
+        let mut changes = Vec::new();
+        // Policy verdicts depend on (peer, prefix, attributes): recompute
+        // them all; the closure cannot borrow self, so take what it needs.
+        let policy = std::mem::take(&mut self.policy);
+        let connected = std::mem::take(&mut self.connected);
+        let peers: Vec<(IpAddr, bool)> = self.peers.iter().map(|p| (p.addr, p.info.ibgp)).collect();
+        let (local_as, router_id) = (self.cfg.local_as, self.cfg.router_id);
+        self.sweep(&mut changes, |prefix, p| {
+            let (addr, ibgp) = peers[p.peer as usize];
+            let r = policy.evaluate(addr, &prefix, &connected).or_else(|| {
+                if p.attrs.as_path.contains(local_as) && !ibgp {
+                    Some(Reject::AsLoop)
+                } else if p.attrs.originator_id == Some(router_id) {
+                    Some(Reject::OriginatorIsUs)
+                } else {
+                    None
+                }
+            });
+            (r != p.reject).then(|| {
+                let mut q = p.clone();
+                q.reject = r;
+                Some(q)
+            })
+        });
+        self.policy = policy;
+        self.connected = connected;
+        changes
+    }
+
+    /// Asks the resolver again about every next hop (the FIB calls this
+    /// when links, addresses or other routes changed) and re-decides the
+    /// prefixes whose paths changed eligibility.
+    pub fn reresolve(&mut self) -> Vec<RouteChange> {
+        let mut changes = Vec::new();
+        let mut cache: HashMap<IpAddr, bool> = HashMap::new();
+        let resolver = std::mem::replace(&mut self.resolver, Box::new(AlwaysResolves));
+        let ctx_peers = self.peers.clone();
+        let cfg = self.cfg.clone();
+        self.sweep(&mut changes, |_, p| {
+            let ctx = Ctx {
+                peers: &ctx_peers,
+                cfg: &cfg,
+            };
+            let addr = ctx.install_hop(p).addr;
+            let ok = *cache.entry(addr).or_insert_with(|| resolver.resolves(addr));
+            let flags = if ok {
+                p.flags & !UNRESOLVED
+            } else {
+                p.flags | UNRESOLVED
+            };
+            (flags != p.flags).then(|| {
+                let mut q = p.clone();
+                q.flags = flags;
+                Some(q)
+            })
+        });
+        self.resolver = resolver;
+        changes
+    }
+
+    /// Replaces the resolver and re-resolves every next hop.
+    pub fn set_resolver(&mut self, resolver: Box<dyn Resolver + Send>) -> Vec<RouteChange> {
+        self.resolver = resolver;
+        self.reresolve()
+    }
+
+    // ---- queries for the status command and tests ----
+
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            peers: &self.peers,
+            cfg: &self.cfg,
+        }
+    }
+
+    /// Every Loc-RIB prefix (IPv4 then IPv6, in prefix order).
+    pub fn routes(&self) -> impl Iterator<Item = RouteSummary> + '_ {
+        let ctx = self.ctx();
+        let v4 = self.v4.iter().map(|(p, e)| (IpNet::V4(p), e));
+        let v6 = self.v6.iter().map(|(p, e)| (IpNet::V6(p), e));
+        v4.chain(v6).map(move |(prefix, e)| {
+            let ps = e.paths();
+            let rejected = ps.iter().filter(|p| p.reject.is_some()).count();
+            RouteSummary {
+                prefix,
+                next_hops: e.next_hops(&ctx),
+                reason: (e.ecmp > 0).then_some(e.reason),
+                paths: ps.len(),
+                stale: ps[..e.ecmp as usize].iter().any(|p| p.stale()),
+                rejected,
+                reject_reason: ps.iter().find_map(|p| p.reject),
+            }
+        })
+    }
+
+    /// What is installed: one change per prefix with next hops, in prefix
+    /// order (the FIB's view of the Loc-RIB).
+    pub fn installed(&self) -> Vec<RouteChange> {
+        let ctx = self.ctx();
+        let v4 = self.v4.iter().map(|(p, e)| (IpNet::V4(p), e));
+        let v6 = self.v6.iter().map(|(p, e)| (IpNet::V6(p), e));
+        v4.chain(v6)
+            .filter(|(_, e)| e.ecmp > 0)
+            .map(|(prefix, e)| RouteChange {
+                prefix,
+                next_hops: e.next_hops(&ctx),
+            })
+            .collect()
+    }
+
+    /// Number of prefixes in the Loc-RIB (with or without a usable path).
+    pub fn len(&self) -> usize {
+        self.v4.len() + self.v6.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Distinct attribute sets held.
+    pub fn attr_sets(&self) -> usize {
+        self.interner.len()
+    }
+
+    /// One prefix, with every candidate and why it won or lost.
+    pub fn prefix(&self, prefix: IpNet) -> Option<PrefixView> {
+        let prefix = prefix.trunc();
+        let e = match prefix {
+            IpNet::V4(p) => self.v4.get(&p)?,
+            IpNet::V6(p) => self.v6.get(&p)?,
+        };
+        Some(self.view(prefix, e))
+    }
+
+    /// The longest installed prefix covering `addr`.
+    pub fn lookup(&self, addr: IpAddr) -> Option<PrefixView> {
+        match addr {
+            IpAddr::V4(a) => {
+                let host = Ipv4Net::new_assert(a, 32);
+                self.v4
+                    .cover(&host)
+                    .filter(|(_, e)| e.ecmp > 0)
+                    .last()
+                    .map(|(p, e)| self.view(IpNet::V4(p), e))
+            }
+            IpAddr::V6(a) => {
+                let host = Ipv6Net::new_assert(a, 128);
+                self.v6
+                    .cover(&host)
+                    .filter(|(_, e)| e.ecmp > 0)
+                    .last()
+                    .map(|(p, e)| self.view(IpNet::V6(p), e))
+            }
+        }
+    }
+
+    fn view(&self, prefix: IpNet, e: &Entry) -> PrefixView {
+        let ctx = self.ctx();
+        let ps = e.paths();
+        let eligible: Vec<usize> = (0..ps.len()).filter(|&i| ps[i].eligible()).collect();
+        let mut lost = vec![None; ps.len()];
+        if eligible.len() > 1 {
+            let cands: Vec<_> = eligible.iter().map(|&i| ctx.cand(i, &ps[i])).collect();
+            let d = decision::decide(&cands, self.cfg.ibgp_multipath, self.cfg.ebgp_multipath);
+            for (k, &i) in eligible.iter().enumerate() {
+                lost[i] = d.lost[k];
+            }
+        }
+        let paths = ps
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let state = if let Some(r) = p.reject {
+                    PathState::Rejected(r)
+                } else if p.flags & UNRESOLVED != 0 {
+                    PathState::Unresolved
+                } else if i == 0 && e.ecmp > 0 {
+                    PathState::Best(e.reason)
+                } else if i < e.ecmp as usize {
+                    PathState::Multipath(lost[i].unwrap_or(Step::PathId))
+                } else {
+                    PathState::Lost(lost[i].unwrap_or(Step::PathId))
+                };
+                PathView {
+                    peer: self.peers[p.peer as usize].addr,
+                    path_id: p.path_id,
+                    attrs: p.attrs.clone(),
+                    stale: p.stale(),
+                    state,
+                }
+            })
+            .collect();
+        PrefixView {
+            prefix,
+            next_hops: e.next_hops(&ctx),
+            paths,
+        }
+    }
+
+    /// One peer's state and counters.
+    pub fn peer(&self, peer: IpAddr) -> Option<PeerStatus> {
+        let &i = self.peer_index.get(&peer)?;
+        Some(self.peer_status(i as usize))
+    }
+
+    /// Every peer known to the RIB.
+    pub fn peers(&self) -> Vec<PeerStatus> {
+        (0..self.peers.len()).map(|i| self.peer_status(i)).collect()
+    }
+
+    fn peer_status(&self, i: usize) -> PeerStatus {
+        let s = &self.peers[i];
+        PeerStatus {
+            addr: s.addr,
+            info: s.info.clone(),
+            up: s.up,
+            stale_until: s.stale_until,
+            counters: self.counters[i],
+        }
+    }
+
+    /// The paths one peer sent for a family (its Adj-RIB-In), as
+    /// (prefix, path id, attributes, rejection).
+    pub fn adj_rib_in(
+        &self,
+        peer: IpAddr,
+        af: AfiSafi,
+    ) -> Vec<(IpNet, u32, Arc<PathAttrs>, Option<Reject>)> {
+        let Some(&idx) = self.peer_index.get(&peer) else {
+            return Vec::new();
+        };
+        let rows = |prefix: IpNet, e: &Entry| {
+            e.paths()
+                .iter()
+                .filter(|p| p.peer == idx)
+                .map(|p| (prefix, p.path_id, p.attrs.clone(), p.reject))
+                .collect::<Vec<_>>()
+        };
+        if af == AfiSafi::IPV4_UNICAST {
+            self.v4
+                .iter()
+                .flat_map(|(p, e)| rows(IpNet::V4(p), e))
+                .collect()
+        } else if af == AfiSafi::IPV6_UNICAST {
+            self.v6
+                .iter()
+                .flat_map(|(p, e)| rows(IpNet::V6(p), e))
+                .collect()
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+/// Picks the table of a prefix type while splitting the borrows.
+trait TableOf<P> {
+    fn parts<'a>(
+        v4: &'a mut PrefixMap<Ipv4Net, Entry>,
+        v6: &'a mut PrefixMap<Ipv6Net, Entry>,
+        counters: &'a mut [PeerCounters],
+    ) -> (&'a mut PrefixMap<P, Entry>, &'a mut [PeerCounters]);
+}
+
+impl TableOf<Ipv4Net> for Rib {
+    fn parts<'a>(
+        v4: &'a mut PrefixMap<Ipv4Net, Entry>,
+        _: &'a mut PrefixMap<Ipv6Net, Entry>,
+        counters: &'a mut [PeerCounters],
+    ) -> (&'a mut PrefixMap<Ipv4Net, Entry>, &'a mut [PeerCounters]) {
+        (v4, counters)
+    }
+}
+
+impl TableOf<Ipv6Net> for Rib {
+    fn parts<'a>(
+        _: &'a mut PrefixMap<Ipv4Net, Entry>,
+        v6: &'a mut PrefixMap<Ipv6Net, Entry>,
+        counters: &'a mut [PeerCounters],
+    ) -> (&'a mut PrefixMap<Ipv6Net, Entry>, &'a mut [PeerCounters]) {
+        (v6, counters)
+    }
+}
+
+fn is_unicast(af: AfiSafi) -> bool {
+    af == AfiSafi::IPV4_UNICAST || af == AfiSafi::IPV6_UNICAST
+}
+
+/// Adds or replaces a path (RFC 4271 §9: a new advertisement of the same
+/// prefix and path id from a peer replaces the old one; RFC 7911 §3).
+/// Returns the replaced path.
+fn upsert<P: Pfx>(
+    table: &mut PrefixMap<P, Entry>,
+    ctx: &Ctx,
+    prefix: P,
+    path: Path,
+    out: &mut Vec<RouteChange>,
+) -> Option<Path> {
+    use prefix_trie::map::Entry as E;
+    match table.entry(prefix) {
+        E::Vacant(v) => {
+            let e = v.insert(Entry::new(path));
+            if e.ecmp > 0 {
+                out.push(RouteChange {
+                    prefix: prefix.into(),
+                    next_hops: e.next_hops(ctx),
+                });
+            }
+            None
+        }
+        E::Occupied(mut o) => {
+            let e = o.get_mut();
+            let before = e.next_hops(ctx);
+            let old = match e.find(path.peer, path.path_id) {
+                Some(i) => Some(std::mem::replace(&mut e.paths_mut()[i], path)),
+                None => {
+                    e.push(path);
+                    None
+                }
+            };
+            e.decide(ctx);
+            let after = e.next_hops(ctx);
+            if before != after {
+                out.push(RouteChange {
+                    prefix: prefix.into(),
+                    next_hops: after,
+                });
+            }
+            old
+        }
+    }
+}
+
+/// Removes a path; returns it if it was there.
+fn remove<P: Pfx>(
+    table: &mut PrefixMap<P, Entry>,
+    ctx: &Ctx,
+    prefix: P,
+    peer: u16,
+    path_id: u32,
+    out: &mut Vec<RouteChange>,
+) -> Option<Path> {
+    let e = table.get_mut(&prefix)?;
+    let i = e.find(peer, path_id)?;
+    let before = e.next_hops(ctx);
+    let old = e.remove_at(i);
+    e.decide(ctx);
+    let after = e.next_hops(ctx);
+    if before != after {
+        out.push(RouteChange {
+            prefix: prefix.into(),
+            next_hops: after,
+        });
+    }
+    if e.is_empty() {
+        table.remove(&prefix);
+    }
+    Some(old)
+}
+
+/// Keeps only the last change of each prefix, in order.
+fn dedup_changes(changes: &mut Vec<RouteChange>) {
+    let mut last: HashMap<IpNet, usize> = HashMap::with_capacity(changes.len());
+    for (i, c) in changes.iter().enumerate() {
+        last.insert(c.prefix, i);
+    }
+    if last.len() == changes.len() {
+        return;
+    }
+    let mut i = 0;
+    changes.retain(|c| {
+        let keep = last[&c.prefix] == i;
+        i += 1;
+        keep
+    });
+}

@@ -1,0 +1,294 @@
+//! Import policy that protects the LAN: prefix allow-lists with ge/le,
+//! global or per peer, and defaults that refuse the default route,
+//! martians and anything that equals or covers a connected network.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+/// What a rule does with a prefix it matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuleAction {
+    Allow,
+    Deny,
+}
+
+/// A prefix-list entry: `prefix [ge G] [le L]`, as in Cisco's and FRR's
+/// prefix lists. Without ge/le it matches `prefix` exactly; with them, any
+/// prefix inside `prefix` whose length is within `ge..=le` (`ge` defaults
+/// to the rule's length, `le` to the family's maximum when `ge` is given,
+/// else to `ge`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrefixRule {
+    pub action: RuleAction,
+    pub prefix: IpNet,
+    pub ge: Option<u8>,
+    pub le: Option<u8>,
+}
+
+impl PrefixRule {
+    pub fn allow(prefix: IpNet) -> Self {
+        PrefixRule {
+            action: RuleAction::Allow,
+            prefix: prefix.trunc(),
+            ge: None,
+            le: None,
+        }
+    }
+
+    pub fn deny(prefix: IpNet) -> Self {
+        PrefixRule {
+            action: RuleAction::Deny,
+            ..PrefixRule::allow(prefix)
+        }
+    }
+
+    pub fn ge(mut self, ge: u8) -> Self {
+        self.ge = Some(ge);
+        self
+    }
+
+    pub fn le(mut self, le: u8) -> Self {
+        self.le = Some(le);
+        self
+    }
+
+    /// Whether the rule names prefixes exactly (no ge/le): such an Allow
+    /// rule overrides the protective defaults.
+    pub fn is_exact(&self) -> bool {
+        self.ge.is_none() && self.le.is_none()
+    }
+
+    pub fn matches(&self, p: &IpNet) -> bool {
+        if !self.prefix.contains(p) {
+            return false;
+        }
+        let len = p.prefix_len();
+        let base = self.prefix.prefix_len();
+        let (lo, hi) = match (self.ge, self.le) {
+            (None, None) => (base, base),
+            (Some(g), None) => (g, p.max_prefix_len()),
+            (None, Some(l)) => (base, l),
+            (Some(g), Some(l)) => (g, l),
+        };
+        (lo..=hi).contains(&len)
+    }
+}
+
+impl fmt::Display for PrefixRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let a = match self.action {
+            RuleAction::Allow => "allow",
+            RuleAction::Deny => "deny",
+        };
+        write!(f, "{a} {}", self.prefix)?;
+        if let Some(g) = self.ge {
+            write!(f, " ge {g}")?;
+        }
+        if let Some(l) = self.le {
+            write!(f, " le {l}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A per-peer max-prefix limit (counted over accepted paths, all families).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaxPrefix {
+    pub limit: u32,
+    /// Warn when the count reaches this percentage of the limit.
+    pub warn_percent: u8,
+}
+
+/// Per-peer overrides.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PeerPolicy {
+    /// Replaces the global rules for this peer when set.
+    pub rules: Option<Vec<PrefixRule>>,
+    pub max_prefix: Option<MaxPrefix>,
+}
+
+/// The import policy. Evaluation, first match wins:
+/// 1. the peer's rules if it has any, else the global rules: a Deny match
+///    rejects; an exact Allow match accepts outright (overriding the
+///    defaults); a ranged Allow match goes on to the defaults; no match in
+///    a non-empty list rejects (the list is an allow-list);
+/// 2. the defaults: the default route, martians, and prefixes that equal
+///    or cover a connected network are rejected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    pub rules: Vec<PrefixRule>,
+    pub peers: HashMap<IpAddr, PeerPolicy>,
+    pub reject_default_route: bool,
+    pub reject_martians: bool,
+    pub reject_connected: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            rules: Vec::new(),
+            peers: HashMap::new(),
+            reject_default_route: true,
+            reject_martians: true,
+            reject_connected: true,
+        }
+    }
+}
+
+/// Why a route is not used. Stored per path in one octet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Reject {
+    /// 0.0.0.0/0 or ::/0.
+    DefaultRoute = 1,
+    /// A martian prefix (see [`martian`]).
+    Martian,
+    /// The prefix equals or covers a network connected to this box.
+    Connected,
+    /// A Deny rule matched.
+    DeniedByRule,
+    /// The allow-list has no rule for it.
+    NotAllowed,
+    /// Our AS is in the AS path (RFC 4271 §9.1.2).
+    AsLoop,
+    /// ORIGINATOR_ID is our router id (RFC 4456 §8).
+    OriginatorIsUs,
+}
+
+impl fmt::Display for Reject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Reject::DefaultRoute => "default route",
+            Reject::Martian => "martian prefix",
+            Reject::Connected => "equals or covers a connected network",
+            Reject::DeniedByRule => "denied by a rule",
+            Reject::NotAllowed => "not in the allow-list",
+            Reject::AsLoop => "own AS in AS_PATH",
+            Reject::OriginatorIsUs => "ORIGINATOR_ID is our router id",
+        })
+    }
+}
+
+/// Martian prefixes: never routable on the LAN. A prefix is martian if
+/// it lies inside one of these (RFC 6890 special-purpose blocks that can
+/// never be forwarded).
+pub fn martian(p: &IpNet) -> bool {
+    const V4: [([u8; 4], u8); 6] = [
+        ([0, 0, 0, 0], 8),          // "this network", RFC 1122 §3.2.1.3
+        ([127, 0, 0, 0], 8),        // loopback
+        ([169, 254, 0, 0], 16),     // link local, RFC 3927
+        ([224, 0, 0, 0], 4),        // multicast, RFC 5771
+        ([240, 0, 0, 0], 4),        // reserved, RFC 1112 §4
+        ([255, 255, 255, 255], 32), // limited broadcast
+    ];
+    const V6: [([u16; 8], u8); 5] = [
+        ([0, 0, 0, 0, 0, 0, 0, 0], 128),     // unspecified
+        ([0, 0, 0, 0, 0, 0, 0, 1], 128),     // loopback
+        ([0, 0, 0, 0, 0, 0xffff, 0, 0], 96), // IPv4-mapped, RFC 4291 §2.5.5.2
+        ([0xfe80, 0, 0, 0, 0, 0, 0, 0], 10), // link local
+        ([0xff00, 0, 0, 0, 0, 0, 0, 0], 8),  // multicast
+    ];
+    match p {
+        IpNet::V4(p) => V4
+            .iter()
+            .any(|(a, l)| Ipv4Net::new_assert((*a).into(), *l).contains(p)),
+        IpNet::V6(p) => V6
+            .iter()
+            .any(|(a, l)| Ipv6Net::new_assert((*a).into(), *l).contains(p)),
+    }
+}
+
+impl Policy {
+    /// The verdict for `prefix` from `peer`, given the box's connected
+    /// networks. `None` accepts.
+    pub fn evaluate(&self, peer: IpAddr, prefix: &IpNet, connected: &[IpNet]) -> Option<Reject> {
+        let rules = self
+            .peers
+            .get(&peer)
+            .and_then(|p| p.rules.as_deref())
+            .unwrap_or(&self.rules);
+        if !rules.is_empty() {
+            match rules.iter().find(|r| r.matches(prefix)) {
+                Some(r) if r.action == RuleAction::Deny => return Some(Reject::DeniedByRule),
+                Some(r) if r.is_exact() => return None,
+                Some(_) => {}
+                None => return Some(Reject::NotAllowed),
+            }
+        }
+        if self.reject_default_route && prefix.prefix_len() == 0 {
+            return Some(Reject::DefaultRoute);
+        }
+        if self.reject_martians && martian(prefix) {
+            return Some(Reject::Martian);
+        }
+        // A prefix equal to or shorter than (covering) a connected network
+        // would steal the box's own LAN traffic.
+        if self.reject_connected && connected.iter().any(|c| prefix.contains(c)) {
+            return Some(Reject::Connected);
+        }
+        None
+    }
+
+    pub fn max_prefix(&self, peer: IpAddr) -> Option<MaxPrefix> {
+        self.peers.get(&peer).and_then(|p| p.max_prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(s: &str) -> IpNet {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn rule_ranges() {
+        let r = PrefixRule::allow(n("172.16.0.0/16")).le(32);
+        assert!(r.matches(&n("172.16.0.0/16")));
+        assert!(r.matches(&n("172.16.3.4/32")));
+        assert!(!r.matches(&n("172.0.0.0/8")));
+        let r = PrefixRule::allow(n("172.15.0.0/16")).le(26);
+        assert!(r.matches(&n("172.15.1.64/26")));
+        assert!(!r.matches(&n("172.15.1.64/27")));
+        let r = PrefixRule::allow(n("10.0.0.0/8")).ge(24);
+        assert!(r.matches(&n("10.1.2.0/24")));
+        assert!(r.matches(&n("10.1.2.3/32")));
+        assert!(!r.matches(&n("10.1.0.0/16")));
+        let r = PrefixRule::allow(n("10.0.0.0/8"));
+        assert!(r.matches(&n("10.0.0.0/8")));
+        assert!(!r.matches(&n("10.0.0.0/9")));
+    }
+
+    #[test]
+    fn martians() {
+        for m in [
+            "0.1.2.0/24",
+            "127.0.0.1/32",
+            "169.254.1.0/24",
+            "224.0.0.0/4",
+            "239.1.1.1/32",
+            "240.0.0.0/8",
+            "255.255.255.255/32",
+            "::/128",
+            "::1/128",
+            "::ffff:10.0.0.0/104",
+            "fe80::/64",
+            "ff02::1/128",
+        ] {
+            assert!(martian(&n(m)), "{m}");
+        }
+        for ok in [
+            "10.0.0.0/8",
+            "172.16.0.0/16",
+            "2001:db8::/32",
+            "::/0",
+            "0.0.0.0/0",
+        ] {
+            assert!(!martian(&n(ok)), "{ok}");
+        }
+    }
+}
