@@ -9,10 +9,20 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
 use crate::config::{self, Config};
 use crate::control::{self, Query, Request, Response};
+use crate::fsm::DownReason;
 use crate::notify;
+use crate::rib::{
+    Down, MaxPrefix as RibMaxPrefix, MaxPrefixEvent, PathState, PeerInfo,
+    PeerPolicy as RibPeerPolicy, Policy, PrefixRule, Rib, RibConfig,
+};
+use crate::route::RouteChange;
 use crate::session::{self, Accepted, PeerEvent, PeerSpec, RangeSpec, Speaker};
+use crate::wire::{Notification, iana::err};
 
 /// Everything the daemon starts with.
 pub struct Setup {
@@ -26,11 +36,19 @@ pub struct Setup {
     /// The configuration file, for SIGHUP and `bgpd reload`.
     pub config: Option<(PathBuf, Config)>,
     pub install: bool,
+    /// The routing table's settings and import policy.
+    pub rib: RibConfig,
+    pub policy: Policy,
+    /// Per-peer max-prefix restart delays.
+    pub restart_after: HashMap<IpAddr, Duration>,
 }
 
 impl Setup {
     /// The daemon's setup from a validated configuration file.
     pub fn from_config(path: PathBuf, cfg: Config) -> Setup {
+        let mut rib = RibConfig::new(cfg.local_as, cfg.router_id);
+        rib.ibgp_multipath = cfg.multipath.max(1) as usize;
+        let (policy, restart_after) = rib_policy(&cfg);
         Setup {
             local_as: cfg.local_as,
             router_id: cfg.router_id,
@@ -39,15 +57,77 @@ impl Setup {
             listen: cfg.listen.clone(),
             control: Some((cfg.control.socket.clone(), cfg.control.group.clone())),
             install: cfg.kernel.install,
+            rib,
+            policy,
+            restart_after,
             config: Some((path, cfg)),
         }
     }
 }
 
-/// Called with every peer event, for the foreground view.
-pub type View = fn(&PeerEvent);
+/// Import rules from the config's form to the RIB's: denies first, then
+/// allows, as `rib::Policy::evaluate` takes the first match.
+fn rules(i: &config::ImportPolicy) -> Vec<PrefixRule> {
+    let conv = |m: &config::PrefixMatch, allow: bool| {
+        let mut r = if allow {
+            PrefixRule::allow(m.prefix)
+        } else {
+            PrefixRule::deny(m.prefix)
+        };
+        r.ge = m.ge;
+        r.le = m.le;
+        r
+    };
+    let mut out: Vec<PrefixRule> = i.deny.iter().map(|m| conv(m, false)).collect();
+    out.extend(i.allow.iter().map(|m| conv(m, true)));
+    out
+}
 
-pub async fn run(setup: Setup, view: Option<View>) -> Result<(), String> {
+fn peer_policy(p: &config::PeerPolicy, global: &config::ImportPolicy) -> RibPeerPolicy {
+    let mut r = rules(&p.import);
+    // A peer-level exception to the defaults: an exact allow of the
+    // default route overrides the protection (rib::Policy::evaluate).
+    if p.import.allow_default_route && !global.allow_default_route {
+        r.push(PrefixRule::allow("0.0.0.0/0".parse().unwrap()));
+        r.push(PrefixRule::allow("::/0".parse().unwrap()));
+    }
+    RibPeerPolicy {
+        rules: Some(r),
+        max_prefix: p.max_prefix.map(|m| RibMaxPrefix {
+            limit: m.limit,
+            warn_percent: m.warning_percent,
+        }),
+    }
+}
+
+/// The RIB's import policy from the configuration, and each peer's
+/// max-prefix restart delay.
+pub fn rib_policy(cfg: &Config) -> (Policy, HashMap<IpAddr, Duration>) {
+    let s = cfg.rib_settings();
+    let mut policy = Policy {
+        rules: rules(&s.import),
+        reject_default_route: !s.import.allow_default_route,
+        reject_connected: !s.import.allow_connected,
+        ..Policy::default()
+    };
+    let mut restart = HashMap::new();
+    for (addr, p) in &s.peers {
+        policy.peers.insert(*addr, peer_policy(p, &s.import));
+        if let Some(d) = p.max_prefix.and_then(|m| m.restart_after) {
+            restart.insert(*addr, d);
+        }
+    }
+    (policy, restart)
+}
+
+/// Called with every peer event and route change, for the foreground view.
+pub trait View: Send {
+    fn event(&mut self, ev: &PeerEvent);
+    fn routes(&mut self, changes: &[RouteChange]);
+    fn note(&mut self, line: &str);
+}
+
+pub async fn run(setup: Setup, mut view: Option<Box<dyn View>>) -> Result<(), String> {
     let (ev_tx, mut ev_rx) = mpsc::channel(session::EVENT_QUEUE);
     let (acc_tx, mut acc_rx) = mpsc::channel::<Accepted>(64);
     let mut speaker = Speaker::new(ev_tx);
@@ -95,17 +175,35 @@ pub async fn run(setup: Setup, view: Option<View>) -> Result<(), String> {
     // Listeners are up; the FIB has nothing to sync yet.
     notify::notify("READY=1\nSTATUS=listening");
     let mut watchdog = notify::watchdog_interval().map(tokio::time::interval);
+    let mut rib = Rib::new(setup.rib.clone());
+    rib.set_policy(setup.policy.clone());
     let mut state = State {
         speaker,
         local_as: setup.local_as,
         config: setup.config,
+        rib,
+        stale: HashMap::new(),
+        restart_after: setup.restart_after.clone(),
     };
     loop {
+        let stale_due = state.stale.values().min().copied();
         tokio::select! {
             Some(a) = acc_rx.recv() => state.speaker.accept(a).await,
             Some(ev) = ev_rx.recv() => {
-                if let Some(v) = view {
-                    v(&ev);
+                if let Some(v) = view.as_mut() {
+                    v.event(&ev);
+                }
+                let changes = state.peer_event(ev, &mut view).await;
+                state.apply(changes, &mut view);
+            }
+            _ = sleep_until(stale_due) => {
+                let now = Instant::now();
+                let due: Vec<IpAddr> = state.stale.iter().filter(|(_, t)| **t <= now).map(|(p, _)| *p).collect();
+                for peer in due {
+                    state.stale.remove(&peer);
+                    info!(%peer, "graceful-restart time over: the peer's stale routes go");
+                    let changes = state.rib.stale_timer_expired(peer);
+                    state.apply(changes, &mut view);
                 }
             }
             Some(q) = q_rx.recv() => {
@@ -129,14 +227,21 @@ pub async fn run(setup: Setup, view: Option<View>) -> Result<(), String> {
     info!("shutting down");
     state.speaker.shutdown("bgpd shutting down").await;
     while let Ok(ev) = ev_rx.try_recv() {
-        if let Some(v) = view {
-            v(&ev);
+        if let Some(v) = view.as_mut() {
+            v.event(&ev);
         }
     }
     if let Some((path, _)) = &setup.control {
         let _ = std::fs::remove_file(path);
     }
     Ok(())
+}
+
+async fn sleep_until(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn tick(w: &mut Option<tokio::time::Interval>) {
@@ -152,12 +257,170 @@ struct State {
     speaker: Speaker,
     local_as: u32,
     config: Option<(PathBuf, Config)>,
+    rib: Rib,
+    /// When each gracefully restarting peer's stale routes expire.
+    stale: HashMap<IpAddr, Instant>,
+    restart_after: HashMap<IpAddr, Duration>,
 }
 
 impl State {
+    /// Feeds a peer event to the RIB; returns the route changes.
+    async fn peer_event(
+        &mut self,
+        ev: PeerEvent,
+        view: &mut Option<Box<dyn View>>,
+    ) -> Vec<RouteChange> {
+        let now = Instant::now();
+        match ev {
+            PeerEvent::Up { peer, negotiated } => {
+                self.stale.remove(&peer);
+                self.adopt_range_policy(peer);
+                self.rib
+                    .peer_up(peer, PeerInfo::from_negotiated(&negotiated))
+            }
+            PeerEvent::Down { peer, reason } => {
+                // RFC 4724 §4.2: a lost connection keeps the peer's routes
+                // as stale; a NOTIFICATION (or our own stop) removes them.
+                let how = match reason {
+                    DownReason::ConnectionLost | DownReason::PeerRestarted => Down::Graceful,
+                    _ => Down::Hard,
+                };
+                let (changes, keep) = self.rib.peer_down(peer, now, how);
+                if let Some(d) = keep {
+                    self.stale.insert(peer, now + d);
+                    let line = format!(
+                        "{peer}: routes kept as stale for {}s (graceful restart)",
+                        d.as_secs()
+                    );
+                    info!("{line}");
+                    if let Some(v) = view.as_mut() {
+                        v.note(&line);
+                    }
+                }
+                changes
+            }
+            PeerEvent::Update { peer, update } => {
+                let out = self.rib.update(peer, &update, now);
+                if let Some(v) = view.as_mut() {
+                    for n in update.announced() {
+                        if let Some(pv) = self.rib.prefix(n.prefix.trunc())
+                            && let Some(r) = pv.paths.iter().find_map(|p| match p.state {
+                                PathState::Rejected(r)
+                                    if p.peer == peer && p.path_id == n.path_id.unwrap_or(0) =>
+                                {
+                                    Some(r)
+                                }
+                                _ => None,
+                            })
+                        {
+                            v.note(&format!("{peer}: {} rejected: {r}", n.prefix));
+                        }
+                    }
+                }
+                match out.max_prefix {
+                    Some(MaxPrefixEvent::Warning { peer, count, limit }) => {
+                        warn!(%peer, count, limit, "max-prefix warning threshold reached");
+                    }
+                    Some(MaxPrefixEvent::Exceeded { peer, count, limit }) => {
+                        warn!(%peer, count, limit, "max-prefix exceeded: closing the session (Cease 6/1)");
+                        // RFC 4486 §4: Cease / Maximum Number of Prefixes Reached.
+                        let n = Notification::new(err::CEASE, err::CEASE_MAX_PREFIXES, vec![]);
+                        if let Some(h) = self.speaker.peer(&peer) {
+                            let _ = h
+                                .cmd
+                                .send(session::PeerCommand::Fail {
+                                    notification: n,
+                                    restart_after: self.restart_after.get(&peer).copied(),
+                                })
+                                .await;
+                        }
+                    }
+                    None => {}
+                }
+                out.changes
+            }
+            PeerEvent::State { .. } | PeerEvent::RouteRefresh { .. } => Vec::new(),
+        }
+    }
+
+    /// A dynamic peer takes its range's import policy.
+    fn adopt_range_policy(&mut self, peer: IpAddr) {
+        let Some((_, cfg)) = &self.config else { return };
+        if self.rib.policy().peers.contains_key(&peer) {
+            return;
+        }
+        let s = cfg.rib_settings();
+        if let Some((_, p)) = s.ranges.iter().find(|(net, _)| net.contains(&peer)) {
+            let mut policy = self.rib.policy().clone();
+            policy.peers.insert(peer, peer_policy(p, &s.import));
+            self.rib.set_policy(policy);
+        }
+    }
+
+    /// Hands route changes on: to the FIB and the view.
+    fn apply(&mut self, changes: Vec<RouteChange>, view: &mut Option<Box<dyn View>>) {
+        if changes.is_empty() {
+            return;
+        }
+        if let Some(v) = view.as_mut() {
+            v.routes(&changes);
+        }
+    }
+
     async fn answer(&mut self, req: &Request) -> Response {
         match req {
-            Request::Neighbors => Response::ok(self.speaker.neighbor_rows(self.local_as)),
+            Request::Neighbors => {
+                let mut rows = self.speaker.neighbor_rows(self.local_as);
+                for r in &mut rows {
+                    if let Ok(addr) = r.address.parse::<IpAddr>()
+                        && let Some(p) = self.rib.peer(addr)
+                    {
+                        let c = &p.counters;
+                        r.received = (c.ipv4.received + c.ipv6.received) as u64;
+                        r.accepted = (c.ipv4.accepted + c.ipv6.accepted) as u64;
+                        // What the RIB chose to install from this peer.
+                        r.installed = r.accepted;
+                    }
+                }
+                Response::ok(rows)
+            }
+            Request::Routes { prefix: Some(p) } => match p.parse::<ipnet::IpNet>() {
+                Ok(net) => match self.rib.prefix(net.trunc()) {
+                    Some(v) => Response::ok(prefix_json(&v)),
+                    None => Response::err(format!("no route for {net}")),
+                },
+                Err(_) => Response::err(format!("'{p}' is not a prefix (e.g. 172.15.190.0/26)")),
+            },
+            Request::Routes { prefix: None } => {
+                let rows: Vec<serde_json::Value> = self
+                    .rib
+                    .routes()
+                    .map(|r| {
+                        serde_json::json!({
+                            "prefix": r.prefix.to_string(),
+                            "next_hops": r.next_hops.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+                            "reason": r.reason.map(|s| s.to_string()),
+                            "paths": r.paths,
+                            "stale": r.stale,
+                            "rejected": r.rejected,
+                            "reject_reason": r.reject_reason.map(|s| s.to_string()),
+                        })
+                    })
+                    .collect();
+                Response::ok(rows)
+            }
+            Request::Route { address } => match address.parse::<IpAddr>() {
+                Ok(a) => match self.rib.lookup(a) {
+                    Some(v) => Response::ok(serde_json::json!({
+                        "address": a.to_string(),
+                        "route": prefix_json(&v),
+                    })),
+                    None => Response::err(format!(
+                        "no BGP route carries {a}: no reflector announced a covering prefix, or it was rejected (see bgpd show routes)"
+                    )),
+                },
+                Err(_) => Response::err(format!("'{address}' is not an IP address")),
+            },
             Request::Health => {
                 let rows = self.speaker.neighbor_rows(self.local_as);
                 Response::ok(control::Health {
@@ -225,7 +488,9 @@ impl State {
                 done.push(format!("added {addr}"));
             }
         }
-        if !d.ranges_added.is_empty() || !d.ranges_removed.is_empty() || !d.ranges_changed.is_empty()
+        if !d.ranges_added.is_empty()
+            || !d.ranges_removed.is_empty()
+            || !d.ranges_changed.is_empty()
         {
             self.speaker.set_ranges(new.range_specs());
             done.push("ranges updated".into());
@@ -244,6 +509,45 @@ impl State {
         info!("{summary}");
         Ok(summary)
     }
+}
+
+/// One prefix with its candidates, for `bgpd show routes PREFIX` and
+/// `bgpd show route ADDRESS`.
+fn prefix_json(v: &crate::rib::PrefixView) -> serde_json::Value {
+    let paths: Vec<serde_json::Value> = v
+        .paths
+        .iter()
+        .map(|p| {
+            let (state, why) = match p.state {
+                PathState::Best(s) => ("best", s.to_string()),
+                PathState::Multipath(s) => ("multipath", format!("equal up to {s}")),
+                PathState::Lost(s) => ("lost", s.to_string()),
+                PathState::Rejected(r) => ("rejected", r.to_string()),
+                PathState::Unresolved => ("unresolved", "next hop unreachable".to_string()),
+            };
+            let a = &p.attrs;
+            serde_json::json!({
+                "peer": p.peer.to_string(),
+                "path_id": p.path_id,
+                "state": state,
+                "why": why,
+                "stale": p.stale,
+                "next_hop": a.next_hop.to_string(),
+                "as_path": a.as_path.to_string(),
+                "origin": a.origin.to_string(),
+                "local_pref": a.local_pref,
+                "med": a.med,
+                "originator_id": a.originator_id.map(|o| o.to_string()),
+                "cluster_list": a.cluster_list.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+                "communities": a.communities.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "prefix": v.prefix.to_string(),
+        "next_hops": v.next_hops.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+        "paths": paths,
+    })
 }
 
 /// The router id when none is given: the IPv4 source address the kernel

@@ -7,6 +7,7 @@
 //! - [`session`]: tokio peer tasks, listeners and sockets.
 //! - [`rib`]: the sans-IO routing table.
 //! - [`route`]: what the RIB hands the FIB.
+//! - [`fib`]: kernel routes through rtnetlink, next-hop resolution.
 //! - [`config`]: the TOML configuration and its validation.
 //! - [`daemon`]: the main loop; [`control`]: the control socket.
 
@@ -14,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod fib;
 pub mod fsm;
 pub mod notify;
 pub mod rib;

@@ -86,7 +86,12 @@ enum Command {
         #[arg(long, global = true)]
         json: bool,
         /// The control socket.
-        #[arg(long, global = true, value_name = "PATH", default_value = "/run/bgpd/bgpd.sock")]
+        #[arg(
+            long,
+            global = true,
+            value_name = "PATH",
+            default_value = "/run/bgpd/bgpd.sock"
+        )]
         socket: PathBuf,
     },
     /// Exit 0 when bgpd runs and (with peers) a session is up; for
@@ -118,6 +123,12 @@ enum Command {
 enum ShowWhat {
     /// Peers: address, type, state, since, info, and prefix counts.
     Neighbors,
+    /// The routing table, or one prefix with every path and why it won or
+    /// lost.
+    Routes { prefix: Option<String> },
+    /// Which route carries an address, like `ip route get`: "why can't my
+    /// VM reach this pod?"
+    Route { address: String },
 }
 
 fn init_logging() {
@@ -148,6 +159,8 @@ fn main() -> ExitCode {
         Some(Command::Show { what, json, socket }) => {
             let req = match what {
                 ShowWhat::Neighbors => Request::Neighbors,
+                ShowWhat::Routes { prefix } => Request::Routes { prefix },
+                ShowWhat::Route { address } => Request::Route { address },
             };
             client(&socket, req, json)
         }
@@ -219,7 +232,10 @@ fn run_config(path: PathBuf) -> ExitCode {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    match rt.block_on(bgpd::daemon::run(bgpd::daemon::Setup::from_config(path, cfg), None)) {
+    match rt.block_on(bgpd::daemon::run(
+        bgpd::daemon::Setup::from_config(path, cfg),
+        None,
+    )) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bgpd: {e}");

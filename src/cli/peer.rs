@@ -7,6 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use ipnet::IpNet;
 
 use crate::daemon;
+use crate::route::RouteChange;
 use crate::session::{self, PeerEvent, RangeSpec};
 use crate::wire::{Attr, Update, iana::attr};
 
@@ -150,8 +151,45 @@ pub async fn run(opts: Options) -> Result<(), String> {
         control: opts.control_socket.clone().map(|p| (p, None)),
         config: None,
         install: !opts.no_install,
+        rib: crate::rib::RibConfig::new(opts.asn, router_id),
+        // The protective defaults: no default route, martians or
+        // connected networks; everything else is accepted.
+        policy: crate::rib::Policy::default(),
+        restart_after: Default::default(),
     };
-    daemon::run(setup, Some(show)).await
+    daemon::run(setup, Some(Box::new(Foreground))).await
+}
+
+/// The foreground view: sessions, received routes and the Loc-RIB as it
+/// changes, on stdout.
+struct Foreground;
+
+impl daemon::View for Foreground {
+    fn event(&mut self, ev: &PeerEvent) {
+        show(ev);
+    }
+
+    fn routes(&mut self, changes: &[RouteChange]) {
+        let t = now();
+        let mut out = std::io::stdout().lock();
+        for c in changes {
+            let _ = if c.is_withdraw() {
+                writeln!(out, "{t} route {} withdrawn", c.prefix)
+            } else {
+                let nhs: Vec<String> = c.next_hops.iter().map(|n| n.to_string()).collect();
+                let ecmp = if nhs.len() > 1 {
+                    format!(" (ECMP {})", nhs.len())
+                } else {
+                    String::new()
+                };
+                writeln!(out, "{t} route {} via {}{ecmp}", c.prefix, nhs.join(" "))
+            };
+        }
+    }
+
+    fn note(&mut self, line: &str) {
+        println!("{} {line}", now());
+    }
 }
 
 fn now() -> String {

@@ -71,7 +71,9 @@ pub fn neighbors_table(rows: &[NeighborRow]) -> String {
 pub fn run(socket: &Path, request: Request, json: bool) -> Result<i32, String> {
     let resp = control::call(socket, &request)?;
     if !resp.ok {
-        return Err(resp.error.unwrap_or_else(|| "bgpd refused the request".into()));
+        return Err(resp
+            .error
+            .unwrap_or_else(|| "bgpd refused the request".into()));
     }
     if json {
         println!(
@@ -94,10 +96,28 @@ pub fn run(socket: &Path, request: Request, json: bool) -> Result<i32, String> {
                 "bgpd is running: {} of {} sessions established{}",
                 h.established,
                 h.peers,
-                if h.fib_synced { "" } else { ", kernel not synced yet" }
+                if h.fib_synced {
+                    ""
+                } else {
+                    ", kernel not synced yet"
+                }
             );
             // Healthy once something is up, or when there are no peers yet.
-            return Ok(if h.peers == 0 || h.established > 0 { 0 } else { 1 });
+            return Ok(if h.peers == 0 || h.established > 0 {
+                0
+            } else {
+                1
+            });
+        }
+        Request::Routes { prefix: None } => print!("{}", routes_table(&resp.data)),
+        Request::Routes { prefix: Some(_) } => print!("{}", prefix_detail(&resp.data)),
+        Request::Route { address } => {
+            let route = &resp.data["route"];
+            println!(
+                "{address} is carried by {}",
+                route["prefix"].as_str().unwrap_or("?")
+            );
+            print!("{}", prefix_detail(route));
         }
         _ => println!(
             "{}",
@@ -105,4 +125,101 @@ pub fn run(socket: &Path, request: Request, json: bool) -> Result<i32, String> {
         ),
     }
     Ok(0)
+}
+
+fn strs(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn routes_table(data: &serde_json::Value) -> String {
+    let rows: Vec<Vec<String>> = data
+        .as_array()
+        .map(|a| a.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .map(|r| {
+            let nh = strs(&r["next_hops"]);
+            let mut status = Vec::new();
+            if r["stale"].as_bool() == Some(true) {
+                status.push("stale".to_string());
+            }
+            if let Some(n) = r["rejected"].as_u64().filter(|n| *n > 0) {
+                status.push(format!(
+                    "{n} rejected ({})",
+                    r["reject_reason"].as_str().unwrap_or("?")
+                ));
+            }
+            vec![
+                r["prefix"].as_str().unwrap_or("?").to_string(),
+                if nh.is_empty() {
+                    "-".into()
+                } else {
+                    nh.join(" ")
+                },
+                r["paths"].to_string(),
+                r["reason"].as_str().unwrap_or("-").to_string(),
+                status.join(", "),
+            ]
+        })
+        .collect();
+    table(
+        &["PREFIX", "NEXT HOPS", "PATHS", "BEST BY", "STATUS"],
+        &rows,
+    )
+}
+
+fn prefix_detail(v: &serde_json::Value) -> String {
+    let nh = strs(&v["next_hops"]);
+    let mut out = if nh.is_empty() {
+        format!("{}: not installed\n", v["prefix"].as_str().unwrap_or("?"))
+    } else {
+        format!(
+            "{}: installed via {}{}\n",
+            v["prefix"].as_str().unwrap_or("?"),
+            nh.join(", "),
+            if nh.len() > 1 {
+                format!(" (ECMP {})", nh.len())
+            } else {
+                String::new()
+            }
+        )
+    };
+    for p in v["paths"]
+        .as_array()
+        .map(|a| a.as_slice())
+        .unwrap_or_default()
+    {
+        let mut attrs = vec![
+            format!("via {}", p["next_hop"].as_str().unwrap_or("?")),
+            format!("local-pref {}", p["local_pref"]),
+            format!("as-path {}", p["as_path"].as_str().unwrap_or("?")),
+        ];
+        if let Some(o) = p["originator_id"].as_str() {
+            attrs.push(format!("originator {o}"));
+        }
+        let cl = strs(&p["cluster_list"]);
+        if !cl.is_empty() {
+            attrs.push(format!("cluster-list {}", cl.join(" ")));
+        }
+        out += &format!(
+            "  {:<10} from {} path-id {}{}: {} [{}]\n",
+            p["state"].as_str().unwrap_or("?"),
+            p["peer"].as_str().unwrap_or("?"),
+            p["path_id"],
+            if p["stale"].as_bool() == Some(true) {
+                " (stale)"
+            } else {
+                ""
+            },
+            p["why"].as_str().unwrap_or(""),
+            attrs.join(", ")
+        );
+    }
+    out
 }

@@ -35,8 +35,12 @@ pub enum PeerCommand {
     Accepted(TcpStream),
     /// Send on the established session.
     Send(Message),
-    /// End the session with this NOTIFICATION (max-prefix, say).
-    Fail(Notification),
+    /// End the session with this NOTIFICATION (max-prefix, say), and stay
+    /// down for `restart_after` if given.
+    Fail {
+        notification: Notification,
+        restart_after: Option<std::time::Duration>,
+    },
     /// Stop with this Cease subcode and RFC 8203 text, and end the task.
     Exit {
         subcode: u8,

@@ -159,7 +159,17 @@ impl PeerTask {
                     self.send(id, m).await;
                 }
             }
-            PeerCommand::Fail(n) => self.input(Input::Fail(n)).await,
+            PeerCommand::Fail {
+                notification,
+                restart_after,
+            } => {
+                self.input(Input::Fail(notification)).await;
+                if let Some(d) = restart_after
+                    && self.timers.contains_key(&Timer::IdleHold)
+                {
+                    self.timers.insert(Timer::IdleHold, Instant::now() + d);
+                }
+            }
             PeerCommand::Exit { .. } => unreachable!("handled by run"),
         }
     }
