@@ -15,7 +15,6 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod daemon;
-pub mod fib;
 pub mod fsm;
 pub mod notify;
 pub mod rib;
