@@ -17,7 +17,7 @@ once=false
 bash .ci/setup
 echo "demo: building bgpd"
 cargo build --release --quiet
-BGPD=$PWD/target/release/bgpd
+BGPD=${CARGO_TARGET_DIR:-$PWD/target}/release/bgpd
 
 source tests/lab/seed-lab.sh
 trap 'lab_down; echo "demo: cleaned up"' EXIT
@@ -27,6 +27,7 @@ lab_up
 echo "demo: starting bgpd on the core (192.168.83.1)"
 nsx core "$BGPD" --asn 64512 --router-id 192.168.83.1 \
     --peer 192.168.83.36 --peer 192.168.83.49 --peer 192.168.83.54 \
+    --control-socket "$LAB_DIR/bgpd.sock" \
     >"$LAB_DIR/bgpd.out" 2>"$LAB_DIR/bgpd.log" &
 
 for _ in $(seq 60); do
@@ -40,8 +41,14 @@ echo
 echo "=== birdc show protocols on master m1 (192.168.83.36)"
 birdc_ m1 show protocols
 echo
-echo "=== bgpd: sessions and routes received (stdout of bgpd --peer ...)"
-cat "$LAB_DIR/bgpd.out"
+echo "=== bgpd show neighbors (as calicoctl node status shows them)"
+nsx core "$BGPD" show neighbors --socket "$LAB_DIR/bgpd.sock"
+echo
+echo "=== bgpd show routes"
+nsx core "$BGPD" show routes --socket "$LAB_DIR/bgpd.sock"
+echo
+echo "=== bgpd show route 172.15.190.2 (which route carries the pod, and why)"
+nsx core "$BGPD" show route 172.15.190.2 --socket "$LAB_DIR/bgpd.sock"
 echo
 echo "=== the VM (192.168.82.10): ping -c 3 172.15.190.2"
 if nsx vm ping -c 3 -W 1 172.15.190.2; then
