@@ -96,8 +96,12 @@ pub fn bind(path: &Path, group: Option<&str>) -> Result<UnixListener, String> {
         }
         let _ = std::fs::remove_file(path);
     }
-    let l = UnixListener::bind(path)
-        .map_err(|e| format!("cannot create the control socket {}: {e}; {fix}", path.display()))?;
+    let l = UnixListener::bind(path).map_err(|e| {
+        format!(
+            "cannot create the control socket {}: {e}; {fix}",
+            path.display()
+        )
+    })?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
         .map_err(|e| format!("cannot set permissions on {}: {e}", path.display()))?;
     if let Some(g) = group {
@@ -149,7 +153,8 @@ pub async fn serve(listener: UnixListener, queries: mpsc::Sender<Query>) {
                             if queries.send(Query { request, reply: tx }).await.is_err() {
                                 return;
                             }
-                            rx.await.unwrap_or_else(|_| Response::err("bgpd is stopping"))
+                            rx.await
+                                .unwrap_or_else(|_| Response::err("bgpd is stopping"))
                         }
                         Err(e) => Response::err(format!("bad request: {e}")),
                     }

@@ -38,7 +38,11 @@ fn fails_with(args: &[&str], code: i32, needle: &str) {
 
 #[test]
 fn missing_asn() {
-    fails_with(&["--peer", "192.168.83.36"], 2, "give --config FILE, or --asn N");
+    fails_with(
+        &["--peer", "192.168.83.36"],
+        2,
+        "give --config FILE, or --asn N",
+    );
 }
 
 #[test]
@@ -241,5 +245,9 @@ fn show_without_a_daemon() {
         1,
         "bgpd is not running",
     );
-    fails_with(&["health", "--socket", "/nonexistent/bgpd.sock"], 1, "bgpd is not running");
+    fails_with(
+        &["health", "--socket", "/nonexistent/bgpd.sock"],
+        1,
+        "bgpd is not running",
+    );
 }

@@ -268,7 +268,12 @@ fn mrt_dump_reads_back_in_bgpdump() {
             local: "192.168.83.1".parse().unwrap(),
             add_path: false,
         };
-        mrt::write_bgp4mp_message(&mut file, std::time::SystemTime::now(), &session, &f.bytes());
+        mrt::write_bgp4mp_message(
+            &mut file,
+            std::time::SystemTime::now(),
+            &session,
+            &f.bytes(),
+        );
         written += 1;
     }
     assert!(written > 50);
@@ -286,12 +291,19 @@ fn mrt_dump_reads_back_in_bgpdump() {
     }
     let path = std::env::temp_dir().join(format!("bgpd-mrt-{}.mrt", std::process::id()));
     std::fs::write(&path, &file).unwrap();
-    let out = Command::new("bgpdump").arg("-m").arg(&path).output().unwrap();
+    let out = Command::new("bgpdump")
+        .arg("-m")
+        .arg(&path)
+        .output()
+        .unwrap();
     let _ = std::fs::remove_file(&path);
     let text = String::from_utf8_lossy(&out.stdout);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     // One line per UPDATE prefix or state; at least the OPEN-less updates.
-    assert!(text.lines().any(|l| l.starts_with("BGP4MP_ET|")), "{text}\n{err}");
+    assert!(
+        text.lines().any(|l| l.starts_with("BGP4MP_ET|")),
+        "{text}\n{err}"
+    );
     assert!(!err.to_lowercase().contains("error"), "{err}");
 }

@@ -136,12 +136,16 @@ fn bird16_as_calico_reflector() {
         table.contains("| 192.168.83.36 | ibgp      | up    |") && table.contains("Established"),
         "{table}"
     );
-    let json = lab.sh_text(&core, &format!("{bgpd} show neighbors --json --socket {ctl}"));
+    let json = lab.sh_text(
+        &core,
+        &format!("{bgpd} show neighbors --json --socket {ctl}"),
+    );
     assert!(json.contains("\"router_id\": \"192.168.83.36\""), "{json}");
     let health = lab.sh(&core, &format!("{bgpd} health --socket {ctl}"));
     assert!(health.status.success(), "{health:?}");
     // The socket is for root and its group only.
-    let mode = std::fs::metadata(&ctl).map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()));
+    let mode =
+        std::fs::metadata(&ctl).map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()));
     assert_eq!(mode.unwrap() & 0o777, 0o660);
     hold_then_stop(&mut lab, "BIRD 1.6");
     assert!(!std::path::Path::new(&ctl).exists(), "socket left behind");

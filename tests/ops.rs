@@ -26,7 +26,10 @@ fn verify(unit_text: &str, name: &str) -> String {
 
 #[test]
 fn systemd_unit_verifies_cleanly() {
-    if !common::netns::require(common::netns::have("systemd-analyze"), "systemd-analyze is missing") {
+    if !common::netns::require(
+        common::netns::have("systemd-analyze"),
+        "systemd-analyze is missing",
+    ) {
         return;
     }
     let unit = include_str!("../docs/systemd/bgpd.service");

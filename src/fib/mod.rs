@@ -1,0 +1,269 @@
+//! The FIB: installs what the RIB chose into the Linux kernel through
+//! rtnetlink, watches the kernel for next-hop reachability, and keeps the
+//! kernel's copy of bgpd's routes exact. See docs/fib.md.
+//!
+//! One task ([`spawn`]) owns every netlink socket. The RIB talks to it
+//! through a [`FibHandle`] (bounded channel of [`FibCommand`]s), asks
+//! next-hop reachability synchronously through [`KernelResolver`] (an
+//! implementation of [`crate::route::Resolver`]) and hears about
+//! reachability changes as [`FibEvent`]s.
+
+mod nl;
+mod task;
+pub mod view;
+
+use std::io;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::route::{NextHop, RouteChange};
+pub use task::spawn;
+pub use view::{Hop, KernelResolver, KernelRoute, KernelView};
+
+/// The kernel protocol number of BGP routes (`/etc/iproute2/rt_protos`:
+/// 186 "bgp", as FRR uses).
+pub const RTPROT_BGP: u8 = 186;
+/// The main routing table (RT_TABLE_MAIN).
+pub const RT_TABLE_MAIN: u32 = 254;
+
+/// How the FIB installs routes.
+#[derive(Clone, Debug)]
+pub struct FibConfig {
+    /// Routing table to install into (main, 254, by default).
+    pub table: u32,
+    /// rtm_protocol that marks bgpd's routes (186 "bgp" by default). Only
+    /// routes with this protocol in `table` are ever modified.
+    pub protocol: u8,
+    /// Route metric (RTA_PRIORITY); 20 by default, as FRR installs eBGP
+    /// routes, so a `proto static` route with the kernel default metric 0
+    /// keeps precedence.
+    pub metric: u32,
+    /// `false` (`--no-install`) keeps every route out of the kernel; the
+    /// FIB still tracks state and answers reachability.
+    pub install: bool,
+    /// Period of the desired-vs-kernel check (zero disables it).
+    pub reconcile_interval: Duration,
+    /// Graceful restart: leave the routes in the kernel at shutdown (for
+    /// this long, a restart time); the next start reconciles them.
+    /// `None` removes them at shutdown.
+    pub keep_on_shutdown: Option<Duration>,
+    /// At startup, how long routes found from a previous run wait for the
+    /// RIB to re-learn them when the initial-sync signal never comes.
+    pub stale_timeout: Duration,
+    /// Whether a next hop may resolve through a default route (off, as in
+    /// FRR's `ip nht resolve-via-default`).
+    pub resolve_via_default: bool,
+}
+
+impl Default for FibConfig {
+    fn default() -> Self {
+        FibConfig {
+            table: RT_TABLE_MAIN,
+            protocol: RTPROT_BGP,
+            metric: 20,
+            install: true,
+            reconcile_interval: Duration::from_secs(60),
+            keep_on_shutdown: None,
+            stale_timeout: Duration::from_secs(120),
+            resolve_via_default: false,
+        }
+    }
+}
+
+/// What the FIB task is asked to do.
+#[derive(Debug)]
+pub enum FibCommand {
+    /// New forwarding state per prefix; the latest per prefix wins.
+    Apply(Vec<RouteChange>),
+    /// The peers' End-of-RIBs arrived (or their timeout passed): routes
+    /// left from a previous run that the RIB did not re-learn go now.
+    InitialSyncDone,
+    /// Push every queued change to the kernel, then reply.
+    Flush(oneshot::Sender<()>),
+    /// Compare desired with the kernel now, repair drift, reply what was
+    /// fixed.
+    Reconcile(oneshot::Sender<ReconcileReport>),
+    /// Summary and every prefix not installed as desired.
+    Status(oneshot::Sender<FibStatus>),
+    /// The state of one prefix.
+    Lookup(IpNet, oneshot::Sender<Option<PrefixStatus>>),
+    /// Remove bgpd's routes (or keep them, with `keep_on_shutdown`) and
+    /// stop the task.
+    Shutdown(oneshot::Sender<ShutdownReport>),
+}
+
+/// What the FIB tells the RIB.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FibEvent {
+    /// Links, addresses or routes of other protocols changed: next hops
+    /// may have become reachable or unreachable. Re-check them with the
+    /// [`KernelResolver`]. Several changes may be reported once.
+    ReachabilityChanged,
+}
+
+/// The state of one prefix in the FIB.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum PrefixState {
+    /// In the kernel through these hops.
+    Installed { hops: Vec<String> },
+    /// Waiting: no next hop resolves.
+    Pending,
+    /// The kernel refused it; retried with backoff.
+    Failed {
+        errno: i32,
+        error: String,
+        attempts: u32,
+    },
+    /// A route of another protocol holds the same prefix, table and
+    /// metric; bgpd leaves it alone and does not install.
+    ForeignConflict { protocol: u8, metric: u32 },
+    /// Left by a previous run, kept until the RIB's initial sync.
+    Stale,
+    /// Installing is disabled (`--no-install`).
+    NotInstalled,
+}
+
+/// A route of another protocol for one of bgpd's prefixes, in bgpd's table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ForeignRoute {
+    pub prefix: IpNet,
+    pub protocol: u8,
+    pub metric: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PrefixStatus {
+    pub prefix: IpNet,
+    pub desired: Vec<String>,
+    #[serde(flatten)]
+    pub state: PrefixState,
+    /// Other protocols' routes for the same prefix (left untouched).
+    pub foreign: Vec<ForeignRoute>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct FibStatus {
+    pub install: bool,
+    pub table: u32,
+    pub protocol: u8,
+    pub metric: u32,
+    pub initial_sync_done: bool,
+    pub desired: usize,
+    pub installed: usize,
+    pub pending: usize,
+    pub failed: usize,
+    pub conflicts: usize,
+    pub stale: usize,
+    /// Every prefix that is not installed as desired (pending, failed,
+    /// foreign conflict, stale), and every one with a foreign route.
+    pub problems: Vec<PrefixStatus>,
+}
+
+/// What a desired-vs-kernel check found and fixed.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ReconcileReport {
+    /// bgpd's routes found in the kernel.
+    pub kernel_routes: usize,
+    /// Desired and missing from the kernel: installed again.
+    pub reinstalled: Vec<IpNet>,
+    /// In the kernel with bgpd's protocol but not desired: removed.
+    pub removed: Vec<IpNet>,
+    /// In the kernel with other next hops than desired: replaced.
+    pub replaced: Vec<IpNet>,
+    /// Repairs the kernel refused.
+    pub failed: Vec<(IpNet, String)>,
+}
+
+impl ReconcileReport {
+    pub fn repaired(&self) -> usize {
+        self.reinstalled.len() + self.removed.len() + self.replaced.len()
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ShutdownReport {
+    pub removed: usize,
+    pub kept: usize,
+}
+
+/// The FIB task is gone.
+#[derive(Debug, thiserror::Error)]
+#[error("the FIB task has stopped")]
+pub struct FibClosed;
+
+/// The RIB's (and the control socket's) handle on the FIB task. Cheap to
+/// clone.
+#[derive(Clone, Debug)]
+pub struct FibHandle {
+    tx: mpsc::Sender<FibCommand>,
+    resolver: KernelResolver,
+}
+
+impl FibHandle {
+    /// The raw command channel (bounded: a full channel makes the RIB wait,
+    /// which is the backpressure).
+    pub fn sender(&self) -> mpsc::Sender<FibCommand> {
+        self.tx.clone()
+    }
+
+    /// Next-hop reachability from the kernel mirror, for the RIB.
+    pub fn resolver(&self) -> KernelResolver {
+        self.resolver.clone()
+    }
+
+    pub async fn apply(&self, changes: Vec<RouteChange>) -> Result<(), FibClosed> {
+        self.tx
+            .send(FibCommand::Apply(changes))
+            .await
+            .map_err(|_| FibClosed)
+    }
+
+    pub async fn initial_sync_done(&self) -> Result<(), FibClosed> {
+        self.tx
+            .send(FibCommand::InitialSyncDone)
+            .await
+            .map_err(|_| FibClosed)
+    }
+
+    async fn ask<T>(
+        &self,
+        f: impl FnOnce(oneshot::Sender<T>) -> FibCommand,
+    ) -> Result<T, FibClosed> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(f(tx)).await.map_err(|_| FibClosed)?;
+        rx.await.map_err(|_| FibClosed)
+    }
+
+    pub async fn flush(&self) -> Result<(), FibClosed> {
+        self.ask(FibCommand::Flush).await
+    }
+
+    pub async fn reconcile(&self) -> Result<ReconcileReport, FibClosed> {
+        self.ask(FibCommand::Reconcile).await
+    }
+
+    pub async fn status(&self) -> Result<FibStatus, FibClosed> {
+        self.ask(FibCommand::Status).await
+    }
+
+    pub async fn lookup(&self, prefix: IpNet) -> Result<Option<PrefixStatus>, FibClosed> {
+        self.ask(|tx| FibCommand::Lookup(prefix, tx)).await
+    }
+
+    pub async fn shutdown(&self) -> Result<ShutdownReport, FibClosed> {
+        self.ask(FibCommand::Shutdown).await
+    }
+}
+
+/// Convenience for tests and callers: one prefix's change.
+pub fn change(prefix: IpNet, next_hops: Vec<NextHop>) -> RouteChange {
+    RouteChange { prefix, next_hops }
+}
+
+pub(crate) fn io_err(e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(e.to_string())
+}

@@ -1,0 +1,379 @@
+//! The batched route writer: hand-encoded RTM_NEWROUTE / RTM_DELROUTE
+//! messages (rtnetlink(7), kernel Documentation/userspace-api/netlink/
+//! intro.rst), many per `sendmsg`, each with NLM_F_ACK and its own sequence
+//! number so every ack maps back to its prefix.
+//!
+//! rtnetlink processes a request synchronously inside `sendmsg`, so when the
+//! send returns, all acks of the batch are queued on the socket. The receive
+//! buffer is raised (SO_RCVBUFFORCE) so a batch's acks always fit, and
+//! NETLINK_CAP_ACK keeps error acks short; NETLINK_EXT_ACK adds the kernel's
+//! error text.
+
+use std::io;
+use std::net::IpAddr;
+use std::os::fd::AsRawFd;
+
+use ipnet::IpNet;
+use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
+
+use super::view::Hop;
+
+const NLM_F_REQUEST: u16 = 0x1;
+const NLM_F_ACK: u16 = 0x4;
+const NLM_F_REPLACE: u16 = 0x100;
+const NLM_F_CREATE: u16 = 0x400;
+const NLM_F_ACK_TLVS: u16 = 0x200;
+const NLMSG_ERROR: u16 = 2;
+const RTM_NEWROUTE: u16 = 24;
+const RTM_DELROUTE: u16 = 25;
+const RTA_DST: u16 = 1;
+const RTA_OIF: u16 = 4;
+const RTA_GATEWAY: u16 = 5;
+const RTA_PRIORITY: u16 = 6;
+const RTA_MULTIPATH: u16 = 9;
+const RTA_TABLE: u16 = 15;
+const RTN_UNICAST: u8 = 1;
+const RT_SCOPE_UNIVERSE: u8 = 0;
+const RT_SCOPE_NOWHERE: u8 = 255;
+const NLMSGERR_ATTR_MSG: u16 = 1;
+
+/// Bytes per `sendmsg`: well under the default socket send buffer.
+pub const BATCH_BYTES: usize = 60 * 1024;
+
+/// One kernel operation on one of bgpd's routes.
+#[derive(Clone, Debug)]
+pub enum Op {
+    /// Add or replace (NLM_F_CREATE | NLM_F_REPLACE).
+    Replace { prefix: IpNet, hops: Vec<Hop> },
+    /// Delete bgpd's route (matched by protocol, table and metric, so the
+    /// kernel itself refuses to touch anyone else's).
+    Delete { prefix: IpNet, metric: u32 },
+}
+
+impl Op {
+    pub fn prefix(&self) -> IpNet {
+        match self {
+            Op::Replace { prefix, .. } | Op::Delete { prefix, .. } => *prefix,
+        }
+    }
+}
+
+/// The kernel's answer to one operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    /// errno and the kernel's extended-ack text, if any.
+    Err(i32, String),
+    /// No ack came back (lost): state unknown until the next check.
+    Unknown,
+}
+
+/// A netlink socket that writes routes.
+pub struct Writer {
+    sock: Socket,
+    seq: u32,
+    protocol: u8,
+    table: u32,
+    metric: u32,
+    buf: Vec<u8>,
+    rbuf: Vec<u8>,
+}
+
+impl Writer {
+    pub fn new(protocol: u8, table: u32, metric: u32) -> io::Result<Writer> {
+        let mut sock = Socket::new(NETLINK_ROUTE)?;
+        sock.bind_auto()?;
+        sock.connect(&SocketAddr::new(0, 0))?;
+        set_rcvbuf_force(sock.as_raw_fd(), 32 << 20);
+        let _ = sock.set_cap_ack(true);
+        let _ = sock.set_ext_ack(true);
+        Ok(Writer {
+            sock,
+            seq: 1,
+            protocol,
+            table,
+            metric,
+            buf: Vec::with_capacity(BATCH_BYTES + 4096),
+            rbuf: vec![0; 256 * 1024],
+        })
+    }
+
+    /// Runs the operations, batched, and returns one outcome per operation
+    /// in order.
+    pub fn run(&mut self, ops: &[Op]) -> Vec<Outcome> {
+        let mut out = Vec::with_capacity(ops.len());
+        let mut start = 0;
+        while start < ops.len() {
+            self.buf.clear();
+            let base = self.seq;
+            let mut end = start;
+            while end < ops.len() && self.buf.len() < BATCH_BYTES {
+                let seq = base.wrapping_add((end - start) as u32);
+                encode(
+                    &mut self.buf,
+                    &ops[end],
+                    seq,
+                    self.protocol,
+                    self.table,
+                    self.metric,
+                );
+                end += 1;
+            }
+            self.seq = base.wrapping_add((end - start) as u32);
+            out.extend(self.exchange(base, end - start));
+            start = end;
+        }
+        out
+    }
+
+    fn exchange(&mut self, base: u32, n: usize) -> Vec<Outcome> {
+        let mut res = vec![Outcome::Unknown; n];
+        if let Err(e) = self.sock.send(&self.buf, 0) {
+            let code = e.raw_os_error().unwrap_or(libc::EIO);
+            tracing::warn!(error = %e, "netlink send failed for a batch of {n} routes");
+            return vec![Outcome::Err(code, format!("send: {e}")); n];
+        }
+        let mut left = n;
+        while left > 0 {
+            let len = match self.sock.recv(&mut &mut self.rbuf[..], libc::MSG_DONTWAIT) {
+                Ok(l) => l,
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                Err(e) => {
+                    // EAGAIN with acks missing, or ENOBUFS: acks were lost.
+                    tracing::warn!(error = %e, missing = left, "netlink acks lost");
+                    break;
+                }
+            };
+            let mut off = 0;
+            while off + 16 <= len {
+                let b = &self.rbuf[off..len];
+                let mlen = u32::from_ne_bytes(b[0..4].try_into().unwrap()) as usize;
+                if mlen < 16 || mlen > b.len() {
+                    break;
+                }
+                let mtype = u16::from_ne_bytes(b[4..6].try_into().unwrap());
+                let flags = u16::from_ne_bytes(b[6..8].try_into().unwrap());
+                let seq = u32::from_ne_bytes(b[8..12].try_into().unwrap());
+                let i = seq.wrapping_sub(base) as usize;
+                if mtype == NLMSG_ERROR && mlen >= 20 && i < n && res[i] == Outcome::Unknown {
+                    let err = -i32::from_ne_bytes(b[16..20].try_into().unwrap());
+                    res[i] = if err == 0 {
+                        Outcome::Ok
+                    } else {
+                        Outcome::Err(err, ext_ack_msg(&b[..mlen], flags))
+                    };
+                    left -= 1;
+                }
+                off += align4(mlen);
+            }
+        }
+        res
+    }
+}
+
+/// The NLMSGERR_ATTR_MSG string of an error ack, if present.
+fn ext_ack_msg(m: &[u8], flags: u16) -> String {
+    if flags & NLM_F_ACK_TLVS == 0 || m.len() < 36 {
+        return String::new();
+    }
+    // nlmsghdr + error + the request's nlmsghdr (payload capped).
+    let mut off = 36;
+    while off + 4 <= m.len() {
+        let alen = u16::from_ne_bytes([m[off], m[off + 1]]) as usize;
+        let atype = u16::from_ne_bytes([m[off + 2], m[off + 3]]) & 0x3fff;
+        if alen < 4 || off + alen > m.len() {
+            break;
+        }
+        if atype == NLMSGERR_ATTR_MSG {
+            let s = &m[off + 4..off + alen];
+            let s = s.split(|c| *c == 0).next().unwrap_or_default();
+            return String::from_utf8_lossy(s).into_owned();
+        }
+        off += align4(alen);
+    }
+    String::new()
+}
+
+fn align4(n: usize) -> usize {
+    (n + 3) & !3
+}
+
+fn put_attr(buf: &mut Vec<u8>, kind: u16, data: &[u8]) {
+    buf.extend_from_slice(&((4 + data.len()) as u16).to_ne_bytes());
+    buf.extend_from_slice(&kind.to_ne_bytes());
+    buf.extend_from_slice(data);
+    buf.resize(align4(buf.len()), 0);
+}
+
+fn addr_bytes(a: &IpAddr) -> Vec<u8> {
+    match a {
+        IpAddr::V4(v) => v.octets().to_vec(),
+        IpAddr::V6(v) => v.octets().to_vec(),
+    }
+}
+
+/// Appends one route message to `buf`.
+pub fn encode(buf: &mut Vec<u8>, op: &Op, seq: u32, protocol: u8, table: u32, metric: u32) {
+    let start = buf.len();
+    let prefix = op.prefix();
+    let (mtype, flags, scope, metric) = match op {
+        Op::Replace { .. } => (
+            RTM_NEWROUTE,
+            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
+            RT_SCOPE_UNIVERSE,
+            metric,
+        ),
+        Op::Delete { metric, .. } => (
+            RTM_DELROUTE,
+            NLM_F_REQUEST | NLM_F_ACK,
+            RT_SCOPE_NOWHERE,
+            *metric,
+        ),
+    };
+    // struct nlmsghdr; the length is patched at the end.
+    buf.extend_from_slice(&0u32.to_ne_bytes());
+    buf.extend_from_slice(&mtype.to_ne_bytes());
+    buf.extend_from_slice(&flags.to_ne_bytes());
+    buf.extend_from_slice(&seq.to_ne_bytes());
+    buf.extend_from_slice(&0u32.to_ne_bytes());
+    // struct rtmsg
+    let family = if prefix.addr().is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    } as u8;
+    let table8 = if table < 256 { table as u8 } else { 0 };
+    buf.extend_from_slice(&[
+        family,
+        prefix.prefix_len(),
+        0,
+        0,
+        table8,
+        protocol,
+        scope,
+        RTN_UNICAST,
+    ]);
+    buf.extend_from_slice(&0u32.to_ne_bytes());
+    put_attr(buf, RTA_DST, &addr_bytes(&prefix.network()));
+    put_attr(buf, RTA_TABLE, &table.to_ne_bytes());
+    put_attr(buf, RTA_PRIORITY, &metric.to_ne_bytes());
+    if let Op::Replace { hops, .. } = op {
+        if let [h] = hops.as_slice() {
+            put_attr(buf, RTA_GATEWAY, &addr_bytes(&h.gateway));
+            put_attr(buf, RTA_OIF, &h.ifindex.to_ne_bytes());
+        } else {
+            // RTA_MULTIPATH: a list of struct rtnexthop, each followed by
+            // its RTA_GATEWAY.
+            let mut mp = Vec::with_capacity(hops.len() * 28);
+            for h in hops {
+                let g = addr_bytes(&h.gateway);
+                let len = 8 + 4 + g.len();
+                mp.extend_from_slice(&(len as u16).to_ne_bytes());
+                mp.push(0); // rtnh_flags
+                mp.push(0); // rtnh_hops: weight 1
+                mp.extend_from_slice(&(h.ifindex as i32).to_ne_bytes());
+                put_attr(&mut mp, RTA_GATEWAY, &g);
+            }
+            put_attr(buf, RTA_MULTIPATH, &mp);
+        }
+    }
+    let len = (buf.len() - start) as u32;
+    buf[start..start + 4].copy_from_slice(&len.to_ne_bytes());
+}
+
+/// Raises a socket's receive buffer past `net.core.rmem_max` when root
+/// (SO_RCVBUFFORCE), else as far as allowed (SO_RCVBUF).
+pub fn set_rcvbuf_force(fd: i32, bytes: i32) {
+    let v = bytes;
+    // SAFETY: setsockopt with a valid fd and an int-sized option value.
+    unsafe {
+        let p = &v as *const i32 as *const libc::c_void;
+        let l = std::mem::size_of::<i32>() as libc::socklen_t;
+        if libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, p, l) != 0 {
+            libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, p, l);
+        }
+    }
+}
+
+/// Attaches a classic BPF filter (Documentation/networking/filter.rst) to
+/// the event socket that drops RTM_NEWROUTE/RTM_DELROUTE notifications of
+/// bgpd's own protocol in the kernel, before they are queued: installing a
+/// million routes must not flood (and overflow) the monitor with echoes of
+/// our own writes. Drift on our routes is found by the periodic check.
+pub fn attach_own_route_filter(fd: i32, protocol: u8) -> io::Result<()> {
+    // BPF loads are big-endian; netlink headers are host-endian.
+    let t = |x: u16| u32::from(u16::from_be_bytes(x.to_ne_bytes()));
+    let ins = |code: u16, jt: u8, jf: u8, k: u32| libc::sock_filter { code, jt, jf, k };
+    const LD_H_ABS: u16 = (libc::BPF_LD | libc::BPF_H | libc::BPF_ABS) as u16;
+    const LD_B_ABS: u16 = (libc::BPF_LD | libc::BPF_B | libc::BPF_ABS) as u16;
+    const JEQ: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+    const RET: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+    let prog = [
+        ins(LD_H_ABS, 0, 0, 4),              // nlmsg_type
+        ins(JEQ, 1, 0, t(RTM_NEWROUTE)),     // -> 3
+        ins(JEQ, 0, 3, t(RTM_DELROUTE)),     // -> 3, else accept
+        ins(LD_B_ABS, 0, 0, 16 + 5),         // rtmsg.rtm_protocol
+        ins(JEQ, 0, 1, u32::from(protocol)), // ours -> drop
+        ins(RET, 0, 0, 0),                   // drop
+        ins(RET, 0, 0, 0xffff_ffff),         // accept
+    ];
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: `fprog` points at `prog`, alive for the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            &fprog as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_single_and_multipath() {
+        let mut b = Vec::new();
+        let op = Op::Replace {
+            prefix: "10.1.0.0/28".parse().unwrap(),
+            hops: vec![Hop {
+                gateway: "10.0.0.2".parse().unwrap(),
+                ifindex: 2,
+            }],
+        };
+        encode(&mut b, &op, 7, 186, 254, 20);
+        // nlmsghdr 16 + rtmsg 12 + DST 8 + TABLE 8 + PRIORITY 8 + GW 8 + OIF 8
+        assert_eq!(b.len(), 68);
+        assert_eq!(u32::from_ne_bytes(b[0..4].try_into().unwrap()), 68);
+        assert_eq!(b[16..24], [2, 28, 0, 0, 254, 186, 0, 1]);
+        let mut b = Vec::new();
+        let op = Op::Replace {
+            prefix: "2001:db8::/64".parse().unwrap(),
+            hops: vec![
+                Hop {
+                    gateway: "fe80::1".parse().unwrap(),
+                    ifindex: 2,
+                },
+                Hop {
+                    gateway: "fe80::2".parse().unwrap(),
+                    ifindex: 3,
+                },
+            ],
+        };
+        encode(&mut b, &op, 8, 186, 1000, 20);
+        // dst 20, table 8, prio 8, multipath 4 + 2 * (8 + 20)
+        assert_eq!(b.len(), 16 + 12 + 20 + 8 + 8 + 60);
+        assert_eq!(b[20], 0, "table > 255 goes in RTA_TABLE only");
+    }
+}

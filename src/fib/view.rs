@@ -1,0 +1,471 @@
+//! The FIB's mirror of the kernel state that next-hop resolution needs:
+//! links (up or not), local addresses and the routes of *other* protocols in
+//! the tables bgpd resolves through. The FIB task keeps it current from
+//! rtnetlink dumps and multicast notifications (rtnetlink(7), groups
+//! RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR,
+//! RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE); the RIB reads it through
+//! [`KernelResolver`].
+//!
+//! Resolution follows what the kernel itself accepts as a gateway
+//! (net/ipv4/fib_semantics.c `fib_check_nh`, net/ipv6/route.c
+//! `ip6_validate_gw`): the gateway must be on-link. A BGP next hop is on-link
+//! when the longest match for it is a directly connected route (no gateway);
+//! otherwise, when the longest match is a unicast route of another protocol
+//! with gateways (an IGP or static route), the BGP route is installed through
+//! those immediate gateways ("recursive" resolution, as FRR's zebra and BIRD's
+//! recursive gateways do). Routes of bgpd's own protocol are never used, so a
+//! BGP route can never resolve through itself.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::{Arc, RwLock};
+
+use ipnet::IpNet;
+use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteFlags, RouteMessage};
+
+use crate::route::{NextHop, Resolver};
+
+/// An immediate (on-link) next hop as it goes into the kernel: gateway and
+/// output interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Hop {
+    pub gateway: IpAddr,
+    pub ifindex: u32,
+}
+
+impl std::fmt::Display for Hop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} if{}", self.gateway, self.ifindex)
+    }
+}
+
+/// A kernel route as bgpd sees it (from a dump or a notification).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelRoute {
+    pub prefix: IpNet,
+    pub table: u32,
+    pub protocol: u8,
+    pub metric: u32,
+    /// RTN_* type: 1 is unicast; blackhole, unreachable, local... otherwise.
+    pub kind: u8,
+    /// (gateway, output interface) per next hop; a connected route has no
+    /// gateway.
+    pub hops: Vec<(Option<IpAddr>, u32)>,
+}
+
+impl KernelRoute {
+    /// Parses a route message; `None` for routes bgpd never looks at
+    /// (cloned cache entries, non-IP families).
+    pub fn from_message(m: &RouteMessage) -> Option<KernelRoute> {
+        if m.header.flags.contains(RouteFlags::Cloned) {
+            return None;
+        }
+        let mut dst: Option<IpAddr> = None;
+        let mut table = u32::from(m.header.table);
+        let mut metric = 0;
+        let mut gw = None;
+        let mut oif = 0;
+        let mut hops = Vec::new();
+        for a in &m.attributes {
+            match a {
+                RouteAttribute::Destination(addr) => dst = route_addr(addr),
+                RouteAttribute::Table(t) => table = *t,
+                RouteAttribute::Priority(p) => metric = *p,
+                RouteAttribute::Gateway(addr) => gw = route_addr(addr),
+                RouteAttribute::Oif(i) => oif = *i,
+                RouteAttribute::MultiPath(nhs) => {
+                    for nh in nhs {
+                        let g = nh.attributes.iter().find_map(|a| match a {
+                            RouteAttribute::Gateway(addr) => route_addr(addr),
+                            _ => None,
+                        });
+                        hops.push((g, nh.interface_index));
+                    }
+                }
+                _ => {}
+            }
+        }
+        let len = m.header.destination_prefix_length;
+        let family = u8::from(m.header.address_family);
+        let dst = match dst {
+            Some(d) => d,
+            None if family == libc::AF_INET as u8 => IpAddr::from([0u8; 4]),
+            None if family == libc::AF_INET6 as u8 => IpAddr::from([0u8; 16]),
+            None => return None,
+        };
+        let prefix = IpNet::new(dst, len).ok()?.trunc();
+        if hops.is_empty() && (gw.is_some() || oif != 0) {
+            hops.push((gw, oif));
+        }
+        hops.sort();
+        Some(KernelRoute {
+            prefix,
+            table,
+            protocol: u8::from(m.header.protocol),
+            metric,
+            kind: u8::from(m.header.kind),
+            hops,
+        })
+    }
+
+    /// The next hops as installed hops (gatewayless ones dropped).
+    pub fn gateway_hops(&self) -> Vec<Hop> {
+        let mut v: Vec<Hop> = self
+            .hops
+            .iter()
+            .filter_map(|(g, i)| {
+                g.map(|gateway| Hop {
+                    gateway,
+                    ifindex: *i,
+                })
+            })
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+fn route_addr(a: &RouteAddress) -> Option<IpAddr> {
+    match a {
+        RouteAddress::Inet(v4) => Some(IpAddr::V4(*v4)),
+        RouteAddress::Inet6(v6) => Some(IpAddr::V6(*v6)),
+        _ => None,
+    }
+}
+
+const RTN_UNICAST: u8 = 1;
+
+#[derive(Clone, Debug)]
+struct Link {
+    name: String,
+    up: bool,
+}
+
+/// The kernel state next-hop resolution reads.
+#[derive(Debug)]
+pub struct KernelView {
+    protocol: u8,
+    table: u32,
+    resolve_via_default: bool,
+    links: HashMap<u32, Link>,
+    /// Local addresses, with the interface they are on.
+    addrs: HashSet<(IpAddr, u32)>,
+    /// Routes of other protocols in the watched tables, by prefix.
+    routes: HashMap<IpNet, Vec<KernelRoute>>,
+    /// Bumped on every change that may change a resolution.
+    pub generation: u64,
+}
+
+impl KernelView {
+    /// A view for bgpd's `protocol` installing into `table`. Resolution
+    /// looks at that table and the main table.
+    pub fn new(protocol: u8, table: u32, resolve_via_default: bool) -> Self {
+        KernelView {
+            protocol,
+            table,
+            resolve_via_default,
+            links: HashMap::new(),
+            addrs: HashSet::new(),
+            routes: HashMap::new(),
+            generation: 0,
+        }
+    }
+
+    /// Forgets everything (before a full resync).
+    pub fn clear(&mut self) {
+        self.links.clear();
+        self.addrs.clear();
+        self.routes.clear();
+        self.generation += 1;
+    }
+
+    fn watched(&self, table: u32) -> bool {
+        table == self.table || table == 254
+    }
+
+    /// Whether a route belongs to bgpd (its protocol in its table).
+    pub fn is_ours(&self, r: &KernelRoute) -> bool {
+        r.protocol == self.protocol && r.table == self.table
+    }
+
+    /// Applies a link notification or dump entry; `deleted` for RTM_DELLINK.
+    pub fn link(&mut self, m: &LinkMessage, deleted: bool) -> bool {
+        let idx = m.header.index;
+        if deleted {
+            return self.links.remove(&idx).is_some() && self.bump();
+        }
+        let name = m
+            .attributes
+            .iter()
+            .find_map(|a| match a {
+                LinkAttribute::IfName(n) => Some(n.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        // Usable when administratively up and with carrier (IFF_LOWER_UP);
+        // a route through a link without carrier is "linkdown" in the
+        // kernel and forwards nothing.
+        let f = m.header.flags;
+        let up = f.contains(LinkFlags::Up) && f.contains(LinkFlags::LowerUp);
+        let changed = self.links.get(&idx).is_none_or(|l| l.up != up);
+        self.links.insert(idx, Link { name, up });
+        changed && self.bump()
+    }
+
+    /// Applies an address notification or dump entry.
+    pub fn address(&mut self, m: &AddressMessage, deleted: bool) -> bool {
+        let idx = m.header.index;
+        let mut changed = false;
+        for a in &m.attributes {
+            if let AddressAttribute::Address(ip) | AddressAttribute::Local(ip) = a {
+                changed |= if deleted {
+                    self.addrs.remove(&(*ip, idx))
+                } else {
+                    self.addrs.insert((*ip, idx))
+                };
+            }
+        }
+        changed && self.bump()
+    }
+
+    /// Applies a route of another protocol; routes of bgpd's own protocol
+    /// and of unwatched tables are ignored. Returns whether it changed.
+    pub fn route(&mut self, r: KernelRoute, deleted: bool) -> bool {
+        if r.protocol == self.protocol || !self.watched(r.table) {
+            return false;
+        }
+        let list = self.routes.entry(r.prefix).or_default();
+        let pos = list
+            .iter()
+            .position(|x| x.table == r.table && x.metric == r.metric);
+        let changed = match (deleted, pos) {
+            (true, Some(i)) => {
+                list.remove(i);
+                true
+            }
+            (true, None) => false,
+            (false, Some(i)) if list[i] == r => false,
+            (false, Some(i)) => {
+                list[i] = r.clone();
+                true
+            }
+            (false, None) => {
+                list.push(r.clone());
+                true
+            }
+        };
+        if list.is_empty() {
+            self.routes.remove(&r.prefix);
+        }
+        changed && self.bump()
+    }
+
+    fn bump(&mut self) -> bool {
+        self.generation += 1;
+        true
+    }
+
+    fn link_up(&self, idx: u32) -> bool {
+        self.links.get(&idx).is_some_and(|l| l.up)
+    }
+
+    /// Interface name, for logs and status.
+    pub fn link_name(&self, idx: u32) -> Option<&str> {
+        self.links.get(&idx).map(|l| l.name.as_str())
+    }
+
+    /// Routes of other protocols for exactly this prefix in bgpd's table.
+    pub fn foreign(&self, prefix: &IpNet) -> Vec<&KernelRoute> {
+        self.routes
+            .get(prefix)
+            .map(|v| v.iter().filter(|r| r.table == self.table).collect())
+            .unwrap_or_default()
+    }
+
+    /// Resolves a BGP next hop to the on-link hops the kernel accepts, or
+    /// `None` when it is unreachable.
+    pub fn resolve(&self, nh: &NextHop) -> Option<Vec<Hop>> {
+        let addr = nh.addr;
+        if addr.is_unspecified() || addr.is_multicast() || addr.is_loopback() {
+            return None;
+        }
+        // One of our own addresses is no gateway.
+        if self.addrs.iter().any(|(a, _)| *a == addr) {
+            return None;
+        }
+        if let IpAddr::V6(v6) = addr
+            && v6.is_unicast_link_local()
+        {
+            // A link-local next hop (RFC 2545 section 3) only means
+            // something with its interface.
+            let idx = nh.ifindex?;
+            return self.link_up(idx).then(|| {
+                vec![Hop {
+                    gateway: addr,
+                    ifindex: idx,
+                }]
+            });
+        }
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        for len in (0..=max).rev() {
+            let net = IpNet::new(addr, len).expect("length in range").trunc();
+            let Some(list) = self.routes.get(&net) else {
+                continue;
+            };
+            // The kernel's choice: our table before main, lowest metric.
+            let Some(best) = list
+                .iter()
+                .filter(|r| r.table == self.table)
+                .min_by_key(|r| r.metric)
+                .or_else(|| list.iter().min_by_key(|r| r.metric))
+            else {
+                continue;
+            };
+            if len == 0 && !self.resolve_via_default {
+                return None;
+            }
+            if best.kind != RTN_UNICAST {
+                return None;
+            }
+            let mut hops: Vec<Hop> = best
+                .hops
+                .iter()
+                .filter(|(_, i)| self.link_up(*i))
+                .map(|(g, i)| Hop {
+                    gateway: g.unwrap_or(addr),
+                    ifindex: *i,
+                })
+                .collect();
+            hops.sort();
+            hops.dedup();
+            return (!hops.is_empty()).then_some(hops);
+        }
+        None
+    }
+}
+
+/// The shared view, readable from any task: the RIB's [`Resolver`].
+#[derive(Clone, Debug)]
+pub struct KernelResolver(pub Arc<RwLock<KernelView>>);
+
+impl KernelResolver {
+    /// Resolves with the interface too (IPv6 link-local next hops).
+    pub fn resolve(&self, nh: &NextHop) -> Option<Vec<Hop>> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).resolve(nh)
+    }
+}
+
+impl Resolver for KernelResolver {
+    /// An IPv6 link-local next hop has no interface here; it counts as
+    /// reachable when any link is up (the FIB checks the interface the RIB
+    /// passes in its [`NextHop`]).
+    fn resolves(&self, next_hop: IpAddr) -> bool {
+        let v = self.0.read().unwrap_or_else(|e| e.into_inner());
+        if let IpAddr::V6(v6) = next_hop
+            && v6.is_unicast_link_local()
+        {
+            return v.links.values().any(|l| l.up);
+        }
+        v.resolve(&NextHop::new(next_hop)).is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(p: &str, proto: u8, metric: u32, hops: &[(Option<&str>, u32)]) -> KernelRoute {
+        KernelRoute {
+            prefix: p.parse().unwrap(),
+            table: 254,
+            protocol: proto,
+            metric,
+            kind: RTN_UNICAST,
+            hops: hops
+                .iter()
+                .map(|(g, i)| (g.map(|g| g.parse().unwrap()), *i))
+                .collect(),
+        }
+    }
+
+    fn view() -> KernelView {
+        let mut v = KernelView::new(186, 254, false);
+        v.links.insert(
+            2,
+            Link {
+                name: "a".into(),
+                up: true,
+            },
+        );
+        v.links.insert(
+            3,
+            Link {
+                name: "b".into(),
+                up: false,
+            },
+        );
+        v
+    }
+
+    fn nh(s: &str) -> NextHop {
+        NextHop::new(s.parse().unwrap())
+    }
+
+    #[test]
+    fn connected_recursive_and_own_routes() {
+        let mut v = view();
+        assert!(v.route(route("10.0.0.0/24", 2, 0, &[(None, 2)]), false));
+        assert!(v.route(route("10.9.0.0/16", 4, 0, &[(Some("10.0.0.2"), 2)]), false));
+        // Our own routes never count.
+        assert!(!v.route(
+            route("10.8.0.0/16", 186, 20, &[(Some("10.0.0.3"), 2)]),
+            false
+        ));
+        let h = |g: &str, i| Hop {
+            gateway: g.parse().unwrap(),
+            ifindex: i,
+        };
+        assert_eq!(v.resolve(&nh("10.0.0.7")), Some(vec![h("10.0.0.7", 2)]));
+        assert_eq!(v.resolve(&nh("10.9.1.1")), Some(vec![h("10.0.0.2", 2)]));
+        assert_eq!(v.resolve(&nh("10.8.1.1")), None);
+        // A connected route on a link that is down resolves nothing.
+        v.route(route("10.1.0.0/24", 2, 0, &[(None, 3)]), false);
+        assert_eq!(v.resolve(&nh("10.1.0.5")), None);
+        // No resolution via the default route unless asked for.
+        v.route(route("0.0.0.0/0", 4, 0, &[(Some("10.0.0.1"), 2)]), false);
+        assert_eq!(v.resolve(&nh("172.16.0.1")), None);
+        v.resolve_via_default = true;
+        assert_eq!(v.resolve(&nh("172.16.0.1")), Some(vec![h("10.0.0.1", 2)]));
+        // Deleting the connected route makes its next hops unreachable.
+        assert!(v.route(route("10.0.0.0/24", 2, 0, &[(None, 2)]), true));
+        v.resolve_via_default = false;
+        assert_eq!(v.resolve(&nh("10.0.0.7")), None);
+    }
+
+    #[test]
+    fn link_local_needs_interface_and_link_up() {
+        let v = view();
+        let mut n = nh("fe80::1");
+        assert_eq!(v.resolve(&n), None);
+        n.ifindex = Some(2);
+        assert!(v.resolve(&n).is_some());
+        n.ifindex = Some(3);
+        assert_eq!(v.resolve(&n), None);
+    }
+
+    #[test]
+    fn blackhole_hides_and_resolver_trait() {
+        let mut v = view();
+        v.route(route("10.0.0.0/24", 2, 0, &[(None, 2)]), false);
+        let mut bh = route("10.0.0.0/25", 4, 0, &[]);
+        bh.kind = 6;
+        v.route(bh, false);
+        assert_eq!(v.resolve(&nh("10.0.0.5")), None);
+        assert!(v.resolve(&nh("10.0.0.200")).is_some());
+        let r = KernelResolver(Arc::new(RwLock::new(v)));
+        assert!(r.resolves("10.0.0.200".parse().unwrap()));
+        assert!(!r.resolves("10.0.0.5".parse().unwrap()));
+    }
+}

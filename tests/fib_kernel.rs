@@ -1,0 +1,577 @@
+//! The FIB against real kernel routing tables, inside network namespaces.
+//!
+//! Each test runs twice: the outer run (in the root namespace) creates a
+//! lab (namespaces `fib` and `peer` joined by two veth pairs) and re-runs
+//! this same test binary inside `fib` with `ip netns exec`; the inner run
+//! (told by BGPD_FIB_NS) refuses to run unless `ip netns identify` confirms
+//! it is in that namespace, then starts the FIB and checks the kernel with
+//! `ip route`. Nothing touches the root namespace's routes or links.
+
+mod common;
+
+use std::net::IpAddr;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use bgpd::fib::{self, FibConfig, FibEvent, FibHandle, PrefixState};
+use bgpd::route::{NextHop, Resolver, RouteChange};
+use common::netns::Lab;
+use ipnet::IpNet;
+
+const INNER: &str = "BGPD_FIB_NS";
+
+/// In the outer run, builds the lab and runs `name` inside it; returns
+/// false. In the inner run, returns true (the caller does the work).
+fn inner_or_run(name: &str) -> bool {
+    if let Ok(ns) = std::env::var(INNER) {
+        let me = std::process::id().to_string();
+        let id = Command::new("ip")
+            .args(["netns", "identify", &me])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&id.stdout).trim(),
+            ns,
+            "not inside the test namespace: refusing to touch routes"
+        );
+        return true;
+    }
+    let Some(mut lab) = Lab::new(name) else {
+        return false;
+    };
+    let ns = lab.ns("fib");
+    let peer = lab.ns("peer");
+    lab.link(
+        &ns,
+        "v0",
+        "10.0.0.1/24,2001:db8:0::1/64",
+        &peer,
+        "p0",
+        "10.0.0.2/24,2001:db8:0::2/64",
+    );
+    lab.link(
+        &ns,
+        "v1",
+        "10.0.1.1/24,2001:db8:1::1/64",
+        &peer,
+        "p1",
+        "10.0.1.2/24,2001:db8:1::2/64",
+    );
+    let out = Command::new("ip")
+        .args(["netns", "exec", &ns])
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(INNER, &ns)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("--- inner run in {ns}:\n{text}");
+    assert!(out.status.success(), "the inner run failed");
+    assert!(text.contains("1 passed"), "the inner test did not run");
+    false
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("bgpd=debug")
+        .with_test_writer()
+        .try_init();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn sh(cmd: &str) -> String {
+    let o = Command::new("sh").args(["-c", cmd]).output().unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn ok(cmd: &str) {
+    let o = Command::new("sh").args(["-c", cmd]).output().unwrap();
+    assert!(
+        o.status.success(),
+        "{cmd}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// `ip route show` of our protocol, one family, as a trimmed string.
+fn ours(family: &str, prefix: &str) -> String {
+    sh(&format!("ip {family} route show proto 186 {prefix}"))
+        .trim()
+        .to_string()
+}
+
+fn ifindex(name: &str) -> u32 {
+    std::fs::read_to_string(format!("/sys/class/net/{name}/ifindex"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn p(s: &str) -> IpNet {
+    s.parse().unwrap()
+}
+
+fn nh(s: &str) -> NextHop {
+    NextHop::new(s.parse::<IpAddr>().unwrap())
+}
+
+fn ch(prefix: &str, nhs: &[NextHop]) -> RouteChange {
+    let mut v = nhs.to_vec();
+    v.sort();
+    fib::change(p(prefix), v)
+}
+
+fn cfg() -> FibConfig {
+    FibConfig {
+        reconcile_interval: Duration::from_secs(3600),
+        stale_timeout: Duration::from_secs(3600),
+        ..FibConfig::default()
+    }
+}
+
+async fn state(h: &FibHandle, prefix: &str) -> Option<PrefixState> {
+    h.lookup(p(prefix)).await.unwrap().map(|s| s.state)
+}
+
+async fn eventually(what: &str, mut f: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !f().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[test]
+fn fib_install_ecmp_ipv6_replace_withdraw() {
+    if !inner_or_run("fib_install_ecmp_ipv6_replace_withdraw") {
+        return;
+    }
+    rt().block_on(async {
+        let (h, _ev, task) = fib::spawn(cfg()).await.unwrap();
+        let mut ll = nh("fe80::2");
+        ll.ifindex = Some(ifindex("v0"));
+        h.apply(vec![
+            ch("10.10.0.0/28", &[nh("10.0.0.2")]),
+            ch("10.10.0.16/28", &[nh("10.0.0.2"), nh("10.0.1.2")]),
+            ch("2001:db8:10::/48", &[nh("2001:db8::2")]),
+            ch("2001:db8:11::/48", &[ll]),
+            ch("2001:db8:12::/48", &[nh("2001:db8::2"), nh("2001:db8:1::2")]),
+        ])
+        .await
+        .unwrap();
+        h.flush().await.unwrap();
+        assert_eq!(ours("-4", "10.10.0.0/28"), "10.10.0.0/28 via 10.0.0.2 dev v0 metric 20");
+        let ecmp = ours("-4", "10.10.0.16/28");
+        assert!(ecmp.contains("nexthop via 10.0.0.2 dev v0") && ecmp.contains("nexthop via 10.0.1.2 dev v1"), "{ecmp}");
+        assert_eq!(ours("-6", "2001:db8:10::/48"), "2001:db8:10::/48 via 2001:db8::2 dev v0 metric 20 pref medium");
+        assert_eq!(ours("-6", "2001:db8:11::/48"), "2001:db8:11::/48 via fe80::2 dev v0 metric 20 pref medium");
+        let ecmp6 = ours("-6", "2001:db8:12::/48");
+        assert!(ecmp6.contains("nexthop via 2001:db8::2 dev v0") && ecmp6.contains("nexthop via 2001:db8:1::2 dev v1"), "{ecmp6}");
+        assert!(matches!(state(&h, "10.10.0.16/28").await, Some(PrefixState::Installed { hops }) if hops.len() == 2));
+
+        // Coalescing: several changes for one prefix, the last wins.
+        h.apply(vec![ch("10.10.0.0/28", &[nh("10.0.0.2"), nh("10.0.1.2")])]).await.unwrap();
+        h.apply(vec![ch("10.10.0.0/28", &[nh("10.0.1.2")])]).await.unwrap();
+        // Replace, ECMP to single and single to ECMP.
+        h.apply(vec![
+            ch("10.10.0.16/28", &[nh("10.0.0.2")]),
+            ch("2001:db8:10::/48", &[nh("2001:db8::2"), nh("2001:db8:1::2")]),
+        ])
+        .await
+        .unwrap();
+        h.flush().await.unwrap();
+        assert_eq!(ours("-4", "10.10.0.0/28"), "10.10.0.0/28 via 10.0.1.2 dev v1 metric 20");
+        assert_eq!(ours("-4", "10.10.0.16/28"), "10.10.0.16/28 via 10.0.0.2 dev v0 metric 20");
+        assert!(ours("-6", "2001:db8:10::/48").contains("nexthop via 2001:db8:1::2 dev v1"));
+        // Exactly one route per prefix (replace, not append).
+        assert_eq!(sh("ip -4 route show proto 186 | wc -l").trim(), "2");
+
+        // Withdraw.
+        h.apply(vec![ch("10.10.0.0/28", &[]), ch("2001:db8:11::/48", &[])]).await.unwrap();
+        h.flush().await.unwrap();
+        assert_eq!(ours("-4", "10.10.0.0/28"), "");
+        assert_eq!(ours("-6", "2001:db8:11::/48"), "");
+        assert_eq!(state(&h, "10.10.0.0/28").await, None);
+
+        // Shutdown without graceful restart removes everything of ours.
+        let r = h.shutdown().await.unwrap();
+        assert_eq!(r.removed, 3);
+        task.await.unwrap();
+        assert_eq!(sh("ip -4 route show proto 186; ip -6 route show proto 186").trim(), "");
+    });
+}
+
+#[test]
+fn fib_next_hop_reachability() {
+    if !inner_or_run("fib_next_hop_reachability") {
+        return;
+    }
+    rt().block_on(async {
+        let (h, mut ev, task) = fib::spawn(cfg()).await.unwrap();
+        let resolver = h.resolver();
+        assert!(!resolver.resolves("10.0.5.2".parse().unwrap()));
+        h.apply(vec![
+            ch("10.20.0.0/24", &[nh("10.0.5.2")]),
+            ch("2001:db8:20::/48", &[nh("2001:db8:5::2")]),
+        ])
+        .await
+        .unwrap();
+        h.flush().await.unwrap();
+        assert_eq!(state(&h, "10.20.0.0/24").await, Some(PrefixState::Pending));
+        assert_eq!(
+            ours("-4", ""),
+            "",
+            "an unreachable next hop must not be installed"
+        );
+        while ev.try_recv().is_ok() {}
+
+        // An address on v1 makes the next hops directly connected.
+        ok("ip addr add 10.0.5.1/24 dev v1 && ip addr add 2001:db8:5::1/64 dev v1 nodad");
+        eventually("10.20.0.0/24 installed", async || {
+            ours("-4", "10.20.0.0/24") == "10.20.0.0/24 via 10.0.5.2 dev v1 metric 20"
+        })
+        .await;
+        eventually("2001:db8:20::/48 installed", async || {
+            ours("-6", "2001:db8:20::/48").contains("via 2001:db8:5::2 dev v1")
+        })
+        .await;
+        assert!(resolver.resolves("10.0.5.2".parse().unwrap()));
+        assert_eq!(ev.recv().await, Some(FibEvent::ReachabilityChanged));
+
+        // Link down: the next hop is unreachable, the route goes.
+        ok("ip link set v1 down");
+        eventually("route removed on link down", async || {
+            ours("-4", "10.20.0.0/24").is_empty() && ours("-6", "2001:db8:20::/48").is_empty()
+        })
+        .await;
+        eventually("pending on link down", async || {
+            state(&h, "10.20.0.0/24").await == Some(PrefixState::Pending)
+        })
+        .await;
+        assert!(!resolver.resolves("10.0.5.2".parse().unwrap()));
+        // And back.
+        ok("ip link set v1 up");
+        eventually("route back on link up", async || {
+            ours("-4", "10.20.0.0/24") == "10.20.0.0/24 via 10.0.5.2 dev v1 metric 20"
+        })
+        .await;
+
+        // Recursive: a next hop reached through a static route is installed
+        // through that route's gateway.
+        h.apply(vec![ch("10.21.0.0/24", &[nh("10.9.1.1")])])
+            .await
+            .unwrap();
+        h.flush().await.unwrap();
+        assert_eq!(state(&h, "10.21.0.0/24").await, Some(PrefixState::Pending));
+        ok("ip route add 10.9.0.0/16 via 10.0.0.2 proto static");
+        eventually("recursive route installed", async || {
+            ours("-4", "10.21.0.0/24") == "10.21.0.0/24 via 10.0.0.2 dev v0 metric 20"
+        })
+        .await;
+        ok("ip route del 10.9.0.0/16 via 10.0.0.2 proto static");
+        eventually("recursive route removed", async || {
+            ours("-4", "10.21.0.0/24").is_empty()
+        })
+        .await;
+
+        h.shutdown().await.unwrap();
+        task.await.unwrap();
+    });
+}
+
+#[test]
+fn fib_drift_repair() {
+    if !inner_or_run("fib_drift_repair") {
+        return;
+    }
+    rt().block_on(async {
+        let (h, _ev, task) = fib::spawn(cfg()).await.unwrap();
+        // Before the initial sync, unknown routes of ours are kept (they
+        // may be a previous run's); after it, they are drift.
+        h.initial_sync_done().await.unwrap();
+        h.apply(vec![
+            ch("10.30.0.0/24", &[nh("10.0.0.2")]),
+            ch("10.30.1.0/24", &[nh("10.0.0.2")]),
+            ch("2001:db8:30::/48", &[nh("2001:db8::2")]),
+        ])
+        .await
+        .unwrap();
+        h.flush().await.unwrap();
+        ok("ip route del 10.30.0.0/24 proto 186");
+        ok("ip -6 route del 2001:db8:30::/48 proto 186");
+        ok("ip route replace 10.30.1.0/24 via 10.0.1.2 proto 186 metric 20");
+        ok("ip route add 10.31.0.0/24 via 10.0.0.2 proto 186 metric 20");
+        let r = h.reconcile().await.unwrap();
+        println!("{r:?}");
+        let mut re = r.reinstalled.clone();
+        re.sort();
+        assert_eq!(re, vec![p("10.30.0.0/24"), p("2001:db8:30::/48")]);
+        assert_eq!(r.replaced, vec![p("10.30.1.0/24")]);
+        assert_eq!(r.removed, vec![p("10.31.0.0/24")]);
+        assert_eq!(
+            ours("-4", "10.30.0.0/24"),
+            "10.30.0.0/24 via 10.0.0.2 dev v0 metric 20"
+        );
+        assert_eq!(
+            ours("-4", "10.30.1.0/24"),
+            "10.30.1.0/24 via 10.0.0.2 dev v0 metric 20"
+        );
+        assert_eq!(ours("-4", "10.31.0.0/24"), "");
+        assert!(!ours("-6", "2001:db8:30::/48").is_empty());
+        assert_eq!(h.reconcile().await.unwrap().repaired(), 0);
+        h.shutdown().await.unwrap();
+        task.await.unwrap();
+
+        // The periodic check repairs without being asked.
+        let (h, _ev, task) = fib::spawn(FibConfig {
+            reconcile_interval: Duration::from_millis(500),
+            ..cfg()
+        })
+        .await
+        .unwrap();
+        h.initial_sync_done().await.unwrap();
+        h.apply(vec![ch("10.32.0.0/24", &[nh("10.0.0.2")])])
+            .await
+            .unwrap();
+        h.flush().await.unwrap();
+        ok("ip route del 10.32.0.0/24 proto 186");
+        eventually("periodic repair", async || {
+            !ours("-4", "10.32.0.0/24").is_empty()
+        })
+        .await;
+        h.shutdown().await.unwrap();
+        task.await.unwrap();
+    });
+}
+
+#[test]
+fn fib_foreign_route_left_alone() {
+    if !inner_or_run("fib_foreign_route_left_alone") {
+        return;
+    }
+    rt().block_on(async {
+        // Same prefix and metric: bgpd must not replace it.
+        ok("ip route add 10.40.0.0/24 via 10.0.1.2 proto static metric 20");
+        // Same prefix, kernel default metric 0: both coexist.
+        ok("ip route add 10.41.0.0/24 via 10.0.1.2 proto static");
+        let (h, _ev, task) = fib::spawn(cfg()).await.unwrap();
+        h.apply(vec![
+            ch("10.40.0.0/24", &[nh("10.0.0.2")]),
+            ch("10.41.0.0/24", &[nh("10.0.0.2")]),
+        ])
+        .await
+        .unwrap();
+        h.flush().await.unwrap();
+        assert_eq!(
+            sh("ip route show 10.40.0.0/24").trim(),
+            "10.40.0.0/24 via 10.0.1.2 dev v1 proto static metric 20"
+        );
+        assert_eq!(
+            state(&h, "10.40.0.0/24").await,
+            Some(PrefixState::ForeignConflict {
+                protocol: 4,
+                metric: 20
+            })
+        );
+        assert_eq!(
+            ours("-4", "10.41.0.0/24"),
+            "10.41.0.0/24 via 10.0.0.2 dev v0 metric 20"
+        );
+        let st = h.lookup(p("10.41.0.0/24")).await.unwrap().unwrap();
+        assert_eq!(st.foreign.len(), 1);
+        assert_eq!(st.foreign[0].protocol, 4);
+        let status = h.status().await.unwrap();
+        assert_eq!(status.conflicts, 1);
+        assert!(
+            status
+                .problems
+                .iter()
+                .any(|s| s.prefix == p("10.41.0.0/24"))
+        );
+        // The foreign route goes: ours takes its place.
+        ok("ip route del 10.40.0.0/24 proto static");
+        eventually("installed once the foreign route left", async || {
+            ours("-4", "10.40.0.0/24") == "10.40.0.0/24 via 10.0.0.2 dev v0 metric 20"
+        })
+        .await;
+        h.shutdown().await.unwrap();
+        task.await.unwrap();
+        assert_eq!(
+            sh("ip route show 10.41.0.0/24").trim(),
+            "10.41.0.0/24 via 10.0.1.2 dev v1 proto static"
+        );
+        assert_eq!(ours("-4", ""), "");
+    });
+}
+
+#[test]
+fn fib_restart_graceful_and_not() {
+    if !inner_or_run("fib_restart_graceful_and_not") {
+        return;
+    }
+    rt().block_on(async {
+        let keep = FibConfig {
+            keep_on_shutdown: Some(Duration::from_secs(120)),
+            ..cfg()
+        };
+        let (h, _ev, task) = fib::spawn(keep.clone()).await.unwrap();
+        h.apply(vec![
+            ch("10.50.0.0/24", &[nh("10.0.0.2")]),
+            ch("10.50.1.0/24", &[nh("10.0.0.2")]),
+            ch("10.50.2.0/24", &[nh("10.0.0.2")]),
+            ch("2001:db8:50::/48", &[nh("2001:db8::2")]),
+        ])
+        .await
+        .unwrap();
+        h.flush().await.unwrap();
+        let r = h.shutdown().await.unwrap();
+        task.await.unwrap();
+        assert_eq!(r.kept, 4);
+        assert_eq!(
+            sh("ip route show proto 186 | wc -l").trim(),
+            "3",
+            "kept at shutdown"
+        );
+
+        // Watch what the restarted FIB does to the kernel.
+        let log = std::env::temp_dir().join(format!("fib-monitor-{}", std::process::id()));
+        let mut mon = Command::new("ip")
+            .args(["-o", "monitor", "route"])
+            .stdout(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+
+        let (h, _ev, task) = fib::spawn(keep.clone()).await.unwrap();
+        assert_eq!(state(&h, "10.50.2.0/24").await, Some(PrefixState::Stale));
+        // The RIB re-learns two of them (same next hops) and a new one.
+        h.apply(vec![
+            ch("10.50.0.0/24", &[nh("10.0.0.2")]),
+            ch("2001:db8:50::/48", &[nh("2001:db8::2")]),
+            ch("10.50.3.0/24", &[nh("10.0.0.2")]),
+        ])
+        .await
+        .unwrap();
+        h.flush().await.unwrap();
+        assert!(
+            !ours("-4", "10.50.1.0/24").is_empty(),
+            "stale routes stay until the initial sync"
+        );
+        h.initial_sync_done().await.unwrap();
+        h.flush().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let _ = mon.kill();
+        let _ = mon.wait();
+        let events = std::fs::read_to_string(&log).unwrap();
+        let _ = std::fs::remove_file(&log);
+        println!("monitor:\n{events}");
+        assert!(
+            !events.contains("10.50.0.0/24"),
+            "re-learned route was touched: {events}"
+        );
+        assert!(
+            !events.contains("2001:db8:50::/48"),
+            "re-learned route was touched: {events}"
+        );
+        assert!(
+            events.contains("Deleted 10.50.1.0/24") && events.contains("Deleted 10.50.2.0/24"),
+            "{events}"
+        );
+        assert!(events.contains("10.50.3.0/24"));
+        assert_eq!(ours("-4", "10.50.1.0/24"), "");
+        assert_eq!(sh("ip route show proto 186 | wc -l").trim(), "2");
+
+        h.shutdown().await.unwrap();
+        task.await.unwrap();
+        // Without graceful restart: all removed at shutdown (stale ones too).
+        let (h, _ev, task) = fib::spawn(cfg()).await.unwrap();
+        h.apply(vec![ch("10.50.0.0/24", &[nh("10.0.0.2")])])
+            .await
+            .unwrap();
+        assert_eq!(h.shutdown().await.unwrap().removed, 3);
+        task.await.unwrap();
+        assert_eq!(
+            sh("ip -4 route show proto 186; ip -6 route show proto 186").trim(),
+            ""
+        );
+
+        // A stale route with no initial-sync signal goes after the timeout.
+        ok("ip route add 10.51.0.0/24 via 10.0.0.2 proto 186 metric 20");
+        let (h, _ev, task) = fib::spawn(FibConfig {
+            stale_timeout: Duration::from_millis(500),
+            ..cfg()
+        })
+        .await
+        .unwrap();
+        eventually("stale route removed after the timeout", async || {
+            ours("-4", "10.51.0.0/24").is_empty()
+        })
+        .await;
+        h.shutdown().await.unwrap();
+        task.await.unwrap();
+    });
+}
+
+#[test]
+fn fib_100k_install_withdraw() {
+    if !inner_or_run("fib_100k_install_withdraw") {
+        return;
+    }
+    rt().block_on(async {
+        let (h, _ev, task) = fib::spawn(cfg()).await.unwrap();
+        let n: u32 = 100_000;
+        let prefixes: Vec<IpNet> = (0..n)
+            .map(|i| {
+                IpNet::new(IpAddr::from((0x0a80_0000u32 + (i << 4)).to_be_bytes()), 28).unwrap()
+            })
+            .collect();
+        let t = Instant::now();
+        for chunk in prefixes.chunks(1000) {
+            let hops = [nh("10.0.0.2"), nh("10.0.1.2")];
+            h.apply(
+                chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| fib::change(*p, vec![hops[i % 2]]))
+                    .collect(),
+            )
+            .await
+            .unwrap();
+        }
+        h.flush().await.unwrap();
+        let install = t.elapsed();
+        assert_eq!(
+            sh("ip -4 route show proto 186 | wc -l").trim(),
+            n.to_string()
+        );
+        assert_eq!(h.status().await.unwrap().installed, n as usize);
+        let t = Instant::now();
+        for chunk in prefixes.chunks(1000) {
+            h.apply(chunk.iter().map(|p| fib::change(*p, vec![])).collect())
+                .await
+                .unwrap();
+        }
+        h.flush().await.unwrap();
+        let withdraw = t.elapsed();
+        println!("100k routes: install {install:?}, withdraw {withdraw:?}");
+        assert_eq!(sh("ip -4 route show proto 186 | wc -l").trim(), "0");
+        let st = h.status().await.unwrap();
+        assert_eq!((st.installed, st.desired), (0, 0));
+        assert_eq!(h.reconcile().await.unwrap().kernel_routes, 0);
+        h.shutdown().await.unwrap();
+        task.await.unwrap();
+    });
+}
