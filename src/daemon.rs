@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{self, Config};
 use crate::control::{self, Query, Request, Response};
+use crate::fib::{self, FibConfig, FibEvent, FibHandle};
 use crate::fsm::DownReason;
 use crate::notify;
 use crate::rib::{
@@ -35,12 +36,13 @@ pub struct Setup {
     pub control: Option<(PathBuf, Option<String>)>,
     /// The configuration file, for SIGHUP and `bgpd reload`.
     pub config: Option<(PathBuf, Config)>,
-    pub install: bool,
     /// The routing table's settings and import policy.
     pub rib: RibConfig,
     pub policy: Policy,
     /// Per-peer max-prefix restart delays.
     pub restart_after: HashMap<IpAddr, Duration>,
+    /// How routes reach the kernel.
+    pub fib: FibConfig,
 }
 
 impl Setup {
@@ -56,12 +58,39 @@ impl Setup {
             ranges: cfg.range_specs(),
             listen: cfg.listen.clone(),
             control: Some((cfg.control.socket.clone(), cfg.control.group.clone())),
-            install: cfg.kernel.install,
             rib,
             policy,
             restart_after,
+            fib: fib_config(&cfg),
             config: Some((path, cfg)),
         }
+    }
+}
+
+/// The FIB's settings from the `[kernel]` section.
+pub fn fib_config(cfg: &Config) -> FibConfig {
+    let k = &cfg.kernel;
+    let keep = (!k.graceful_restart_keep.is_zero()).then_some(k.graceful_restart_keep);
+    FibConfig {
+        table: k.table,
+        protocol: k.protocol,
+        metric: k.metric,
+        install: k.install,
+        reconcile_interval: k.reconcile_interval,
+        keep_on_shutdown: keep,
+        stale_timeout: keep.unwrap_or(FibConfig::default().stale_timeout),
+        resolve_via_default: k.resolve_via_default,
+    }
+}
+
+/// Why the kernel side could not start, for people.
+fn explain_fib(e: std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => format!(
+            "cannot manage kernel routes: {e}; run as root or with CAP_NET_ADMIN \
+             (systemd: AmbientCapabilities=CAP_NET_ADMIN), or use --no-install / [kernel] install = false"
+        ),
+        _ => format!("cannot open the kernel's routing netlink socket: {e}"),
     }
 }
 
@@ -152,7 +181,7 @@ pub async fn run(setup: Setup, mut view: Option<Box<dyn View>>) -> Result<(), St
         listen = ?bound,
         peers = setup.peers.len(),
         ranges = setup.ranges.len(),
-        install = setup.install,
+        install = setup.fib.install,
         "bgpd started"
     );
     if view.is_some() {
@@ -165,18 +194,27 @@ pub async fn run(setup: Setup, mut view: Option<Box<dyn View>>) -> Result<(), St
                 .map(|a| a.to_string())
                 .collect::<Vec<_>>()
                 .join(", "),
-            if setup.install {
-                " (kernel install is not implemented yet: routes are only shown)"
+            if setup.fib.install {
+                " (routes go into the kernel)"
             } else {
                 " (routes are not installed: --no-install)"
             }
         );
     }
-    // Listeners are up; the FIB has nothing to sync yet.
-    notify::notify("READY=1\nSTATUS=listening");
+    // The kernel side: its view of links, addresses and routes is loaded
+    // before spawn returns, so next hops resolve from the first UPDATE.
+    let (fib, mut fib_events, fib_task) =
+        fib::spawn(setup.fib.clone()).await.map_err(explain_fib)?;
+    // Listeners are up and the FIB is synced with the kernel.
+    notify::notify("READY=1\nSTATUS=running");
     let mut watchdog = notify::watchdog_interval().map(tokio::time::interval);
-    let mut rib = Rib::new(setup.rib.clone());
+    let resolver = fib.resolver();
+    let connected = resolver.0.read().map(|v| v.connected()).unwrap_or_default();
+    let mut rib = Rib::with_resolver(setup.rib.clone(), Box::new(resolver.clone()));
     rib.set_policy(setup.policy.clone());
+    rib.set_connected(connected);
+    let sync_pending: std::collections::HashSet<IpAddr> =
+        setup.peers.iter().map(|p| p.addr).collect();
     let mut state = State {
         speaker,
         local_as: setup.local_as,
@@ -184,7 +222,14 @@ pub async fn run(setup: Setup, mut view: Option<Box<dyn View>>) -> Result<(), St
         rib,
         stale: HashMap::new(),
         restart_after: setup.restart_after.clone(),
+        fib: fib.clone(),
+        resolver,
+        sync_pending: Some(sync_pending),
+        eor_wanted: HashMap::new(),
     };
+    if state.sync_pending.as_ref().is_some_and(|p| p.is_empty()) {
+        state.sync_done().await;
+    }
     loop {
         let stale_due = state.stale.values().min().copied();
         tokio::select! {
@@ -194,7 +239,15 @@ pub async fn run(setup: Setup, mut view: Option<Box<dyn View>>) -> Result<(), St
                     v.event(&ev);
                 }
                 let changes = state.peer_event(ev, &mut view).await;
-                state.apply(changes, &mut view);
+                state.apply(changes, &mut view).await;
+            }
+            Some(FibEvent::ReachabilityChanged) = fib_events.recv() => {
+                // Links, addresses or routes changed: connected networks and
+                // next-hop reachability may have too.
+                let connected = state.resolver.0.read().map(|v| v.connected()).unwrap_or_default();
+                let mut changes = state.rib.set_connected(connected);
+                changes.extend(state.rib.reresolve());
+                state.apply(changes, &mut view).await;
             }
             _ = sleep_until(stale_due) => {
                 let now = Instant::now();
@@ -203,7 +256,7 @@ pub async fn run(setup: Setup, mut view: Option<Box<dyn View>>) -> Result<(), St
                     state.stale.remove(&peer);
                     info!(%peer, "graceful-restart time over: the peer's stale routes go");
                     let changes = state.rib.stale_timer_expired(peer);
-                    state.apply(changes, &mut view);
+                    state.apply(changes, &mut view).await;
                 }
             }
             Some(q) = q_rx.recv() => {
@@ -226,6 +279,12 @@ pub async fn run(setup: Setup, mut view: Option<Box<dyn View>>) -> Result<(), St
     }
     info!("shutting down");
     state.speaker.shutdown("bgpd shutting down").await;
+    match state.fib.shutdown().await {
+        Ok(r) => info!("kernel routes at shutdown: {r:?}"),
+        Err(_) => warn!("the kernel task ended early"),
+    }
+    drop(state);
+    let _ = tokio::time::timeout(Duration::from_secs(10), fib_task).await;
     while let Ok(ev) = ev_rx.try_recv() {
         if let Some(v) = view.as_mut() {
             v.event(&ev);
@@ -261,6 +320,12 @@ struct State {
     /// When each gracefully restarting peer's stale routes expire.
     stale: HashMap<IpAddr, Instant>,
     restart_after: HashMap<IpAddr, Duration>,
+    fib: FibHandle,
+    resolver: fib::KernelResolver,
+    /// Configured peers whose End-of-RIB the FIB's initial sync waits for.
+    sync_pending: Option<std::collections::HashSet<IpAddr>>,
+    /// Per peer, the families whose End-of-RIB has not come yet.
+    eor_wanted: HashMap<IpAddr, Vec<crate::wire::AfiSafi>>,
 }
 
 impl State {
@@ -274,6 +339,8 @@ impl State {
         match ev {
             PeerEvent::Up { peer, negotiated } => {
                 self.stale.remove(&peer);
+                self.eor_wanted
+                    .insert(peer, negotiated.families.iter().collect());
                 self.adopt_range_policy(peer);
                 self.rib
                     .peer_up(peer, PeerInfo::from_negotiated(&negotiated))
@@ -301,6 +368,9 @@ impl State {
             }
             PeerEvent::Update { peer, update } => {
                 let out = self.rib.update(peer, &update, now);
+                if let Some(af) = update.as_end_of_rib() {
+                    self.end_of_rib(peer, af).await;
+                }
                 if let Some(v) = view.as_mut() {
                     for n in update.announced() {
                         if let Some(pv) = self.rib.prefix(n.prefix.trunc())
@@ -357,14 +427,40 @@ impl State {
         }
     }
 
-    /// Hands route changes on: to the FIB and the view.
-    fn apply(&mut self, changes: Vec<RouteChange>, view: &mut Option<Box<dyn View>>) {
+    /// Hands route changes on: to the FIB (waiting when its queue is full:
+    /// that is the backpressure) and the view.
+    async fn apply(&mut self, changes: Vec<RouteChange>, view: &mut Option<Box<dyn View>>) {
         if changes.is_empty() {
             return;
         }
         if let Some(v) = view.as_mut() {
             v.routes(&changes);
         }
+        if self.fib.apply(changes).await.is_err() {
+            error!("the kernel task has stopped; routes are no longer installed");
+        }
+    }
+
+    /// Records an End-of-RIB; once every configured peer has sent its
+    /// End-of-RIBs, the FIB may drop routes a previous run left behind.
+    async fn end_of_rib(&mut self, peer: IpAddr, af: crate::wire::AfiSafi) {
+        if let Some(w) = self.eor_wanted.get_mut(&peer) {
+            w.retain(|f| *f != af);
+            if w.is_empty()
+                && let Some(p) = self.sync_pending.as_mut()
+            {
+                p.remove(&peer);
+                if p.is_empty() {
+                    self.sync_done().await;
+                }
+            }
+        }
+    }
+
+    async fn sync_done(&mut self) {
+        self.sync_pending = None;
+        info!("initial sync done: every peer sent End-of-RIB");
+        let _ = self.fib.initial_sync_done().await;
     }
 
     async fn answer(&mut self, req: &Request) -> Response {
@@ -409,12 +505,24 @@ impl State {
                     .collect();
                 Response::ok(rows)
             }
+            Request::Fib => match self.fib.status().await {
+                Ok(st) => Response::ok(st),
+                Err(_) => Response::err("the kernel task has stopped"),
+            },
+            Request::Reconcile => match self.fib.reconcile().await {
+                Ok(r) => Response::ok(r),
+                Err(_) => Response::err("the kernel task has stopped"),
+            },
             Request::Route { address } => match address.parse::<IpAddr>() {
                 Ok(a) => match self.rib.lookup(a) {
-                    Some(v) => Response::ok(serde_json::json!({
-                        "address": a.to_string(),
-                        "route": prefix_json(&v),
-                    })),
+                    Some(v) => {
+                        let kernel = self.fib.lookup(v.prefix).await.ok().flatten();
+                        Response::ok(serde_json::json!({
+                            "address": a.to_string(),
+                            "route": prefix_json(&v),
+                            "kernel": kernel,
+                        }))
+                    }
                     None => Response::err(format!(
                         "no BGP route carries {a}: no reflector announced a covering prefix, or it was rejected (see bgpd show routes)"
                     )),
@@ -433,7 +541,6 @@ impl State {
                 Ok(summary) => Response::ok(summary),
                 Err(e) => Response::err(e),
             },
-            other => Response::err(format!("{other:?} is not available in this version yet")),
         }
     }
 

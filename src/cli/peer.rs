@@ -150,12 +150,16 @@ pub async fn run(opts: Options) -> Result<(), String> {
         listen: opts.listen.clone(),
         control: opts.control_socket.clone().map(|p| (p, None)),
         config: None,
-        install: !opts.no_install,
         rib: crate::rib::RibConfig::new(opts.asn, router_id),
         // The protective defaults: no default route, martians or
         // connected networks; everything else is accepted.
         policy: crate::rib::Policy::default(),
         restart_after: Default::default(),
+        // Into the main table (issue 5), unless --no-install.
+        fib: crate::fib::FibConfig {
+            install: !opts.no_install,
+            ..Default::default()
+        },
     };
     daemon::run(setup, Some(Box::new(Foreground))).await
 }

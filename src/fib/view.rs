@@ -173,6 +173,29 @@ impl KernelView {
         }
     }
 
+    /// The networks directly connected to this box: unicast routes without
+    /// a gateway that the kernel made for its addresses (proto kernel).
+    /// IPv6 link-local and host routes are left out.
+    pub fn connected(&self) -> Vec<IpNet> {
+        const RTPROT_KERNEL: u8 = 2;
+        let mut out: Vec<IpNet> = self
+            .routes
+            .values()
+            .flatten()
+            .filter(|r| {
+                r.protocol == RTPROT_KERNEL
+                    && r.kind == 1
+                    && r.hops.iter().all(|(gw, _)| gw.is_none())
+                    && r.prefix.prefix_len() < r.prefix.max_prefix_len()
+                    && !matches!(r.prefix, IpNet::V6(p) if p.addr().segments()[0] & 0xffc0 == 0xfe80)
+            })
+            .map(|r| r.prefix)
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// Forgets everything (before a full resync).
     pub fn clear(&mut self) {
         self.links.clear();
