@@ -50,12 +50,20 @@ echo
 echo "=== bgpd show route 172.15.190.2 (which route carries the pod, and why)"
 nsx core "$BGPD" show route 172.15.190.2 --socket "$LAB_DIR/bgpd.sock"
 echo
+echo "=== the core's kernel routes (ip route show proto bgp)"
+ip -n "$(ns core)" route show proto bgp
+echo
 echo "=== the VM (192.168.82.10): ping -c 3 172.15.190.2"
 if nsx vm ping -c 3 -W 1 172.15.190.2; then
     echo "demo: the VM reaches the pod"
 else
-    echo "demo: no answer yet: bgpd does not install routes into the kernel yet (see the README's status table)"
+    echo "demo: the ping failed; the core's routes are:"
+    ip -n "$(ns core)" route
 fi
+
+echo
+echo "=== the VM asks the service IP: ping -c 2 172.16.0.10"
+nsx vm ping -c 2 -W 1 172.16.0.10 || true
 
 if ! $once; then
     echo

@@ -118,8 +118,8 @@ lab_up() {
         name=${m%%:*} ip=${m#*:}
         mkns "$name"
         lan_port "$name" "$ip/24"
-        # The LAN side of the cluster reaches the VM subnet via the core.
-        ip -n "$(ns "$name")" route add 192.168.82.0/24 via 192.168.83.1
+        # The core is the nodes' default gateway, as on the seed's LAN.
+        ip -n "$(ns "$name")" route add default via 192.168.83.1
         ip -n "$(ns "$name")" addr add 172.16.0.10/32 dev lo
         {
             calico_bird "$ip" 224.0.0.1
@@ -140,7 +140,8 @@ lab_up() {
         name=$(echo "$w" | cut -d: -f1) ip=$(echo "$w" | cut -d: -f2) prefix=$(echo "$w" | cut -d: -f3)
         mkns "$name"
         lan_port "$name" "$ip/24"
-        ip -n "$(ns "$name")" route add 192.168.82.0/24 via 192.168.83.1
+        # The default route also lets proxy ARP answer the pod's 169.254.1.1.
+        ip -n "$(ns "$name")" route add default via 192.168.83.1
         ip -n "$(ns "$name")" addr add 172.16.0.10/32 dev lo
         # A pod, as Felix programs it: a /32 on a veth, proxy ARP on the host side.
         mkns "$name-pod"
