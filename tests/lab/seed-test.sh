@@ -57,7 +57,7 @@ ok "Established with every reflector (bgpd and birdc agree)"
 wait_until 20 "172.15.190.0/26 via 192.168.83.22" has_nexthops 172.15.190.0/26 192.168.83.22
 wait_until 20 "172.15.191.0/26 via 192.168.83.37" has_nexthops 172.15.191.0/26 192.168.83.37
 wait_until 20 "172.16.0.0/16 over every node" has_nexthops 172.16.0.0/16 "${NODES[@]}"
-route proto bgp | grep -q "172.15.190.0/26 via 192.168.83.22 dev eth0 proto bgp metric 20" || fail "block not proto bgp"
+route 172.15.190.0/26 | grep -q "via 192.168.83.22 dev eth0 proto bgp metric 20" || fail "block not installed as proto bgp: $(route 172.15.190.0/26)"
 ok "blocks via their nodes; 172.16.0.0/16 ECMP over ${#NODES[@]} nodes (ADD-PATH)"
 
 # --- The blog's ping, ttl 62, and the service IP.
