@@ -35,7 +35,7 @@ has_nexthops() { # PREFIX NH... : the route has exactly these next hops
     [ "$got" = "$want" ]
 }
 start_bgpd() {
-    nsx core "$BGPD" --asn 64512 --router-id 192.168.83.1 --hold-time 9 \
+    ip netns exec "$(ns core)" "$BGPD" --asn 64512 --router-id 192.168.83.1 --hold-time 9 \
         --peer 192.168.83.36 --peer 192.168.83.49 --peer 192.168.83.54 \
         --control-socket "$LAB_DIR/bgpd.sock" >>"$LAB_DIR/bgpd.out" 2>>"$LAB_DIR/bgpd.log" &
     BGPD_PID=$!
