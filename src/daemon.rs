@@ -260,12 +260,12 @@ pub async fn run(setup: Setup, mut view: Option<Box<dyn View>>) -> Result<(), St
                 }
             }
             Some(q) = q_rx.recv() => {
-                let resp = state.answer(&q.request).await;
+                let resp = state.answer(&q.request, &mut view).await;
                 let _ = q.reply.send(resp);
             }
             _ = tick(&mut watchdog) => notify::notify("WATCHDOG=1"),
             _ = hup.recv() => {
-                if let Err(e) = state.reload().await {
+                if let Err(e) = state.reload(&mut view).await {
                     error!("{e}");
                 }
             }
@@ -463,7 +463,7 @@ impl State {
         let _ = self.fib.initial_sync_done().await;
     }
 
-    async fn answer(&mut self, req: &Request) -> Response {
+    async fn answer(&mut self, req: &Request, view: &mut Option<Box<dyn View>>) -> Response {
         match req {
             Request::Neighbors => {
                 let mut rows = self.speaker.neighbor_rows(self.local_as);
@@ -537,7 +537,7 @@ impl State {
                     fib_synced: true,
                 })
             }
-            Request::Reload => match self.reload().await {
+            Request::Reload => match self.reload(view).await {
                 Ok(summary) => Response::ok(summary),
                 Err(e) => Response::err(e),
             },
@@ -548,7 +548,7 @@ impl State {
     /// removed or changed are started, stopped or restarted; the others
     /// are not touched. A configuration that fails validation is refused
     /// and the running one stays.
-    async fn reload(&mut self) -> Result<String, String> {
+    async fn reload(&mut self, view: &mut Option<Box<dyn View>>) -> Result<String, String> {
         let Some((path, old)) = &self.config else {
             return Err("reload: bgpd was started without --config; nothing to reload".into());
         };
@@ -604,6 +604,39 @@ impl State {
         }
         for what in &d.restart_required {
             warn!("reload: {what} changes only take effect after a restart");
+        }
+        // Policy and multipath: re-evaluated from the Adj-RIB-In, sessions
+        // untouched.
+        let policy_changed = d.import_changed
+            || !d.ranges_policy_changed.is_empty()
+            || d.peers_changed.iter().any(|c| c.policy)
+            || !d.peers_added.is_empty()
+            || !d.peers_removed.is_empty();
+        if policy_changed {
+            let (mut policy, restart) = rib_policy(&new);
+            // Dynamic peers keep the policy of their range.
+            let s = new.rib_settings();
+            for p in self.rib.peers() {
+                if !policy.peers.contains_key(&p.addr)
+                    && let Some((_, rp)) = s.ranges.iter().find(|(n, _)| n.contains(&p.addr))
+                {
+                    policy.peers.insert(p.addr, peer_policy(rp, &s.import));
+                }
+            }
+            self.restart_after = restart;
+            let changes = self.rib.set_policy(policy);
+            if !changes.is_empty() {
+                done.push(format!("policy re-evaluated: {} prefixes changed", changes.len()));
+            }
+            self.apply(changes, view).await;
+        }
+        if d.multipath_changed {
+            let changes = self.rib.set_multipath(new.multipath.max(1) as usize);
+            done.push(format!("multipath {}", new.multipath));
+            self.apply(changes, view).await;
+        }
+        if d.kernel_changed {
+            warn!("reload: [kernel] changes take effect after a restart");
         }
         self.local_as = new.local_as;
         self.config = Some((path, new));

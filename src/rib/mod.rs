@@ -703,6 +703,12 @@ impl Rib {
         self.reevaluate()
     }
 
+    /// Changes the iBGP multipath width and re-evaluates.
+    pub fn set_multipath(&mut self, ibgp: usize) -> Vec<RouteChange> {
+        self.cfg.ibgp_multipath = ibgp.max(1);
+        self.reevaluate()
+    }
+
     /// Sets the box's connected networks (the policy refuses prefixes that
     /// equal or cover them) and re-evaluates.
     pub fn set_connected(&mut self, mut connected: Vec<IpNet>) -> Vec<RouteChange> {

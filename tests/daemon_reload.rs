@@ -1,0 +1,129 @@
+//! The daemon from a config file: routes into the kernel through the import
+//! policy, reload that adds and removes peers without touching the others,
+//! re-evaluates policy without resetting sessions, and refuses a broken
+//! file while the running config stays.
+
+mod common;
+
+use std::time::Duration;
+
+use common::netns::Lab;
+use common::peers::*;
+
+fn bird2_peer(addr: &str) -> String {
+    format!(
+        r#"log stderr all;
+router id {addr};
+protocol device {{ }}
+protocol static {{ ipv4; route 172.15.200.0/26 blackhole; route 10.99.0.0/16 blackhole; }}
+protocol bgp core {{
+  local {addr} as 64512;
+  neighbor 192.168.83.1 as 64512;
+  hold time 9;
+  connect retry time 2;
+  error wait time 1, 2;
+  ipv4 {{ import all; export all; }};
+}}
+"#
+    )
+}
+
+fn config(dir: &str, peers: &[&str], allow_10_99: bool) -> String {
+    let mut s = format!(
+        r#"local_as = 64512
+router_id = "192.168.83.1"
+hold_time = 9
+
+[import]
+allow = [
+  {{ prefix = "172.15.0.0/16", le = 26 }},
+{}]
+
+[control]
+socket = "{dir}/bgpd.sock"
+"#,
+        if allow_10_99 {
+            "  { prefix = \"10.99.0.0/16\" },\n"
+        } else {
+            ""
+        }
+    );
+    for p in peers {
+        s += &format!("\n[[peer]]\naddress = \"{p}\"\ndescription = \"bird {p}\"\n");
+    }
+    s
+}
+
+#[test]
+fn config_file_reload_and_policy() {
+    if !have_bird2() {
+        return;
+    }
+    let Some(mut lab) = Lab::new("reload") else {
+        return;
+    };
+    let hub = lab.ns("hub");
+    lab.sh(&hub, "ip link add br0 type bridge && ip link set br0 up");
+    let core = lab.ns("core");
+    lab.link(&core, "eth0", "192.168.83.1/24", &hub, "p0", "");
+    lab.sh(&hub, "ip link set p0 master br0");
+    let mut socks = vec![];
+    for (i, addr) in ["192.168.83.2", "192.168.83.3"].iter().enumerate() {
+        let ns = lab.ns(&format!("b{i}"));
+        lab.link(&ns, "eth0", &format!("{addr}/24"), &hub, &format!("p{}", i + 1), "");
+        lab.sh(&hub, &format!("ip link set p{} master br0", i + 1));
+        socks.push((ns.clone(), start_bird2(&mut lab, &ns, &format!("bird{i}"), &bird2_peer(addr))));
+    }
+    let dir = lab.dir.to_string_lossy().to_string();
+    let cfg = lab.write("bgpd.toml", &config(&dir, &["192.168.83.2"], false));
+    let cfg = cfg.to_string_lossy().to_string();
+    let bgpd = env!("CARGO_BIN_EXE_bgpd");
+    let check = lab.sh(&core, &format!("{bgpd} check --config {cfg}"));
+    assert!(check.status.success(), "{check:?}");
+    lab.bgpd(&core, "bgpd", &["--config", &cfg]);
+    let sock = format!("{dir}/bgpd.sock");
+    let show = |lab: &Lab, what: &str| lab.sh_text(&core, &format!("{bgpd} show {what} --socket {sock}"));
+    let kernel = |lab: &Lab| lab.sh_text(&core, "ip route show proto bgp");
+    lab.wait_for("the allowed block in the kernel", Duration::from_secs(30), || {
+        kernel(&lab).contains("172.15.200.0/26 via 192.168.83.2")
+    });
+    // The import policy refused the rest: visible, never installed.
+    assert!(!kernel(&lab).contains("10.99.0.0"), "{}", kernel(&lab));
+    let routes = show(&lab, "routes");
+    assert!(routes.contains("10.99.0.0/16") && routes.contains("rejected"), "{routes}");
+
+    // Reload: add a peer and allow 10.99.0.0/16. The session to .2 stays.
+    let before = show(&lab, "neighbors --json");
+    lab.write("bgpd.toml", &config(&dir, &["192.168.83.2", "192.168.83.3"], true));
+    let r = lab.sh(&core, &format!("{bgpd} reload --socket {sock}"));
+    assert!(r.status.success(), "{r:?}");
+    lab.wait_for("10.99.0.0/16 installed after the reload", Duration::from_secs(20), || {
+        kernel(&lab).contains("10.99.0.0/16")
+    });
+    lab.wait_for("the added peer Established", Duration::from_secs(30), || {
+        show(&lab, "neighbors").contains("| 192.168.83.3 | ibgp      | up ")
+    });
+    let after = show(&lab, "neighbors --json");
+    let since = |j: &str| {
+        let v: serde_json::Value = serde_json::from_str(j).unwrap();
+        v.as_array().unwrap().iter().find(|r| r["address"] == "192.168.83.2").unwrap()["since_unix"].clone()
+    };
+    assert_eq!(since(&before), since(&after), "the session to .2 was reset by the reload");
+
+    // A broken file is refused; the running configuration stays.
+    lab.write("bgpd.toml", "local_as = 64512\nrouter_id = \"192.168.83.1\"\nhold_time = 2\n");
+    let r = lab.sh(&core, &format!("{bgpd} reload --socket {sock}"));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success() && err.contains("bgpd.toml:3:"), "{err}");
+    assert!(show(&lab, "neighbors").contains("| 192.168.83.3 | ibgp      | up "));
+
+    // Removing a peer stops it with Cease / Peer De-configured (SIGHUP).
+    lab.write("bgpd.toml", &config(&dir, &["192.168.83.2"], true));
+    lab.sh(&core, "pkill -HUP -f 'bgpd --config'");
+    lab.wait_for("BIRD .3 told it was de-configured", Duration::from_secs(20), || {
+        lab.log("bird1").contains("Peer de-configured")
+    });
+    assert!(!show(&lab, "neighbors").contains("192.168.83.3"));
+    assert!(kernel(&lab).contains("172.15.200.0/26 via 192.168.83.2"));
+    let _ = socks;
+}
