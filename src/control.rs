@@ -33,6 +33,8 @@ pub enum Request {
     Reload,
     /// Liveness: are we up, and are the peers?
     Health,
+    /// A Prometheus text snapshot (for the metrics endpoint).
+    Metrics,
 }
 
 /// The daemon's answer: `ok` with a JSON value, or an error line.

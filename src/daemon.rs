@@ -67,6 +67,39 @@ impl Setup {
     }
 }
 
+/// Starts the MRT writer: records from the peers are appended to `file`
+/// (RFC 6396 BGP4MP_ET), flushed at least every second.
+fn start_mrt(file: &std::path::Path) -> Result<session::MrtSink, String> {
+    use std::io::Write;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)
+        .map_err(|e| {
+            format!(
+                "cannot open the MRT dump {}: {e}; check [mrt] file and its directory's permissions",
+                file.display()
+            )
+        })?;
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(4096);
+    tokio::task::spawn_blocking(move || {
+        let mut w = std::io::BufWriter::new(f);
+        while let Some(rec) = rx.blocking_recv() {
+            if w.write_all(&rec).is_err() {
+                break;
+            }
+            while let Ok(rec) = rx.try_recv() {
+                if w.write_all(&rec).is_err() {
+                    return;
+                }
+            }
+            let _ = w.flush();
+        }
+        let _ = w.flush();
+    });
+    Ok(tx)
+}
+
 /// The FIB's settings from the `[kernel]` section.
 pub fn fib_config(cfg: &Config) -> FibConfig {
     let k = &cfg.kernel;
@@ -160,6 +193,12 @@ pub async fn run(setup: Setup, mut view: Option<Box<dyn View>>) -> Result<(), St
     let (ev_tx, mut ev_rx) = mpsc::channel(session::EVENT_QUEUE);
     let (acc_tx, mut acc_rx) = mpsc::channel::<Accepted>(64);
     let mut speaker = Speaker::new(ev_tx);
+    if let Some((_, cfg)) = &setup.config
+        && let Some(file) = &cfg.mrt.file
+    {
+        speaker.set_mrt(start_mrt(file)?);
+        info!(file = %file.display(), "dumping received messages (MRT BGP4MP)");
+    }
     for spec in setup.peers.iter().cloned() {
         speaker.add_peer(spec);
     }
@@ -168,9 +207,16 @@ pub async fn run(setup: Setup, mut view: Option<Box<dyn View>>) -> Result<(), St
     }
     let bound = speaker.listen(&setup.listen, acc_tx)?;
     let (q_tx, mut q_rx) = mpsc::channel::<Query>(16);
+    let q_tx_metrics = q_tx.clone();
     if let Some((path, group)) = &setup.control {
         let l = control::bind(path, group.as_deref())?;
         tokio::spawn(control::serve(l, q_tx));
+    }
+    if let Some((_, cfg)) = &setup.config
+        && let Some(addr) = cfg.metrics.listen
+    {
+        crate::metrics::serve(addr, q_tx_metrics.clone()).await?;
+        info!(%addr, "Prometheus metrics on /metrics");
     }
     let mut term = signal(SignalKind::terminate()).map_err(|e| format!("signals: {e}"))?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("signals: {e}"))?;
@@ -413,6 +459,48 @@ impl State {
         }
     }
 
+    /// What the metrics endpoint reports.
+    async fn snapshot(&self) -> crate::metrics::Snapshot {
+        let now = std::time::SystemTime::now();
+        let mut snap = crate::metrics::Snapshot {
+            rib_prefixes: self.rib.len() as u64,
+            rib_attribute_sets: self.rib.attr_sets() as u64,
+            ..Default::default()
+        };
+        for h in self.speaker.peers() {
+            let st = h.status.borrow().clone();
+            let (received, accepted) = self
+                .rib
+                .peer(h.spec.addr)
+                .map(|p| {
+                    let c = &p.counters;
+                    (
+                        (c.ipv4.received + c.ipv6.received) as u64,
+                        (c.ipv4.accepted + c.ipv6.accepted) as u64,
+                    )
+                })
+                .unwrap_or_default();
+            snap.peers.push(crate::metrics::PeerMetrics {
+                peer: h.spec.addr.to_string(),
+                state: st.state as i64 + 1,
+                uptime_seconds: now.duration_since(st.since).unwrap_or_default().as_secs() as i64,
+                msgs_in: st.msgs_in,
+                msgs_out: st.msgs_out,
+                received,
+                accepted,
+                installed: accepted,
+            });
+        }
+        if let Ok(f) = self.fib.status().await {
+            snap.fib_desired = f.desired as u64;
+            snap.fib_installed = f.installed as u64;
+            snap.fib_pending = f.pending as u64;
+            snap.fib_failed = f.failed as u64;
+            snap.fib_conflicts = f.conflicts as u64;
+        }
+        snap
+    }
+
     /// A dynamic peer takes its range's import policy.
     fn adopt_range_policy(&mut self, peer: IpAddr) {
         let Some((_, cfg)) = &self.config else { return };
@@ -505,6 +593,7 @@ impl State {
                     .collect();
                 Response::ok(rows)
             }
+            Request::Metrics => Response::ok(crate::metrics::encode(&self.snapshot().await)),
             Request::Fib => match self.fib.status().await {
                 Ok(st) => Response::ok(st),
                 Err(_) => Response::err("the kernel task has stopped"),
@@ -626,7 +715,10 @@ impl State {
             self.restart_after = restart;
             let changes = self.rib.set_policy(policy);
             if !changes.is_empty() {
-                done.push(format!("policy re-evaluated: {} prefixes changed", changes.len()));
+                done.push(format!(
+                    "policy re-evaluated: {} prefixes changed",
+                    changes.len()
+                ));
             }
             self.apply(changes, view).await;
         }

@@ -17,6 +17,7 @@ pub mod control;
 pub mod daemon;
 pub mod fib;
 pub mod fsm;
+pub mod metrics;
 pub mod notify;
 pub mod rib;
 pub mod route;

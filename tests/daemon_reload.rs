@@ -41,6 +41,12 @@ allow = [
 
 [control]
 socket = "{dir}/bgpd.sock"
+
+[metrics]
+listen = "127.0.0.1:9179"
+
+[mrt]
+file = "{dir}/updates.mrt"
 "#,
         if allow_10_99 {
             "  { prefix = \"10.99.0.0/16\" },\n"
@@ -70,9 +76,19 @@ fn config_file_reload_and_policy() {
     let mut socks = vec![];
     for (i, addr) in ["192.168.83.2", "192.168.83.3"].iter().enumerate() {
         let ns = lab.ns(&format!("b{i}"));
-        lab.link(&ns, "eth0", &format!("{addr}/24"), &hub, &format!("p{}", i + 1), "");
+        lab.link(
+            &ns,
+            "eth0",
+            &format!("{addr}/24"),
+            &hub,
+            &format!("p{}", i + 1),
+            "",
+        );
         lab.sh(&hub, &format!("ip link set p{} master br0", i + 1));
-        socks.push((ns.clone(), start_bird2(&mut lab, &ns, &format!("bird{i}"), &bird2_peer(addr))));
+        socks.push((
+            ns.clone(),
+            start_bird2(&mut lab, &ns, &format!("bird{i}"), &bird2_peer(addr)),
+        ));
     }
     let dir = lab.dir.to_string_lossy().to_string();
     let cfg = lab.write("bgpd.toml", &config(&dir, &["192.168.83.2"], false));
@@ -82,36 +98,88 @@ fn config_file_reload_and_policy() {
     assert!(check.status.success(), "{check:?}");
     lab.bgpd(&core, "bgpd", &["--config", &cfg]);
     let sock = format!("{dir}/bgpd.sock");
-    let show = |lab: &Lab, what: &str| lab.sh_text(&core, &format!("{bgpd} show {what} --socket {sock}"));
+    let show =
+        |lab: &Lab, what: &str| lab.sh_text(&core, &format!("{bgpd} show {what} --socket {sock}"));
     let kernel = |lab: &Lab| lab.sh_text(&core, "ip route show proto bgp");
-    lab.wait_for("the allowed block in the kernel", Duration::from_secs(30), || {
-        kernel(&lab).contains("172.15.200.0/26 via 192.168.83.2")
-    });
+    lab.wait_for(
+        "the allowed block in the kernel",
+        Duration::from_secs(30),
+        || kernel(&lab).contains("172.15.200.0/26 via 192.168.83.2"),
+    );
     // The import policy refused the rest: visible, never installed.
     assert!(!kernel(&lab).contains("10.99.0.0"), "{}", kernel(&lab));
     let routes = show(&lab, "routes");
-    assert!(routes.contains("10.99.0.0/16") && routes.contains("rejected"), "{routes}");
+    assert!(
+        routes.contains("10.99.0.0/16") && routes.contains("rejected"),
+        "{routes}"
+    );
+
+    // Prometheus metrics.
+    let metrics = lab.sh_text(
+        &core,
+        "python3 -c \"import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:9179/metrics').read().decode())\"",
+    );
+    for want in [
+        "bgpd_peer_state{peer=\"192.168.83.2\"} 6",
+        "bgpd_peer_messages_received_total{peer=\"192.168.83.2\",type=\"update\"}",
+        "bgpd_peer_prefixes_accepted{peer=\"192.168.83.2\"} 1",
+        "bgpd_rib_prefixes 2",
+        "bgpd_fib_routes_installed 1",
+    ] {
+        assert!(metrics.contains(want), "metrics lack {want}:\n{metrics}");
+    }
+    // The MRT dump of what the peer sent, read by bgpdump.
+    if common::netns::require(common::netns::have("bgpdump"), "bgpdump is not installed") {
+        let mrt = format!("{dir}/updates.mrt");
+        lab.wait_for(
+            "the MRT dump to hold the UPDATE",
+            Duration::from_secs(10),
+            || {
+                lab.sh_text(&core, &format!("bgpdump -m {mrt}"))
+                    .contains("172.15.200.0/26")
+            },
+        );
+    }
 
     // Reload: add a peer and allow 10.99.0.0/16. The session to .2 stays.
     let before = show(&lab, "neighbors --json");
-    lab.write("bgpd.toml", &config(&dir, &["192.168.83.2", "192.168.83.3"], true));
+    lab.write(
+        "bgpd.toml",
+        &config(&dir, &["192.168.83.2", "192.168.83.3"], true),
+    );
     let r = lab.sh(&core, &format!("{bgpd} reload --socket {sock}"));
     assert!(r.status.success(), "{r:?}");
-    lab.wait_for("10.99.0.0/16 installed after the reload", Duration::from_secs(20), || {
-        kernel(&lab).contains("10.99.0.0/16")
-    });
-    lab.wait_for("the added peer Established", Duration::from_secs(30), || {
-        show(&lab, "neighbors").contains("| 192.168.83.3 | ibgp      | up ")
-    });
+    lab.wait_for(
+        "10.99.0.0/16 installed after the reload",
+        Duration::from_secs(20),
+        || kernel(&lab).contains("10.99.0.0/16"),
+    );
+    lab.wait_for(
+        "the added peer Established",
+        Duration::from_secs(30),
+        || show(&lab, "neighbors").contains("| 192.168.83.3 | ibgp      | up "),
+    );
     let after = show(&lab, "neighbors --json");
     let since = |j: &str| {
         let v: serde_json::Value = serde_json::from_str(j).unwrap();
-        v.as_array().unwrap().iter().find(|r| r["address"] == "192.168.83.2").unwrap()["since_unix"].clone()
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["address"] == "192.168.83.2")
+            .unwrap()["since_unix"]
+            .clone()
     };
-    assert_eq!(since(&before), since(&after), "the session to .2 was reset by the reload");
+    assert_eq!(
+        since(&before),
+        since(&after),
+        "the session to .2 was reset by the reload"
+    );
 
     // A broken file is refused; the running configuration stays.
-    lab.write("bgpd.toml", "local_as = 64512\nrouter_id = \"192.168.83.1\"\nhold_time = 2\n");
+    lab.write(
+        "bgpd.toml",
+        "local_as = 64512\nrouter_id = \"192.168.83.1\"\nhold_time = 2\n",
+    );
     let r = lab.sh(&core, &format!("{bgpd} reload --socket {sock}"));
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(!r.status.success() && err.contains("bgpd.toml:3:"), "{err}");
@@ -120,9 +188,11 @@ fn config_file_reload_and_policy() {
     // Removing a peer stops it with Cease / Peer De-configured (SIGHUP).
     lab.write("bgpd.toml", &config(&dir, &["192.168.83.2"], true));
     lab.sh(&core, "pkill -HUP -f 'bgpd --config'");
-    lab.wait_for("BIRD .3 told it was de-configured", Duration::from_secs(20), || {
-        lab.log("bird1").contains("Peer de-configured")
-    });
+    lab.wait_for(
+        "BIRD .3 told it was de-configured",
+        Duration::from_secs(20),
+        || lab.log("bird1").contains("Peer de-configured"),
+    );
     assert!(!show(&lab, "neighbors").contains("192.168.83.3"));
     assert!(kernel(&lab).contains("172.15.200.0/26 via 192.168.83.2"));
     let _ = socks;

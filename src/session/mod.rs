@@ -84,6 +84,9 @@ pub struct PeerStatus {
     pub hold_time: u16,
     pub last_error: Option<String>,
     pub established_once: bool,
+    /// Messages received and sent, by type code (index 1..=5).
+    pub msgs_in: [u64; 6],
+    pub msgs_out: [u64; 6],
 }
 
 impl Default for PeerStatus {
@@ -96,6 +99,8 @@ impl Default for PeerStatus {
             hold_time: 0,
             last_error: None,
             established_once: false,
+            msgs_in: [0; 6],
+            msgs_out: [0; 6],
         }
     }
 }
@@ -168,7 +173,11 @@ pub fn explain_listen_error(addr: SocketAddr, e: &std::io::Error) -> String {
     }
 }
 
+/// Where peers send the MRT records of what they receive.
+pub type MrtSink = mpsc::Sender<Vec<u8>>;
+
 pub struct Speaker {
+    mrt: Option<MrtSink>,
     peers: HashMap<IpAddr, PeerHandle>,
     ranges: Vec<RangeSpec>,
     events: mpsc::Sender<PeerEvent>,
@@ -183,6 +192,7 @@ pub const EVENT_QUEUE: usize = 1024;
 impl Speaker {
     pub fn new(events: mpsc::Sender<PeerEvent>) -> Speaker {
         Speaker {
+            mrt: None,
             peers: HashMap::new(),
             ranges: Vec::new(),
             events,
@@ -225,6 +235,11 @@ impl Speaker {
         }
     }
 
+    /// Dump every message received from now on into this sink.
+    pub fn set_mrt(&mut self, sink: MrtSink) {
+        self.mrt = Some(sink);
+    }
+
     pub fn add_peer(&mut self, spec: PeerSpec) {
         self.set_listener_md5(IpNet::from(spec.addr), spec.transport.password.as_deref());
         let h = self.spawn(spec);
@@ -235,7 +250,13 @@ impl Speaker {
     fn spawn(&self, spec: PeerSpec) -> PeerHandle {
         let (tx, rx) = mpsc::channel(64);
         let (status_tx, status_rx) = watch::channel(PeerStatus::default());
-        let task = peer::PeerTask::new(spec.clone(), rx, self.events.clone(), status_tx);
+        let task = peer::PeerTask::new(
+            spec.clone(),
+            rx,
+            self.events.clone(),
+            status_tx,
+            self.mrt.clone(),
+        );
         let task = tokio::spawn(task.run());
         PeerHandle {
             spec,

@@ -44,6 +44,7 @@ struct Conn {
     tx: mpsc::Sender<Bytes>,
     ctx: Ctx,
     remote: SocketAddr,
+    local: SocketAddr,
 }
 
 type ConnectFuture = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
@@ -58,6 +59,7 @@ pub(crate) struct PeerTask {
     timers: HashMap<Timer, Instant>,
     state: State,
     had_conn: bool,
+    mrt: Option<super::MrtSink>,
     status: tokio::sync::watch::Sender<PeerStatus>,
 }
 
@@ -67,6 +69,7 @@ impl PeerTask {
         cmds: mpsc::Receiver<PeerCommand>,
         events: mpsc::Sender<PeerEvent>,
         status: tokio::sync::watch::Sender<PeerStatus>,
+        mrt: Option<super::MrtSink>,
     ) -> PeerTask {
         let seed = {
             use std::hash::{BuildHasher, Hasher};
@@ -84,6 +87,7 @@ impl PeerTask {
             timers: HashMap::new(),
             state: State::Idle,
             had_conn: false,
+            mrt,
             status,
         }
     }
@@ -175,9 +179,8 @@ impl PeerTask {
     }
 
     async fn attach(&mut self, id: ConnId, stream: TcpStream) {
-        let remote = match stream.peer_addr() {
-            Ok(a) => a,
-            Err(_) => return,
+        let (Ok(remote), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
+            return;
         };
         let (read, write) = stream.into_split();
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
@@ -188,6 +191,7 @@ impl PeerTask {
             tx,
             ctx: Ctx::INITIAL,
             remote,
+            local,
         });
         if old.is_some() {
             // The FSM refuses a second connection in the same direction;
@@ -223,8 +227,19 @@ impl PeerTask {
                         return;
                     }
                 };
+                if let Some(sink) = &self.mrt {
+                    self.dump(sink.clone(), id, &frame);
+                }
                 match Message::decode(&ctx, &frame) {
-                    Ok(m) => self.on_message(id, m).await,
+                    Ok(m) => {
+                        let ty = frame[18] as usize;
+                        self.status.send_modify(|s| {
+                            if let Some(c) = s.msgs_in.get_mut(ty) {
+                                *c += 1;
+                            }
+                        });
+                        self.on_message(id, m).await
+                    }
                     Err(e) => {
                         warn!(peer = %self.spec.addr, "malformed message: {e}");
                         self.input(Input::DecodeError(id, e)).await;
@@ -233,6 +248,33 @@ impl PeerTask {
                 }
             },
         }
+    }
+
+    /// Appends the message to the MRT dump (RFC 6396 BGP4MP_ET). A full
+    /// dump queue drops the record rather than slowing the session.
+    fn dump(&self, sink: super::MrtSink, id: ConnId, frame: &[u8]) {
+        let Some(conn) = self.conns[id.index()].as_ref() else {
+            return;
+        };
+        let n = self.fsm.negotiated();
+        let session = crate::wire::mrt::DumpSession {
+            peer_as: n
+                .map(|n| n.remote_as)
+                .or(self.spec.fsm.remote_as)
+                .unwrap_or(0),
+            local_as: self.spec.fsm.local_as,
+            peer: conn.remote.ip(),
+            local: conn.local.ip(),
+            add_path: !conn.ctx.add_path_rx.is_empty(),
+        };
+        let mut rec = Vec::with_capacity(frame.len() + 48);
+        crate::wire::mrt::write_bgp4mp_message(
+            &mut rec,
+            std::time::SystemTime::now(),
+            &session,
+            frame,
+        );
+        let _ = sink.try_send(rec);
     }
 
     async fn on_message(&mut self, id: ConnId, m: Message) {
@@ -385,6 +427,12 @@ impl PeerTask {
             warn!(peer = %self.spec.addr, "cannot encode {}: {e}", m.type_code());
             return;
         }
+        let ty = m.type_code() as usize;
+        self.status.send_modify(|s| {
+            if let Some(c) = s.msgs_out.get_mut(ty) {
+                *c += 1;
+            }
+        });
         // A peer that stops reading fills the queue; give it as long as a
         // hold time before treating it as dead.
         let tx = conn.tx.clone();
