@@ -49,3 +49,58 @@ fn systemd_unit_verifies_cleanly() {
     let bad = unit.replace("Type=notify", "Type=notify\nWatchdogSecs=30");
     assert!(!verify(&bad, "bgpd.service").trim().is_empty());
 }
+
+/// What a container relies on, without Docker: bgpd in the foreground,
+/// `bgpd health` exit codes, and a clean exit on SIGTERM.
+#[test]
+fn container_behaviour_health_and_sigterm() {
+    use std::time::Duration;
+    let Some(mut lab) = common::netns::Lab::new("container") else {
+        return;
+    };
+    let ns = lab.ns("c");
+    let peer = lab.ns("p");
+    lab.link(
+        &ns,
+        "eth0",
+        "192.168.83.1/24",
+        &peer,
+        "eth0",
+        "192.168.83.36/24",
+    );
+    let sock = lab.path("bgpd.sock").to_string_lossy().to_string();
+    // A peer that does not answer: bgpd runs, but no session is up.
+    lab.bgpd(
+        &ns,
+        "bgpd",
+        &[
+            "--asn",
+            "64512",
+            "--peer",
+            "192.168.83.36",
+            "--control-socket",
+            &sock,
+        ],
+    );
+    let bgpd = env!("CARGO_BIN_EXE_bgpd");
+    lab.wait_for("the control socket", Duration::from_secs(10), || {
+        std::path::Path::new(&sock).exists()
+    });
+    let h = lab.sh(&ns, &format!("{bgpd} health --socket {sock}"));
+    assert_eq!(h.status.code(), Some(1), "{h:?}");
+    assert!(String::from_utf8_lossy(&h.stdout).contains("0 of 1 sessions established"));
+    // A second bgpd for the peer: now a session comes up and health is 0.
+    lab.bgpd(
+        &peer,
+        "bgpd-peer",
+        &["--asn", "64512", "--peer", "192.168.83.1"],
+    );
+    lab.wait_for("health to turn 0", Duration::from_secs(30), || {
+        lab.sh(&ns, &format!("{bgpd} health --socket {sock}"))
+            .status
+            .success()
+    });
+    let st = lab.stop("bgpd").expect("ran");
+    assert!(st.success(), "SIGTERM exit: {st}");
+    assert!(!std::path::Path::new(&sock).exists(), "socket left behind");
+}

@@ -17,7 +17,10 @@ fn seed_lab_end_to_end_with_faults() {
         return;
     }
     let out = Command::new("bash")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/lab/seed-test.sh"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/lab/seed-test.sh"
+        ))
         .env("BGPD", env!("CARGO_BIN_EXE_bgpd"))
         .env("LAB_ID", format!("sl{}", std::process::id() % 100000))
         .output()
