@@ -60,6 +60,8 @@ pub(crate) struct PeerTask {
     state: State,
     had_conn: bool,
     mrt: Option<super::MrtSink>,
+    /// After max-prefix: refuse the peer until then.
+    held_down_until: Option<Instant>,
     status: tokio::sync::watch::Sender<PeerStatus>,
 }
 
@@ -88,6 +90,7 @@ impl PeerTask {
             state: State::Idle,
             had_conn: false,
             mrt,
+            held_down_until: None,
             status,
         }
     }
@@ -149,6 +152,10 @@ impl PeerTask {
                 self.input(Input::Stop { subcode, reason }).await
             }
             PeerCommand::Accepted(stream) => {
+                if self.held_down_until.is_some_and(|t| Instant::now() < t) {
+                    info!(peer = %self.spec.addr, "connection refused: held down after max-prefix");
+                    return;
+                }
                 if let Err(e) =
                     socket::apply_accepted(&stream, self.spec.addr, &self.spec.transport)
                 {
@@ -172,6 +179,7 @@ impl PeerTask {
                     && self.timers.contains_key(&Timer::IdleHold)
                 {
                     self.timers.insert(Timer::IdleHold, Instant::now() + d);
+                    self.held_down_until = Some(Instant::now() + d);
                 }
             }
             PeerCommand::Exit { .. } => unreachable!("handled by run"),

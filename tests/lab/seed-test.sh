@@ -25,8 +25,14 @@ wait_until() {
     done
 }
 show() { nsx core "$BGPD" show "$@" --socket "$LAB_DIR/bgpd.sock"; }
-up_count() { show neighbors --json | grep -c '"state": "up"' || true; }
-all_up() { [ "$(up_count)" -eq 3 ]; }
+# The three reflectors are up (the raw test peer is not counted).
+all_up() {
+    show neighbors --json | python3 -c '
+import json, sys
+rows = json.load(sys.stdin)
+up = [r for r in rows if r["address"] in ("192.168.83.36", "192.168.83.49", "192.168.83.54") and r["state"] == "up"]
+sys.exit(0 if len(up) == 3 else 1)'
+}
 route() { ip -n "$(ns core)" route show "$@"; }
 has_nexthops() { # PREFIX NH... : the route has exactly these next hops
     local p=$1; shift
@@ -34,15 +40,54 @@ has_nexthops() { # PREFIX NH... : the route has exactly these next hops
     local want; want=$(printf '%s\n' "$@" | sort | tr '\n' ' ')
     [ "$got" = "$want" ]
 }
+# write_config KEEP: the core's config as docs/examples/seed.toml, plus a
+# raw test peer with a max-prefix limit, and the graceful-restart keep time.
+write_config() {
+    cat >"$LAB_DIR/bgpd.toml" <<EOC
+local_as = 64512
+router_id = "192.168.83.1"
+hold_time = 9
+
+[import]
+allow = [
+  { prefix = "172.15.0.0/16", le = 26 },
+  { prefix = "172.16.0.0/16", le = 32 },
+]
+
+[[peer]]
+address = "192.168.83.36"
+description = "master1"
+[[peer]]
+address = "192.168.83.49"
+description = "master2"
+[[peer]]
+address = "192.168.83.54"
+description = "master3"
+[[peer]]
+address = "192.168.83.99"
+description = "raw test peer"
+passive = true
+max_prefix = { limit = 5, warning_percent = 80, restart_after = "1h" }
+
+[kernel]
+graceful_restart_keep = "$1"
+
+[control]
+socket = "$LAB_DIR/bgpd.sock"
+EOC
+}
 start_bgpd() {
-    ip netns exec "$(ns core)" "$BGPD" --asn 64512 --router-id 192.168.83.1 --hold-time 9 \
-        --peer 192.168.83.36 --peer 192.168.83.49 --peer 192.168.83.54 \
-        --control-socket "$LAB_DIR/bgpd.sock" >>"$LAB_DIR/bgpd.out" 2>>"$LAB_DIR/bgpd.log" &
+    "$BGPD" check --config "$LAB_DIR/bgpd.toml" >/dev/null || fail "bgpd check: $("$BGPD" check --config "$LAB_DIR/bgpd.toml" 2>&1)"
+    ip netns exec "$(ns core)" "$BGPD" --config "$LAB_DIR/bgpd.toml" \
+        >>"$LAB_DIR/bgpd.out" 2>>"$LAB_DIR/bgpd.log" &
     BGPD_PID=$!
 }
 NODES=(192.168.83.22 192.168.83.36 192.168.83.37 192.168.83.49 192.168.83.54)
 
 lab_up
+mkns raw
+lan_port raw 192.168.83.99/24
+write_config 0
 start_bgpd
 
 # --- Established with every reflector, as bgpd and BIRD report it.
@@ -107,6 +152,26 @@ fi
 has_nexthops 172.15.190.0/26 192.168.83.22 || fail "block wrong after m2's restart"
 ok "reflector m2 restarted (graceful restart): no block left the kernel"
 
+# --- A peer sends a malformed UPDATE: treat-as-withdraw, the session stays.
+nsx raw python3 tests/lab/rawpeer.py --local 192.168.83.99 --peer 192.168.83.1 \
+    --scenario taw >"$LAB_DIR/raw-taw.txt" 2>&1 &
+raw=$!
+wait_until 20 "the raw peer's prefix installed" sh -c "ip -n $(ns core) route show 172.15.250.0/26 | grep -q 192.168.83.99"
+wait_until 10 "treat-as-withdraw removes 172.15.250.0/26" sh -c "grep -q 'malformed' $LAB_DIR/raw-taw.txt && ! ip -n $(ns core) route show 172.15.250.0/26 | grep -q ."
+wait $raw || true
+grep -q "session stayed up" "$LAB_DIR/raw-taw.txt" || fail "session reset on a treat-as-withdraw UPDATE: $(cat "$LAB_DIR/raw-taw.txt")"
+grep -q "treat-as-withdraw" "$LAB_DIR/bgpd.log" || fail "bgpd did not log the RFC 7606 action"
+ok "malformed UPDATE (ORIGIN 5): treat-as-withdraw, the prefix left the kernel, the session stayed up"
+sleep 1
+
+# --- A peer exceeds max-prefix: Cease 6/1, and no excess route in the kernel.
+nsx raw python3 tests/lab/rawpeer.py --local 192.168.83.99 --peer 192.168.83.1 \
+    --scenario maxprefix --count 10 >"$LAB_DIR/raw-max.txt" 2>&1 || true
+grep -q "notification 6/1" "$LAB_DIR/raw-max.txt" || fail "no Cease 6/1 on max-prefix: $(cat "$LAB_DIR/raw-max.txt")"
+sleep 1
+route proto bgp | grep -q "172.15.25[1-3]" && fail "routes of the peer that exceeded max-prefix are in the kernel"
+ok "max-prefix (limit 5, 10 sent): Cease 6/1, none of its routes in the kernel"
+
 # --- bgpd restarts (no keep): every route is back within 5 s of the
 # sessions coming up.
 kill -TERM "$BGPD_PID"; wait "$BGPD_PID" || fail "bgpd did not exit cleanly on SIGTERM"
@@ -117,6 +182,23 @@ t0=$SECONDS
 wait_until 5 "routes back within 5 s" has_nexthops 172.16.0.0/16 "${NODES[@]}"
 has_nexthops 172.15.190.0/26 192.168.83.22 || fail "block missing after restart"
 ok "bgpd restarted: routes removed at stop, back $((SECONDS - t0))s after the sessions"
+
+# --- bgpd restarts with graceful restart / keep: no ping is lost.
+write_config 60s
+kill -TERM "$BGPD_PID"; wait "$BGPD_PID" || true
+start_bgpd
+wait_until 60 "sessions up with keep configured" all_up
+wait_until 10 "routes in with keep configured" has_nexthops 172.16.0.0/16 "${NODES[@]}"
+nsx vm ping -i 0.1 -c 60 -W 1 172.15.190.2 >"$LAB_DIR/ping-keep.txt" 2>&1 &
+pinger=$!
+sleep 1
+kill -TERM "$BGPD_PID"; wait "$BGPD_PID" || fail "bgpd did not exit cleanly"
+has_nexthops 172.15.190.0/26 192.168.83.22 || fail "routes removed at stop although keep is configured"
+start_bgpd
+wait_until 60 "sessions back" all_up
+wait $pinger || true
+grep -q " 0% packet loss" "$LAB_DIR/ping-keep.txt" || fail "ping lost packets across a kept restart: $(tail -3 "$LAB_DIR/ping-keep.txt")"
+ok "bgpd restarted with graceful_restart_keep: routes stayed, 0% ping loss"
 
 # --- The core's LAN link flaps: it recovers and the kernel ends exactly right.
 ip -n "$(ns core)" link set eth0 down
