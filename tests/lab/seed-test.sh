@@ -78,7 +78,7 @@ EOC
 }
 start_bgpd() {
     "$BGPD" check --config "$LAB_DIR/bgpd.toml" >/dev/null || fail "bgpd check: $("$BGPD" check --config "$LAB_DIR/bgpd.toml" 2>&1)"
-    ip netns exec "$(ns core)" "$BGPD" --config "$LAB_DIR/bgpd.toml" \
+    BGPD_LOG=${BGPD_LOG:-debug} ip netns exec "$(ns core)" "$BGPD" --config "$LAB_DIR/bgpd.toml" \
         >>"$LAB_DIR/bgpd.out" 2>>"$LAB_DIR/bgpd.log" &
     BGPD_PID=$!
 }
@@ -104,6 +104,18 @@ wait_until 20 "172.15.191.0/26 via 192.168.83.37" has_nexthops 172.15.191.0/26 1
 wait_until 20 "172.16.0.0/16 over every node" has_nexthops 172.16.0.0/16 "${NODES[@]}"
 route 172.15.190.0/26 | grep -q "via 192.168.83.22 dev eth0 proto bgp metric 20" || fail "block not installed as proto bgp: $(route 172.15.190.0/26)"
 ok "blocks via their nodes; 172.16.0.0/16 ECMP over ${#NODES[@]} nodes (ADD-PATH)"
+# Before any fault: the cluster has converged, every reflector reflects
+# every block (a worker's sessions to the reflectors come up one by one, and
+# BIRD's own collisions can withdraw a path briefly).
+converged() {
+    show routes --json | python3 -c '
+import json, sys
+rows = {r["prefix"]: r for r in json.load(sys.stdin)}
+ok = all(rows.get(p, {}).get("paths", 0) >= 3 for p in ("172.15.190.0/26", "172.15.191.0/26"))
+sys.exit(0 if ok else 1)'
+}
+wait_until 60 "every reflector reflects every block" converged
+sleep 2
 
 # --- The blog's ping, ttl 62, and the service IP.
 out=$(nsx vm ping -c 3 -W 2 172.15.190.2) || fail "ping 172.15.190.2: $out"
