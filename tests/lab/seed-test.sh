@@ -135,6 +135,7 @@ has_nexthops 172.15.191.0/26 192.168.83.37 || fail "block lost after m1 died"
 ok "reflector m1 killed: routes stay through m2 and m3, 0% ping loss"
 start_bird m1
 wait_until 60 "m1 back" all_up
+wait_until 60 "converged after m1's return" converged
 
 # --- A worker's BIRD stops cleanly: its block goes within 2 s and the
 # service ECMP shrinks.
@@ -147,6 +148,8 @@ wait_until 2 "service ECMP without w2" has_nexthops 172.16.0.0/16 192.168.83.22 
 ok "worker w2's BIRD stopped: its block withdrawn in $((SECONDS - t0))s, service ECMP down to 4"
 start_bird w2
 wait_until 30 "w2's block back" has_nexthops 172.15.191.0/26 192.168.83.37
+wait_until 60 "converged after w2's return" converged
+sleep 2
 
 # --- A reflector restarts with graceful restart: its routes stay as stale,
 # then are refreshed; nothing flaps out of the kernel.
