@@ -11,6 +11,12 @@
 #   core            192.168.83.1: bgpd, and 192.168.82.1 towards the VM
 #   vm              192.168.82.10, default route via the core
 #
+# Dual stack: the LAN also has fd00:83::/64 (node N at fd00:83::N), the VM
+# fd00:82::10, and an IPv6 pool fd00:15::/48 with /122 blocks
+# (fd00:15:190::/122 behind w1, fd00:15:191::/122 behind w2). bird6 runs
+# beside bird on every node with its own sessions over IPv6, the way
+# calico-node runs them; pods get fd00:15:19x::2.
+#
 # Every name carries $LAB_ID, so parallel labs don't collide. lab_down
 # kills whatever runs inside and deletes the namespaces.
 
@@ -32,13 +38,53 @@ mkns() {
     ip netns exec "$n" sysctl -qw net.ipv6.conf.all.forwarding=1 2>/dev/null || true
 }
 
-# lan_port NODE ADDR/LEN: a veth from the node to the LAN bridge.
+# lan_port NODE ADDR/LEN [V6ADDR/LEN]: a veth from the node to the LAN bridge.
 lan_port() {
-    local node=$1 addr=$2
+    local node=$1 addr=$2 addr6=${3:-}
     ip -n "$(ns "$node")" link add eth0 type veth peer name "p-$node" netns "$(ns hub)"
     ip -n "$(ns hub)" link set "p-$node" master br0 up
     ip -n "$(ns "$node")" addr add "$addr" dev eth0
+    [ -n "$addr6" ] && ip -n "$(ns "$node")" addr add "$addr6" dev eth0 nodad
     ip -n "$(ns "$node")" link set eth0 up
+}
+
+# calico_bird6 ROUTER_ID SOURCE6 BLOCK6...: bird6's config as calico-node
+# renders it for an IPv6 pool (the IPv4 router id, sessions over IPv6).
+calico_bird6() {
+    local id=$1 src=$2; shift 2
+    cat <<EOC
+log stderr all;
+router id $id;
+protocol static {
+$(for b in "$@"; do echo "  route $b blackhole;"; done)
+}
+filter calico_export_to_bgp_peers {
+  if ( net ~ fd00:15::/48 ) then { accept; }
+  reject;
+}
+protocol kernel { learn; persist; scan time 2; import all; export none; graceful restart; }
+protocol device { scan time 2; }
+protocol direct { interface -"cali*", "*"; }
+template bgp bgp_template {
+  local as 64512;
+  multihop;
+  gateway recursive;
+  import all;
+  export filter calico_export_to_bgp_peers;
+  source address $src;
+  add paths on;
+  graceful restart;
+  connect delay time 2;
+  connect retry time 5;
+  error wait time 5,30;
+}
+EOC
+}
+
+start_bird6() {
+    local node=$1
+    ip netns exec "$(ns "$node")" bird6 -f -R -c "$LAB_DIR/$node-6.conf" -s "$LAB_DIR/$node-6.ctl" \
+        >"$LAB_DIR/$node-6.log" 2>&1 &
 }
 
 # calico_bird ROUTER_ID CLUSTER_ID|- BLOCK...: BIRD 1.6 config as calico-node
@@ -104,22 +150,26 @@ lab_up() {
     ip -n "$(ns hub)" link add br0 type bridge
     ip -n "$(ns hub)" link set br0 up
     mkns core
-    lan_port core 192.168.83.1/24
+    lan_port core 192.168.83.1/24 fd00:83::1/64
     mkns vm
     ip -n "$(ns core)" link add eth1 type veth peer name eth0 netns "$(ns vm)"
     ip -n "$(ns core)" addr add 192.168.82.1/24 dev eth1
+    ip -n "$(ns core)" addr add fd00:82::1/64 dev eth1 nodad
     ip -n "$(ns core)" link set eth1 up
     ip -n "$(ns vm)" addr add 192.168.82.10/24 dev eth0
+    ip -n "$(ns vm)" addr add fd00:82::10/64 dev eth0 nodad
     ip -n "$(ns vm)" link set eth0 up
     ip -n "$(ns vm)" route add default via 192.168.82.1
+    ip -n "$(ns vm)" -6 route add default via fd00:82::1
 
     local m w name ip prefix
     for m in "${MASTERS[@]}"; do
         name=${m%%:*} ip=${m#*:}
         mkns "$name"
-        lan_port "$name" "$ip/24"
+        lan_port "$name" "$ip/24" "fd00:83::${ip##*.}/64"
         # The core is the nodes' default gateway, as on the seed's LAN.
         ip -n "$(ns "$name")" route add default via 192.168.83.1
+        ip -n "$(ns "$name")" -6 route add default via fd00:83::1
         ip -n "$(ns "$name")" addr add 172.16.0.10/32 dev lo
         {
             calico_bird "$ip" 224.0.0.1
@@ -135,13 +185,27 @@ lab_up() {
             bird_peer "Node_192_168_83_1" 192.168.83.1 rr-client
         } >"$LAB_DIR/$name.conf"
         start_bird "$name"
+        {
+            calico_bird6 "$ip" "fd00:83::${ip##*.}"
+            for o in "${MASTERS[@]}"; do
+                oip=${o#*:}
+                [ "$oip" = "$ip" ] || bird_peer "Mesh_${oip//./_}" "fd00:83::${oip##*.}"
+            done
+            for o in "${WORKERS[@]}"; do
+                oip=$(echo "$o" | cut -d: -f2)
+                bird_peer "Node_${oip//./_}" "fd00:83::${oip##*.}" rr-client
+            done
+            bird_peer "Node_192_168_83_1" fd00:83::1 rr-client
+        } >"$LAB_DIR/$name-6.conf"
+        start_bird6 "$name"
     done
     for w in "${WORKERS[@]}"; do
         name=$(echo "$w" | cut -d: -f1) ip=$(echo "$w" | cut -d: -f2) prefix=$(echo "$w" | cut -d: -f3)
         mkns "$name"
-        lan_port "$name" "$ip/24"
+        lan_port "$name" "$ip/24" "fd00:83::${ip##*.}/64"
         # The default route also lets proxy ARP answer the pod's 169.254.1.1.
         ip -n "$(ns "$name")" route add default via 192.168.83.1
+        ip -n "$(ns "$name")" -6 route add default via fd00:83::1
         ip -n "$(ns "$name")" addr add 172.16.0.10/32 dev lo
         # A pod, as Felix programs it: a /32 on a veth, proxy ARP on the host side.
         mkns "$name-pod"
@@ -153,6 +217,12 @@ lab_up() {
         ip -n "$(ns "$name-pod")" link set eth0 up
         ip -n "$(ns "$name-pod")" route add 169.254.1.1 dev eth0
         ip -n "$(ns "$name-pod")" route add default via 169.254.1.1 dev eth0
+        # IPv6: the pod's /128, and a link-local gateway on the host side.
+        local p6="fd00:15:${prefix##*.}"
+        ip -n "$(ns "$name")" addr add fe80::1/64 dev cali0 nodad
+        ip -n "$(ns "$name")" -6 route add "$p6::2/128" dev cali0
+        ip -n "$(ns "$name-pod")" addr add "$p6::2/128" dev eth0 nodad
+        ip -n "$(ns "$name-pod")" -6 route add default via fe80::1 dev eth0
         {
             calico_bird "$ip" - "$prefix.0/26"
             local o oip
@@ -162,6 +232,14 @@ lab_up() {
             done
         } >"$LAB_DIR/$name.conf"
         start_bird "$name"
+        {
+            calico_bird6 "$ip" "fd00:83::${ip##*.}" "$p6::/122"
+            for o in "${MASTERS[@]}"; do
+                oip=${o#*:}
+                bird_peer "Node_${oip//./_}" "fd00:83::${oip##*.}"
+            done
+        } >"$LAB_DIR/$name-6.conf"
+        start_bird6 "$name"
     done
 }
 

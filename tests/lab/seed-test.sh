@@ -52,6 +52,7 @@ hold_time = 9
 allow = [
   { prefix = "172.15.0.0/16", le = 26 },
   { prefix = "172.16.0.0/16", le = 32 },
+  { prefix = "fd00:15::/48", le = 122 },
 ]
 
 [[peer]]
@@ -63,6 +64,15 @@ description = "master2"
 [[peer]]
 address = "192.168.83.54"
 description = "master3"
+[[peer]]
+address = "fd00:83::36"
+description = "master1 (bird6)"
+[[peer]]
+address = "fd00:83::49"
+description = "master2 (bird6)"
+[[peer]]
+address = "fd00:83::54"
+description = "master3 (bird6)"
 [[peer]]
 address = "192.168.83.99"
 description = "raw test peer"
@@ -122,6 +132,21 @@ out=$(nsx vm ping -c 3 -W 2 172.15.190.2) || fail "ping 172.15.190.2: $out"
 echo "$out" | grep -q "ttl=62" || fail "expected ttl=62: $out"
 nsx vm ping -c 2 -W 2 172.16.0.10 >/dev/null || fail "the service IP does not answer"
 ok "ping -c 3 172.15.190.2 from the VM: ttl=62; 172.16.0.10 answers"
+
+# --- IPv6: bird6 sessions over IPv6, v6 blocks via their nodes, ping6.
+all_up6() {
+    show neighbors --json | python3 -c '
+import json, sys
+rows = json.load(sys.stdin)
+up = [r for r in rows if r["address"].startswith("fd00:83::") and r["state"] == "up"]
+sys.exit(0 if len(up) == 3 else 1)'
+}
+wait_until 60 "bgpd Established with the three bird6 reflectors" all_up6
+has6() { ip -n "$(ns core)" -6 route show "$1" | grep -q "via $2"; }
+wait_until 30 "fd00:15:190::/122 via fd00:83::22" has6 fd00:15:190::/122 fd00:83::22
+wait_until 30 "fd00:15:191::/122 via fd00:83::37" has6 fd00:15:191::/122 fd00:83::37
+out=$(nsx vm ping -6 -c 3 -W 2 fd00:15:190::2) || fail "ping6 fd00:15:190::2: $out"
+ok "IPv6: Established over IPv6 with bird6, v6 blocks via their nodes, ping6 from the VM to a v6 pod"
 
 # --- A reflector is killed: every route stays, and no ping is lost.
 nsx vm ping -i 0.1 -c 40 -W 1 172.15.190.2 >"$LAB_DIR/ping-kill.txt" 2>&1 &
@@ -224,6 +249,7 @@ wait_until 90 "sessions back after the link flap" all_up
 wait_until 20 "routes back after the link flap" has_nexthops 172.16.0.0/16 "${NODES[@]}"
 want="172.15.190.0/26 172.15.191.0/26 172.16.0.0/16 172.16.0.10"
 got=$(route proto bgp | grep -v '^\s' | awk '{print $1}' | sort | tr '\n' ' ' | sed 's/ $//')
+wait_until 30 "v6 blocks back after the link flap" has6 fd00:15:191::/122 fd00:83::37
 [ "$got" = "$want" ] || fail "kernel holds [$got], expected [$want]"
 ok "core LAN link flapped: sessions and exactly the expected routes are back"
 
