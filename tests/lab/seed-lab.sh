@@ -13,9 +13,9 @@
 #
 # Dual stack: the LAN also has fd00:83::/64 (node N at fd00:83::N), the VM
 # fd00:82::10, and an IPv6 pool fd00:15::/48 with /122 blocks
-# (fd00:15:190::/122 behind w1, fd00:15:191::/122 behind w2). bird6 runs
+# (fd00:15:0:190::/122 behind w1, fd00:15:0:191::/122 behind w2). bird6 runs
 # beside bird on every node with its own sessions over IPv6, the way
-# calico-node runs them; pods get fd00:15:19x::2.
+# calico-node runs them; pods get fd00:15:0:19x::2.
 #
 # Every name carries $LAB_ID, so parallel labs don't collide. lab_down
 # kills whatever runs inside and deletes the namespaces.
@@ -218,7 +218,7 @@ lab_up() {
         ip -n "$(ns "$name-pod")" route add 169.254.1.1 dev eth0
         ip -n "$(ns "$name-pod")" route add default via 169.254.1.1 dev eth0
         # IPv6: the pod's /128, and a link-local gateway on the host side.
-        local p6="fd00:15:${prefix##*.}"
+        local p6="fd00:15:0:${prefix##*.}"
         ip -n "$(ns "$name")" addr add fe80::1/64 dev cali0 nodad
         ip -n "$(ns "$name")" -6 route add "$p6::2/128" dev cali0
         ip -n "$(ns "$name-pod")" addr add "$p6::2/128" dev eth0 nodad

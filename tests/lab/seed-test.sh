@@ -143,9 +143,9 @@ sys.exit(0 if len(up) == 3 else 1)'
 }
 wait_until 60 "bgpd Established with the three bird6 reflectors" all_up6
 has6() { ip -n "$(ns core)" -6 route show "$1" | grep -q "via $2"; }
-wait_until 30 "fd00:15:190::/122 via fd00:83::22" has6 fd00:15:190::/122 fd00:83::22
-wait_until 30 "fd00:15:191::/122 via fd00:83::37" has6 fd00:15:191::/122 fd00:83::37
-out=$(nsx vm ping -6 -c 3 -W 2 fd00:15:190::2) || fail "ping6 fd00:15:190::2: $out"
+wait_until 30 "fd00:15:0:190::/122 via fd00:83::22" has6 fd00:15:0:190::/122 fd00:83::22
+wait_until 30 "fd00:15:0:191::/122 via fd00:83::37" has6 fd00:15:0:191::/122 fd00:83::37
+out=$(nsx vm ping -6 -c 3 -W 2 fd00:15:0:190::2) || fail "ping6 fd00:15:0:190::2: $out"
 ok "IPv6: Established over IPv6 with bird6, v6 blocks via their nodes, ping6 from the VM to a v6 pod"
 
 # --- A reflector is killed: every route stays, and no ping is lost.
@@ -249,7 +249,7 @@ wait_until 90 "sessions back after the link flap" all_up
 wait_until 20 "routes back after the link flap" has_nexthops 172.16.0.0/16 "${NODES[@]}"
 want="172.15.190.0/26 172.15.191.0/26 172.16.0.0/16 172.16.0.10"
 got=$(route proto bgp | grep -v '^\s' | awk '{print $1}' | sort | tr '\n' ' ' | sed 's/ $//')
-wait_until 30 "v6 blocks back after the link flap" has6 fd00:15:191::/122 fd00:83::37
+wait_until 30 "v6 blocks back after the link flap" has6 fd00:15:0:191::/122 fd00:83::37
 [ "$got" = "$want" ] || fail "kernel holds [$got], expected [$want]"
 ok "core LAN link flapped: sessions and exactly the expected routes are back"
 
