@@ -164,9 +164,13 @@ wait_until 60 "converged after m1's return" converged
 
 # --- A worker's BIRD stops cleanly: its block goes within 2 s and the
 # service ECMP shrinks.
+bird_pid=
 for p in $(ip netns pids "$(ns w2)"); do
-    [ "$(cat /proc/$p/comm)" = bird ] && kill -TERM "$p"
+    [ "$(cat /proc/$p/comm)" = bird ] && bird_pid=$p
 done
+kill -TERM "$bird_pid"
+# "Stopped" is when BIRD has sent its Cease and exited.
+wait_until 10 "w2's BIRD to exit" sh -c "! kill -0 $bird_pid"
 t0=$SECONDS
 wait_until 2 "172.15.191.0/26 withdrawn within 2 s" sh -c "! ip -n $(ns core) route show 172.15.191.0/26 | grep -q ."
 wait_until 2 "service ECMP without w2" has_nexthops 172.16.0.0/16 192.168.83.22 192.168.83.36 192.168.83.49 192.168.83.54
