@@ -36,6 +36,9 @@ mkns() {
     ip -n "$n" link set lo up
     ip netns exec "$n" sysctl -qw net.ipv4.ip_forward=1
     ip netns exec "$n" sysctl -qw net.ipv6.conf.all.forwarding=1 2>/dev/null || true
+    # Keep IPv6 addresses across a link flap, as a configured router does.
+    ip netns exec "$n" sysctl -qw net.ipv6.conf.all.keep_addr_on_down=1 2>/dev/null || true
+    ip netns exec "$n" sysctl -qw net.ipv6.conf.default.keep_addr_on_down=1 2>/dev/null || true
 }
 
 # lan_port NODE ADDR/LEN [V6ADDR/LEN]: a veth from the node to the LAN bridge.
