@@ -68,23 +68,11 @@ fn config_file_reload_and_policy() {
     let Some(mut lab) = Lab::new("reload") else {
         return;
     };
-    let hub = lab.ns("hub");
-    lab.sh(&hub, "ip link add br0 type bridge && ip link set br0 up");
-    let core = lab.ns("core");
-    lab.link(&core, "eth0", "192.168.83.1/24", &hub, "p0", "");
-    lab.sh(&hub, "ip link set p0 master br0");
+    let hub = lab.lan();
+    let core = lab.attach(&hub, "core", "192.168.83.1/24");
     let mut socks = vec![];
     for (i, addr) in ["192.168.83.2", "192.168.83.3"].iter().enumerate() {
-        let ns = lab.ns(&format!("b{i}"));
-        lab.link(
-            &ns,
-            "eth0",
-            &format!("{addr}/24"),
-            &hub,
-            &format!("p{}", i + 1),
-            "",
-        );
-        lab.sh(&hub, &format!("ip link set p{} master br0", i + 1));
+        let ns = lab.attach(&hub, &format!("b{i}"), &format!("{addr}/24"));
         socks.push((
             ns.clone(),
             start_bird2(&mut lab, &ns, &format!("bird{i}"), &bird2_peer(addr)),

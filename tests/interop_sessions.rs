@@ -514,23 +514,11 @@ fn dynamic_neighbours_and_strangers() {
     let Some(mut lab) = Lab::new("dynamic") else {
         return;
     };
-    let hub = lab.ns("hub");
-    lab.sh(&hub, "ip link add br0 type bridge && ip link set br0 up");
-    let core = lab.ns("core");
-    lab.link(&core, "eth0", "192.168.83.1/24", &hub, "p0", "");
-    lab.sh(&hub, "ip link set p0 master br0");
+    let hub = lab.lan();
+    let core = lab.attach(&hub, "core", "192.168.83.1/24");
     let mut nodes = vec![];
     for (i, ip) in ["192.168.83.22", "192.168.83.37"].iter().enumerate() {
-        let ns = lab.ns(&format!("n{i}"));
-        lab.link(
-            &ns,
-            "eth0",
-            &format!("{ip}/24"),
-            &hub,
-            &format!("p{}", i + 1),
-            "",
-        );
-        lab.sh(&hub, &format!("ip link set p{} master br0", i + 1));
+        let ns = lab.attach(&hub, &format!("n{i}"), &format!("{ip}/24"));
         let cfg = calico_bird(
             ip,
             &[&format!("172.15.{}.0/26", 190 + i)],
@@ -546,9 +534,7 @@ fn dynamic_neighbours_and_strangers() {
         nodes.push(ns);
     }
     // A stranger outside the range.
-    let s = lab.ns("stranger");
-    lab.link(&s, "eth0", "192.168.84.9/16", &hub, "p9", "");
-    lab.sh(&hub, "ip link set p9 master br0");
+    let s = lab.attach(&hub, "stranger", "192.168.84.9/16");
     lab.sh(&core, "ip addr add 192.168.84.1/16 dev eth0");
     let cfg = calico_bird(
         "192.168.84.9",

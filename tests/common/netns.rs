@@ -99,6 +99,24 @@ impl Lab {
         }
     }
 
+    /// A LAN: a bridge `br0` in a namespace of its own. [`Lab::attach`]
+    /// plugs hosts into it.
+    pub fn lan(&mut self) -> String {
+        let hub = self.ns("hub");
+        run("ip", &["-n", &hub, "link", "add", "br0", "type", "bridge"]);
+        run("ip", &["-n", &hub, "link", "set", "br0", "up"]);
+        hub
+    }
+
+    /// A new namespace `short` on the LAN, with `eth0` at `addr` (CIDR).
+    pub fn attach(&mut self, hub: &str, short: &str, addr: &str) -> String {
+        let ns = self.ns(short);
+        let port = format!("p-{short}");
+        self.link(&ns, "eth0", addr, hub, &port, "");
+        run("ip", &["-n", hub, "link", "set", &port, "master", "br0"]);
+        ns
+    }
+
     /// Runs a shell command in a namespace and returns its output.
     pub fn sh(&self, ns: &str, cmd: &str) -> Output {
         Command::new("ip")
