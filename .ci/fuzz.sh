@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 secs=${FUZZ_SECONDS:-60}
-targets=(${FUZZ_TARGETS:-decode_message decode_stream mrt})
+targets=(${FUZZ_TARGETS:-decode_message decode_stream mrt fsm config})
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
     echo "fuzz: installing the nightly toolchain"

@@ -272,6 +272,7 @@ pub async fn run(setup: Setup, mut view: Option<Box<dyn View>>) -> Result<(), St
         resolver,
         sync_pending: Some(sync_pending),
         eor_wanted: HashMap::new(),
+        failed: Default::default(),
     };
     if state.sync_pending.as_ref().is_some_and(|p| p.is_empty()) {
         state.sync_done().await;
@@ -372,6 +373,9 @@ struct State {
     sync_pending: Option<std::collections::HashSet<IpAddr>>,
     /// Per peer, the families whose End-of-RIB has not come yet.
     eor_wanted: HashMap<IpAddr, Vec<crate::wire::AfiSafi>>,
+    /// Peers closed for max-prefix, whose UPDATEs still in flight are
+    /// ignored.
+    failed: std::collections::HashSet<IpAddr>,
 }
 
 impl State {
@@ -385,6 +389,7 @@ impl State {
         match ev {
             PeerEvent::Up { peer, negotiated } => {
                 self.stale.remove(&peer);
+                self.failed.remove(&peer);
                 self.eor_wanted
                     .insert(peer, negotiated.families.iter().collect());
                 self.adopt_range_policy(peer);
@@ -413,7 +418,11 @@ impl State {
                 changes
             }
             PeerEvent::Update { peer, update } => {
-                let out = self.rib.update(peer, &update, now);
+                if self.failed.contains(&peer) {
+                    // Over max-prefix: nothing more from it until it is up again.
+                    return Vec::new();
+                }
+                let mut out = self.rib.update(peer, &update, now);
                 if let Some(af) = update.as_end_of_rib() {
                     self.end_of_rib(peer, af).await;
                 }
@@ -439,6 +448,12 @@ impl State {
                     }
                     Some(MaxPrefixEvent::Exceeded { peer, count, limit }) => {
                         warn!(%peer, count, limit, "max-prefix exceeded: closing the session (Cease 6/1)");
+                        // Nothing beyond the limit may reach the kernel: the
+                        // peer's routes go now, in the same change set as
+                        // this UPDATE's, so the FIB only sees the result.
+                        let (down, _) = self.rib.peer_down(peer, now, Down::Hard);
+                        out.changes = merge_changes(std::mem::take(&mut out.changes), down);
+                        self.failed.insert(peer);
                         // RFC 4486 §4: Cease / Maximum Number of Prefixes Reached.
                         let n = Notification::new(err::CEASE, err::CEASE_MAX_PREFIXES, vec![]);
                         if let Some(h) = self.speaker.peer(&peer) {
@@ -741,6 +756,22 @@ impl State {
         info!("{summary}");
         Ok(summary)
     }
+}
+
+/// Joins two change sets; for a prefix in both, the later change wins.
+fn merge_changes(first: Vec<RouteChange>, later: Vec<RouteChange>) -> Vec<RouteChange> {
+    let mut index: HashMap<ipnet::IpNet, usize> = HashMap::new();
+    let mut out: Vec<RouteChange> = Vec::with_capacity(first.len() + later.len());
+    for c in first.into_iter().chain(later) {
+        match index.get(&c.prefix) {
+            Some(&i) => out[i] = c,
+            None => {
+                index.insert(c.prefix, out.len());
+                out.push(c);
+            }
+        }
+    }
+    out
 }
 
 /// One prefix with its candidates, for `bgpd show routes PREFIX` and

@@ -181,7 +181,8 @@ pub struct Speaker {
     peers: HashMap<IpAddr, PeerHandle>,
     ranges: Vec<RangeSpec>,
     events: mpsc::Sender<PeerEvent>,
-    listener_fds: Vec<RawFd>,
+    /// Each listener's fd, and whether it is IPv6.
+    listener_fds: Vec<(RawFd, bool)>,
     unknown_logged: HashMap<IpAddr, Instant>,
 }
 
@@ -211,7 +212,7 @@ impl Speaker {
         let mut bound = Vec::new();
         for &addr in addrs {
             let l = socket::listen(addr).map_err(|e| explain_listen_error(addr, &e))?;
-            self.listener_fds.push(l.as_raw_fd());
+            self.listener_fds.push((l.as_raw_fd(), addr.is_ipv6()));
             bound.push(l.local_addr().unwrap_or(addr));
             tokio::spawn(accept_loop(l, accepted.clone()));
         }
@@ -222,12 +223,13 @@ impl Speaker {
         for r in self.ranges.clone() {
             self.set_listener_md5(r.prefix, r.template.transport.password.as_deref());
         }
+        self.set_listener_gtsm();
         Ok(bound)
     }
 
     fn set_listener_md5(&self, net: IpNet, password: Option<&str>) {
         let Some(pw) = password else { return };
-        for &fd in &self.listener_fds {
+        for &(fd, _) in &self.listener_fds {
             // A v4 key on a v6-only socket (or the reverse) fails: ignore.
             if let Err(e) = socket::set_md5(fd, net, pw.as_bytes()) {
                 tracing::debug!("TCP-MD5 key for {net} on listener: {e}");
@@ -245,6 +247,24 @@ impl Speaker {
         let h = self.spawn(spec);
         let _ = h.cmd.try_send(PeerCommand::Start);
         self.peers.insert(h.spec.addr, h);
+        self.set_listener_gtsm();
+    }
+
+    /// RFC 5082 on the listeners: when every peer and range uses GTSM, the
+    /// kernel drops low-TTL SYNs before any handshake.
+    fn set_listener_gtsm(&self) {
+        let configured = self.peers.values().filter(|h| !h.spec.dynamic);
+        let all = configured.clone().all(|h| h.spec.transport.ttl_security)
+            && self
+                .ranges
+                .iter()
+                .all(|r| r.template.transport.ttl_security)
+            && (configured.count() > 0 || !self.ranges.is_empty());
+        for &(fd, v6) in &self.listener_fds {
+            if let Err(e) = socket::set_listener_min_ttl(fd, v6, all) {
+                warn!("cannot set the listener's minimum TTL: {e}");
+            }
+        }
     }
 
     fn spawn(&self, spec: PeerSpec) -> PeerHandle {
@@ -278,6 +298,7 @@ impl Speaker {
     pub fn add_range(&mut self, range: RangeSpec) {
         self.set_listener_md5(range.prefix, range.template.transport.password.as_deref());
         self.ranges.push(range);
+        self.set_listener_gtsm();
     }
 
     /// Stops a peer with Cease / Peer De-configured and removes it.
@@ -292,10 +313,11 @@ impl Speaker {
                 .await;
             let _ = tokio::time::timeout(Duration::from_secs(2), h.task).await;
             if h.spec.transport.password.is_some() {
-                for &fd in &self.listener_fds {
+                for &(fd, _) in &self.listener_fds {
                     let _ = socket::set_md5(fd, IpNet::from(addr), b"");
                 }
             }
+            self.set_listener_gtsm();
         }
     }
 

@@ -111,13 +111,65 @@ pub fn set_gtsm(fd: RawFd, v6: bool) -> io::Result<()> {
     }
 }
 
-/// Applies a peer's options to an accepted connection.
+/// Linux `TCP_SAVE_SYN` / `TCP_SAVED_SYN` (include/uapi/linux/tcp.h): the
+/// listener keeps each SYN's headers, so the TTL it arrived with can be
+/// checked at accept.
+const TCP_SAVE_SYN: libc::c_int = 27;
+const TCP_SAVED_SYN: libc::c_int = 28;
+
+/// The TTL (hop limit) of the SYN that opened an accepted connection.
+fn syn_ttl(fd: RawFd) -> Option<u8> {
+    let mut buf = [0u8; 256];
+    let mut len = buf.len() as libc::socklen_t;
+    // SAFETY: the buffer and its length are valid for the call.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            TCP_SAVED_SYN,
+            buf.as_mut_ptr() as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    if rc != 0 || len < 8 {
+        return None;
+    }
+    match buf[0] >> 4 {
+        4 => Some(buf[8]),
+        6 => Some(buf[7]),
+        _ => None,
+    }
+}
+
+/// Applies a peer's options to an accepted connection. With GTSM the SYN
+/// must have arrived with TTL 254 or more (RFC 5082 §3); otherwise the
+/// connection is refused before anything it sent is read.
 pub fn apply_accepted(stream: &TcpStream, peer: IpAddr, opts: &TransportOptions) -> io::Result<()> {
     stream.set_nodelay(true)?;
     if opts.ttl_security {
         set_gtsm(stream.as_raw_fd(), peer.is_ipv6())?;
+        if let Some(ttl) = syn_ttl(stream.as_raw_fd())
+            && ttl < 254
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("GTSM: the connection's SYN arrived with TTL {ttl}, below 254 (RFC 5082)"),
+            ));
+        }
     }
     Ok(())
+}
+
+/// Sets the listener's minimum TTL: 254 when every peer uses GTSM (the
+/// kernel then drops low-TTL SYNs outright), 0 otherwise (each accepted
+/// connection's SYN is checked instead, see [`apply_accepted`]).
+pub fn set_listener_min_ttl(fd: RawFd, v6: bool, gtsm_only: bool) -> io::Result<()> {
+    let v = if gtsm_only { 254 } else { 0 };
+    if v6 {
+        setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_MINHOPCOUNT, v)
+    } else {
+        setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_MINTTL, v)
+    }
 }
 
 /// Opens a connection to a peer with its options.
@@ -162,6 +214,7 @@ pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     }
     s.set_nonblocking(true)?;
     s.bind(&SockAddr::from(addr))?;
+    setsockopt_int(s.as_raw_fd(), libc::IPPROTO_TCP, TCP_SAVE_SYN, 1)?;
     s.listen(128)?;
     TcpListener::from_std(s.into())
 }

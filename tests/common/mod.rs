@@ -4,6 +4,7 @@
 
 pub mod netns;
 pub mod peers;
+pub mod raw;
 
 use std::path::{Path, PathBuf};
 
