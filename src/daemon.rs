@@ -413,6 +413,11 @@ impl State {
                     info!("{line}");
                     if let Some(v) = view.as_mut() {
                         v.note(&line);
+                        for r in self.rib.routes().filter(|r| r.stale) {
+                            let nh: Vec<String> =
+                                r.next_hops.iter().map(|n| n.to_string()).collect();
+                            v.note(&format!("route {} via {} (stale)", r.prefix, nh.join(" ")));
+                        }
                     }
                 }
                 changes
@@ -512,6 +517,7 @@ impl State {
             snap.fib_pending = f.pending as u64;
             snap.fib_failed = f.failed as u64;
             snap.fib_conflicts = f.conflicts as u64;
+            snap.fib_ops = f.ops;
         }
         snap
     }

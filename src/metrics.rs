@@ -27,6 +27,7 @@ pub struct Snapshot {
     pub fib_pending: u64,
     pub fib_failed: u64,
     pub fib_conflicts: u64,
+    pub fib_ops: crate::fib::FibOps,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -160,6 +161,31 @@ pub fn encode(s: &Snapshot) -> String {
         "fib_routes_conflicting",
         "Prefixes held by another protocol's route",
         g(s.fib_conflicts),
+    );
+    let c = |v: u64| {
+        let c: Counter<u64, AtomicU64> = Counter::default();
+        c.inc_by(v);
+        c
+    };
+    reg.register(
+        "fib_routes_replaced",
+        "Routes added or replaced in the kernel",
+        c(s.fib_ops.replaced),
+    );
+    reg.register(
+        "fib_routes_deleted",
+        "Routes deleted from the kernel",
+        c(s.fib_ops.deleted),
+    );
+    reg.register(
+        "fib_errors",
+        "Kernel operations refused (retried)",
+        c(s.fib_ops.errors),
+    );
+    reg.register(
+        "fib_unacknowledged",
+        "Kernel operations without an ack (reconciled)",
+        c(s.fib_ops.unacknowledged),
     );
     let mut out = String::new();
     let _ = prometheus_client::encoding::text::encode(&mut out, &reg);

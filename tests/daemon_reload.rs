@@ -113,6 +113,8 @@ fn config_file_reload_and_policy() {
         "bgpd_peer_prefixes_accepted{peer=\"192.168.83.2\"} 1",
         "bgpd_rib_prefixes 2",
         "bgpd_fib_routes_installed 1",
+        "bgpd_fib_routes_replaced_total 1",
+        "bgpd_fib_errors_total 0",
     ] {
         assert!(metrics.contains(want), "metrics lack {want}:\n{metrics}");
     }

@@ -145,6 +145,18 @@ pub struct PrefixStatus {
     pub foreign: Vec<ForeignRoute>,
 }
 
+/// Kernel operations since the start, for metrics.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct FibOps {
+    /// Routes added or replaced (NLM_F_REPLACE).
+    pub replaced: u64,
+    pub deleted: u64,
+    /// Operations the kernel refused (retried with backoff).
+    pub errors: u64,
+    /// Operations without an ack (checked by a reconcile).
+    pub unacknowledged: u64,
+}
+
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct FibStatus {
     pub install: bool,
@@ -152,6 +164,7 @@ pub struct FibStatus {
     pub protocol: u8,
     pub metric: u32,
     pub initial_sync_done: bool,
+    pub ops: FibOps,
     pub desired: usize,
     pub installed: usize,
     pub pending: usize,

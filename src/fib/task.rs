@@ -99,6 +99,7 @@ pub async fn spawn(
         reconcile_at: None,
         monitor: Some(monitor),
         resync_needed: false,
+        ops: Default::default(),
     };
     fib.resync_view().await?;
     if fib.cfg.install {
@@ -153,6 +154,7 @@ struct Fib {
     reconcile_at: Option<Instant>,
     monitor: Option<Monitor>,
     resync_needed: bool,
+    ops: crate::fib::FibOps,
 }
 
 enum Flow {
@@ -534,6 +536,15 @@ impl Fib {
 
     fn outcome(&mut self, op: Op, out: Outcome) {
         let p = op.prefix();
+        match (&op, &out) {
+            (Op::Replace { .. }, Outcome::Ok) => self.ops.replaced += 1,
+            (Op::Delete { .. }, Outcome::Ok) => self.ops.deleted += 1,
+            (Op::Delete { .. }, Outcome::Err(e, _)) if *e == libc::ESRCH || *e == libc::ENOENT => {
+                self.ops.deleted += 1
+            }
+            (_, Outcome::Err(..)) => self.ops.errors += 1,
+            (_, Outcome::Unknown) => self.ops.unacknowledged += 1,
+        }
         match (op, out) {
             (Op::Replace { hops, .. }, Outcome::Ok) => {
                 let metric = self.cfg.metric;
@@ -933,6 +944,7 @@ impl Fib {
             protocol: self.cfg.protocol,
             metric: self.cfg.metric,
             initial_sync_done: self.sync_done,
+            ops: self.ops,
             ..Default::default()
         };
         for (p, e) in &self.entries {
