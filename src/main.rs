@@ -71,6 +71,11 @@ enum Command {
         #[arg(long, short = 'c', value_name = "FILE")]
         config: PathBuf,
     },
+    /// Compare the kernel with the routing table now and repair drift.
+    Reconcile {
+        #[arg(long, value_name = "PATH", default_value = "/run/bgpd/bgpd.sock")]
+        socket: PathBuf,
+    },
     /// Ask the running daemon to re-read its configuration (like SIGHUP).
     Reload {
         #[arg(long, value_name = "PATH", default_value = "/run/bgpd/bgpd.sock")]
@@ -129,6 +134,9 @@ enum ShowWhat {
     /// Which route carries an address, like `ip route get`: "why can't my
     /// VM reach this pod?"
     Route { address: String },
+    /// The kernel side: what is installed, pending (next hop unreachable),
+    /// failed, or in conflict with another protocol's route.
+    Fib,
 }
 
 fn init_logging() {
@@ -161,11 +169,13 @@ fn main() -> ExitCode {
                 ShowWhat::Neighbors => Request::Neighbors,
                 ShowWhat::Routes { prefix } => Request::Routes { prefix },
                 ShowWhat::Route { address } => Request::Route { address },
+                ShowWhat::Fib => Request::Fib,
             };
             client(&socket, req, json)
         }
         Some(Command::Health { socket }) => client(&socket, Request::Health, false),
         Some(Command::Reload { socket }) => client(&socket, Request::Reload, false),
+        Some(Command::Reconcile { socket }) => client(&socket, Request::Reconcile, false),
         Some(Command::Check { config }) => match bgpd::config::load(&config) {
             Ok(c) => {
                 println!(

@@ -131,6 +131,24 @@ fn config_file_reload_and_policy() {
         );
     }
 
+    // The kernel side, and an on-demand drift check after someone deletes
+    // our route by hand.
+    let fib = show(&lab, "fib");
+    assert!(
+        fib.contains("installed 1") && fib.contains("failed 0"),
+        "{fib}"
+    );
+    lab.sh(&core, "ip route del 172.15.200.0/26");
+    let r = lab.sh_text(&core, &format!("{bgpd} reconcile --socket {sock}"));
+    assert!(
+        r.contains("172.15.200.0/26") || r.contains("missing"),
+        "{r}"
+    );
+    assert!(
+        kernel(&lab).contains("172.15.200.0/26 via 192.168.83.2"),
+        "drift not repaired"
+    );
+
     // Reload: add a peer and allow 10.99.0.0/16. The session to .2 stays.
     let before = show(&lab, "neighbors --json");
     lab.write(

@@ -119,12 +119,60 @@ pub fn run(socket: &Path, request: Request, json: bool) -> Result<i32, String> {
             );
             print!("{}", prefix_detail(route));
         }
+        Request::Fib => print!("{}", fib_summary(&resp.data)),
+        Request::Reload => println!("{}", resp.data.as_str().unwrap_or("reloaded")),
         _ => println!(
             "{}",
             serde_json::to_string_pretty(&resp.data).unwrap_or_default()
         ),
     }
     Ok(0)
+}
+
+fn fib_summary(d: &serde_json::Value) -> String {
+    let n = |k: &str| d[k].as_u64().unwrap_or(0);
+    let mut out = format!(
+        "kernel table {} protocol {} metric {}{}\n\
+         desired {}, installed {}, pending {}, failed {}, conflicts {}, stale {}\n",
+        d["table"],
+        d["protocol"],
+        d["metric"],
+        if d["install"].as_bool() == Some(false) {
+            " (install off)"
+        } else {
+            ""
+        },
+        n("desired"),
+        n("installed"),
+        n("pending"),
+        n("failed"),
+        n("conflicts"),
+        n("stale")
+    );
+    let rows: Vec<Vec<String>> = d["problems"]
+        .as_array()
+        .map(|a| a.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .map(|p| {
+            let state = p["state"].as_str().unwrap_or("?").to_string();
+            let detail = match state.as_str() {
+                "failed" => p["error"].as_str().unwrap_or("").to_string(),
+                "foreign-conflict" => format!("protocol {} holds it", p["protocol"]),
+                _ => String::new(),
+            };
+            vec![
+                p["prefix"].as_str().unwrap_or("?").to_string(),
+                strs(&p["desired"]).join(" "),
+                state,
+                detail,
+            ]
+        })
+        .collect();
+    if !rows.is_empty() {
+        out += &table(&["PREFIX", "WANTED", "STATE", "DETAIL"], &rows);
+    }
+    out
 }
 
 fn strs(v: &serde_json::Value) -> Vec<String> {
