@@ -1,0 +1,448 @@
+#!/usr/bin/env bash
+# Side-by-side convergence: the same BGP load (benches/loadgen.rs) against
+# bgpd, BIRD 2, BIRD 1.6 and FRR (bgpd + zebra), each run in its own pair of
+# network namespaces (daemon "D", load generator "L", one veth between them).
+# Root only; nothing is touched in the root namespace.
+#
+#   benches/harness.sh [--quick] [--daemons bgpd,bird2,bird1,frr]
+#                      [--scenarios 1x1M,10x100k,100x1k,calico,listen]
+#                      [--modes fib,rib] [--out FILE.jsonl] [--timeout S] [--p1 N]
+#
+# Per scenario and daemon, two runs:
+#   fib  kernel install on. FIB convergence = from the loadgen's "all sessions
+#        Established" to the first poll that sees every prefix in the daemon
+#        namespace's main table, read from /proc/PID/net/fib_triestat (a
+#        netlink-maintained kernel count; polling walks the trie, so it is
+#        polled every 250 ms at >= 200k routes, 100 ms at >= 20k, else 20 ms),
+#        and, once the count is complete, the daemon's RIB holds every path
+#        (with ADD-PATH/ECMP the prefix count is complete long before).
+#   rib  kernel install off (bgpd --no-install; BIRD without a kernel
+#        protocol; FRR bgpd -Z without zebra). RIB convergence = until the
+#        daemon's own count of received paths reaches the total (bgpd: control
+#        socket "neighbors" accepted; BIRD: birdc "show route count" or
+#        "show protocols all" imported; FRR: "show bgp summary json" pfxRcd),
+#        polled every 50 ms (250 ms for FRR's vtysh at >= 200k).
+# After convergence (and 1 s of settling) it reads peak RSS (VmHWM) and CPU
+# seconds (utime+stime) of the daemon processes (FRR: bgpd + zebra).
+#
+# Scenarios (--quick divides them for sanity runs):
+#   1x1M      1 iBGP peer x 1,000,000 /28            (quick: 1 x 20,000)
+#   10x100k   10 peers x 100,000 distinct /28        (quick: 4 x 5,000)
+#   100x1k    100 peers x 1,000 distinct /28         (quick: 20 x 200)
+#   calico    3 route reflectors with ADD-PATH, each reflecting 1,000 nodes:
+#             the node's /26 and one path of 172.16.0.0/16, next hop and
+#             ORIGINATOR_ID the node (quick: 100 nodes)
+#   listen    1,000 nodes peering directly through a dynamic listen range, each
+#             with its /26 + 172.16.0.0/16 (quick: 100). BIRD 1.6 has no
+#             dynamic peers: skipped.
+# Environment: BGPD, LOADGEN (binaries; default $CARGO_TARGET_DIR/release),
+# BIRD2 (/opt/bird2/usr/sbin/bird), BIRD1 (bird), BGPD_LOG (default warn),
+# BGPD_MODE: "config" (default; bgpd --config FILE, as deployed, no
+# foreground view) or "foreground" (bgpd --peer ... printing its view to
+# BGPD_STDOUT, default /dev/null; the view formats every route change, which
+# costs even into /dev/null),
+# BGPD_WRAP (a command to run bgpd under, e.g. for profiling:
+#   BGPD_WRAP="valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" = 0 ] || { echo "needs root" >&2; exit 1; }
+T=${CARGO_TARGET_DIR:-target}/release
+export BGPD=${BGPD:-$T/bgpd} LOADGEN=${LOADGEN:-$T/bgpd-loadgen}
+export BIRD2=${BIRD2:-/opt/bird2/usr/sbin/bird} BIRD2C=${BIRD2C:-/opt/bird2/usr/sbin/birdc}
+export BIRD1=${BIRD1:-$(command -v bird || true)} BIRD1C=${BIRD1C:-$(command -v birdc || true)}
+export BGPD_LOG=${BGPD_LOG:-warn} BGPD_STDOUT=${BGPD_STDOUT:-/dev/null} BGPD_MODE=${BGPD_MODE:-config}
+for b in "$BGPD" "$LOADGEN"; do
+  [ -x "$b" ] || { echo "missing $b: cargo build --release" >&2; exit 1; }
+done
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+export H_PREFIX=bh$$ H_DIR=$(mktemp -d /tmp/harness.XXXXXX)
+chmod 755 "$H_DIR"
+cleanup() {
+  for ns in $(ip netns list | awk '{print $1}' | grep "^$H_PREFIX" || true); do
+    for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
+    ip netns del "$ns" 2>/dev/null || true
+  done
+  rm -rf "$H_DIR" "/var/run/frr/$H_PREFIX"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+python3 - "$@" <<'PY'
+import argparse, json, os, re, socket, subprocess, sys, threading, time
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--quick", action="store_true")
+ap.add_argument("--daemons", default="bgpd,bird2,bird1,frr")
+ap.add_argument("--scenarios", default="1x1M,10x100k,100x1k,calico,listen")
+ap.add_argument("--modes", default="fib,rib")
+ap.add_argument("--out", default="")
+ap.add_argument("--timeout", type=float, default=180)
+ap.add_argument("--p1", type=int, default=0, help="override the prefix count of 1x1M (profiling runs)")
+a = ap.parse_args()
+E = os.environ
+PFX, DIR = E["H_PREFIX"], E["H_DIR"]
+HZ = os.sysconf("SC_CLK_TCK")
+ASN = 64512
+DADDR = "100.64.0.1"
+FIRST_PEER = "100.64.1.1"
+
+def peers(m):
+    b = int.from_bytes(socket.inet_aton(FIRST_PEER), "big")
+    return [socket.inet_ntoa((b + i).to_bytes(4, "big")) for i in range(m)]
+
+q = a.quick
+SCEN = {
+    "1x1M":    dict(kind="plain", m=1, p=20000 if q else 1000000),
+    "10x100k": dict(kind="plain", m=4 if q else 10, p=5000 if q else 100000),
+    "100x1k":  dict(kind="plain", m=20 if q else 100, p=200 if q else 1000),
+    "calico":  dict(kind="calico", m=3, nodes=100 if q else 1000),
+    "listen":  dict(kind="listen", m=100 if q else 1000),
+}
+if a.p1:
+    SCEN["1x1M"]["p"] = a.p1
+for s in SCEN.values():
+    if s["kind"] == "plain":
+        s["rib"] = s["fib"] = s["m"] * s["p"]
+    elif s["kind"] == "calico":
+        s["rib"], s["fib"] = 3 * 2 * s["nodes"], s["nodes"] + 1
+    else:
+        s["rib"], s["fib"] = 2 * s["m"], s["m"] + 1
+
+def sh(cmd, check=True):
+    return subprocess.run(cmd, shell=True, check=check, capture_output=True, text=True).stdout
+
+def versions():
+    v = {}
+    v["bgpd"] = sh(f"git rev-parse --short HEAD; git status --porcelain src Cargo.toml | wc -l", False).split()
+    v["bird2"] = sh(f"{E['BIRD2']} --version 2>&1", False).strip()
+    v["bird1"] = sh(f"{E['BIRD1']} --version 2>&1", False).strip() if E["BIRD1"] else None
+    v["frr"] = sh("/usr/lib/frr/bgpd --version 2>&1 | head -1", False).strip()
+    v["nproc"] = os.cpu_count()
+    v["cpu"] = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2", False).strip()
+    v["kernel"] = os.uname().release
+    return v
+
+# ---------------------------------------------------------------- topology
+def netns_up(run):
+    d, l = f"{PFX}d{run}", f"{PFX}l{run}"
+    cmds = [f"ip netns add {d}", f"ip netns add {l}",
+            f"ip -n {d} link add d0 type veth peer name l0 netns {l}",
+            f"ip -n {d} addr add {DADDR}/10 dev d0",
+            f"ip -n {l} addr add 100.64.0.2/10 dev l0"]
+    for c in cmds:
+        sh(c)
+    return d, l
+
+def add_sources(l, addrs):
+    batch = "".join(f"addr add {x}/32 dev l0\n" for x in addrs)
+    subprocess.run(["ip", "-n", l, "-b", "-"], input=batch, text=True, check=True)
+    for ns, dev in ((l, "l0"), (l, "lo")):
+        sh(f"ip -n {ns} link set {dev} up")
+
+def netns_down(d, l, procs):
+    if E.get("BGPD_WRAP"):
+        # A profiler under bgpd writes its output on a clean exit.
+        procs[0].terminate()
+        try: procs[0].wait(timeout=60)
+        except Exception: pass
+    for p in procs:
+        try: p.kill()
+        except Exception: pass
+    for p in procs:
+        try: p.wait(timeout=10)
+        except Exception: pass
+    for ns in (d, l):
+        for pid in sh(f"ip netns pids {ns}", False).split():
+            sh(f"kill -9 {pid}", False)
+    # Deleting the link drops its routes synchronously, so the next run
+    # does not share the CPU with a background netns cleanup.
+    sh(f"ip -n {d} link del d0", False)
+    sh(f"ip netns del {d}; ip netns del {l}", False)
+
+# ---------------------------------------------------------------- configs
+def bird_conf(ver, s, peers_, fib):
+    rid = f"router id {DADDR};\nprotocol device {{ }}\n"
+    if ver == 2:
+        kern = "protocol kernel { ipv4 { export all; import none; }; merge paths on limit 32; }\n"
+        tmpl = (f"template bgp peers {{ local {DADDR} as {ASN}; passive on; hold time 90; direct;\n"
+                "  ipv4 { import all; export none; gateway direct; add paths rx; }; }\n")
+    else:
+        kern = "protocol kernel { export all; import none; merge paths on limit 32; }\n"
+        tmpl = (f"template bgp peers {{ local {DADDR} as {ASN}; passive on; hold time 90; direct;\n"
+                "  import all; export none; gateway direct; add paths rx; }\n")
+    out = rid + (kern if fib else "") + tmpl
+    if s["kind"] == "listen":
+        out += f"protocol bgp dyn from peers {{ neighbor range 100.64.0.0/16 as {ASN}; }}\n"
+    else:
+        out += "".join(f"protocol bgp p{i} from peers {{ neighbor {x} as {ASN}; }}\n"
+                       for i, x in enumerate(peers_))
+    return out
+
+def frr_conf(s, peers_):
+    c = ["frr defaults traditional", "hostname harness", "log file %s/bgpd.log warnings" % DIR,
+         f"router bgp {ASN}", f" bgp router-id {DADDR}", " no bgp network import-check",
+         " neighbor PG peer-group", f" neighbor PG remote-as {ASN}", " neighbor PG passive",
+         " neighbor PG timers 30 90"]
+    if s["kind"] == "listen":
+        c += [" bgp listen limit 2000", " bgp listen range 100.64.0.0/16 peer-group PG"]
+    else:
+        c += [f" neighbor {x} peer-group PG" for x in peers_]
+    c += [" address-family ipv4 unicast", "  maximum-paths ibgp 32", " exit-address-family", ""]
+    return "\n".join(c)
+
+# ---------------------------------------------------------------- counting
+def fib_count(pid):
+    try:
+        txt = open(f"/proc/{pid}/net/fib_triestat").read()
+    except OSError:
+        return None
+    m = re.search(r"^Main:.*?Prefixes:\s*(\d+)", txt, re.S | re.M)
+    return int(m.group(1)) if m else 0
+
+def bgpd_rib(sock):
+    try:
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(5)
+        s.connect(sock)
+        s.sendall(b'{"cmd":"neighbors"}\n')
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            buf += chunk
+        s.close()
+        rows = json.loads(buf)["data"]
+        return sum(r.get("accepted", 0) for r in rows)
+    except Exception:
+        return None
+
+def bird_rib(birdc, sock, use_count):
+    if use_count:
+        out = sh(f"{birdc} -s {sock} show route count", False)
+        m = re.search(r"(\d+) of (\d+) routes", out)
+        return int(m.group(2)) if m else None
+    out = sh(f"{birdc} -s {sock} show protocols all", False)
+    n = [int(x) for x in re.findall(r"Routes:\s+(\d+) imported", out)]
+    return sum(n) if n else None
+
+def frr_rib(vty):
+    out = sh(f"vtysh --vty_socket {vty} -d bgpd -c 'show bgp ipv4 unicast summary json'", False)
+    try:
+        j = json.loads(out)
+        return sum(p.get("pfxRcd", 0) for p in j.get("peers", {}).values())
+    except Exception:
+        return None
+
+def proc_stats(pid):
+    try:
+        st = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        cpu = (int(st[11]) + int(st[12])) / HZ
+        hwm = int(re.search(r"VmHWM:\s+(\d+)", open(f"/proc/{pid}/status").read()).group(1))
+        return cpu, hwm / 1024
+    except Exception:
+        return None, None
+
+# ---------------------------------------------------------------- one run
+RUN = [0]
+def run(daemon, sname, mode):
+    s = SCEN[sname]
+    fib = mode == "fib"
+    RUN[0] += 1
+    rd = f"{DIR}/r{RUN[0]}"
+    os.makedirs(rd)
+    os.chmod(rd, 0o755)
+    d, l = netns_up(RUN[0])
+    sh(f"ip -n {d} link set d0 up; ip -n {d} link set lo up")
+    ps = peers(s["m"])
+    add_sources(l, ps)
+    base = fib_count_ns(d)
+    procs, pids = [], []
+    log = open(f"{rd}/daemon.log", "w")
+    nx = ["ip", "netns", "exec", d]
+    rib_reader = None
+    if daemon == "bgpd":
+        sock = f"{rd}/bgpd.sock"
+        wrap = E.get("BGPD_WRAP", "").split()
+        if E["BGPD_MODE"] == "config":
+            # As deployed: a config file, no foreground view.
+            conf = [f"local_as = {ASN}", f'router_id = "{DADDR}"', ""]
+            if s["kind"] == "listen":
+                conf += ["[[range]]", 'prefix = "100.64.0.0/16"', ""]
+            for x in (ps if s["kind"] != "listen" else []):
+                conf += ["[[peer]]", f'address = "{x}"', "passive = true", ""]
+            conf += ["[kernel]", f"install = {'true' if fib else 'false'}", "",
+                     "[control]", f'socket = "{sock}"', "",
+                     "[log]", f'level = "{E["BGPD_LOG"]}"', ""]
+            open(f"{rd}/bgpd.toml", "w").write("\n".join(conf))
+            cmd = nx + wrap + [E["BGPD"], "--config", f"{rd}/bgpd.toml"]
+        else:
+            cmd = nx + wrap + [E["BGPD"], "--asn", str(ASN), "--router-id", DADDR, "--control-socket", sock]
+            if s["kind"] == "listen":
+                cmd += ["--listen-range", "100.64.0.0/16"]
+            else:
+                for x in ps:
+                    cmd += ["--peer", f"{x},passive"]
+            if not fib:
+                cmd.append("--no-install")
+        out = open(E["BGPD_STDOUT"], "w")
+        procs.append(subprocess.Popen(cmd, stdout=out, stderr=log))
+        rib_reader = lambda: bgpd_rib(sock)
+        rib_iv = 0.05
+    elif daemon in ("bird2", "bird1"):
+        ver = 2 if daemon == "bird2" else 1
+        if s["kind"] == "listen" and ver == 1:
+            return dict(daemon=daemon, scenario=sname, mode=mode, skipped="BIRD 1.6 has no dynamic peers")
+        conf, sock = f"{rd}/bird.conf", f"{rd}/bird.ctl"
+        open(conf, "w").write(bird_conf(ver, s, ps, fib))
+        binp, birdc = (E["BIRD2"], E["BIRD2C"]) if ver == 2 else (E["BIRD1"], E["BIRD1C"])
+        procs.append(subprocess.Popen(nx + [binp, "-f", "-c", conf, "-s", sock], stdout=log, stderr=log))
+        use_count = s["rib"] <= 200000
+        rib_reader = lambda: bird_rib(birdc, sock, use_count)
+        rib_iv = 0.05
+    elif daemon == "frr":
+        lab = PFX
+        os.makedirs(f"/var/run/frr/{lab}", exist_ok=True)
+        sh(f"chown frr:frr /var/run/frr/{lab}")
+        open(f"{rd}/bgpd.conf", "w").write(frr_conf(s, ps))
+        open(f"{rd}/zebra.conf", "w").write("hostname harness\nlog file %s/zebra.log warnings\n" % rd)
+        sh(f"chown -R frr:frr {rd}")
+        common = ["-N", lab, "-z", f"{rd}/zserv.api", "--vty_socket", rd, "-u", "frr", "-g", "frr"]
+        if fib:
+            procs.append(subprocess.Popen(nx + ["/usr/lib/frr/zebra", "-f", f"{rd}/zebra.conf",
+                         "-i", f"{rd}/zebra.pid"] + common, stdout=log, stderr=log))
+            time.sleep(0.5)
+        bcmd = nx + ["/usr/lib/frr/bgpd", "-f", f"{rd}/bgpd.conf", "-i", f"{rd}/bgpd.pid"] + common
+        if not fib:
+            bcmd.append("-Z")
+        procs.append(subprocess.Popen(bcmd, stdout=log, stderr=log))
+        rib_reader = lambda: frr_rib(rd)
+        rib_iv = 0.25 if s["rib"] >= 200000 else 0.05
+    pids = [p.pid for p in procs]
+    main_pid = pids[0]
+
+    lg = [E["LOADGEN"], "--target", DADDR, "--sources-from", FIRST_PEER,
+          "--sessions", str(s["m"]), "--asn", str(ASN), "--connect-timeout", str(int(a.timeout))]
+    if s["kind"] == "plain":
+        lg += ["--mode", "plain", "--prefixes", str(s["p"])]
+    elif s["kind"] == "calico":
+        lg += ["--mode", "calico-rr", "--nodes", str(s["nodes"])]
+    else:
+        lg += ["--mode", "node"]
+    lgerr = open(f"{rd}/loadgen.err", "w")
+    lgp = subprocess.Popen(["ip", "netns", "exec", l] + lg, stdout=subprocess.PIPE, stderr=lgerr, text=True)
+    procs.append(lgp)
+    ev = {}
+    def reader():
+        for line in lgp.stdout:
+            try:
+                j = json.loads(line)
+                ev[j["event"]] = j
+            except Exception:
+                pass
+    threading.Thread(target=reader, daemon=True).start()
+
+    res = dict(daemon=daemon, scenario=sname, mode=mode, routes=s["fib"] if fib else s["rib"])
+    target = s["fib"] if fib else s["rib"]
+    if fib:
+        iv = 0.25 if target >= 200000 else 0.1 if target >= 20000 else 0.02
+        count = lambda: (lambda c: None if c is None else c - base)(fib_count(main_pid))
+    else:
+        iv, count = rib_iv, rib_reader
+    t0 = time.time()
+    done_t, last = None, None
+    while time.time() - t0 < a.timeout:
+        time.sleep(iv)
+        if any(p.poll() is not None for p in procs):
+            res["error"] = "a process exited early"
+            break
+        c = count()
+        now = time.time()
+        if c is not None:
+            last = c
+        if c is not None and c >= target and "established" in ev:
+            # The kernel count can be complete while paths still arrive
+            # (ECMP, ADD-PATH): a FIB run also waits for the daemon's RIB
+            # to hold every path.
+            if fib:
+                rc = rib_reader()
+                if rc is None or rc < s["rib"]:
+                    res["fib_before_rib_s"] = res.get("fib_before_rib_s") or round(now - ev["established"]["t"], 3)
+                    continue
+            done_t = now
+            break
+    res["poll_s"] = iv
+    if "established" in ev:
+        res["connect_s"] = ev["established"]["connect_s"]
+    if done_t:
+        res["converge_s"] = round(done_t - ev["established"]["t"], 3)
+        if "sent" in ev:
+            res["send_s"] = ev["sent"]["send_s"]
+        time.sleep(1)
+        cpu = rss = 0.0
+        for pid in pids:
+            c_, r_ = proc_stats(pid)
+            cpu += c_ or 0
+            rss += r_ or 0
+        res["cpu_s"], res["rss_mib"] = round(cpu, 2), round(rss, 1)
+        if daemon == "frr":
+            res["per_process"] = [proc_stats(p) for p in pids]
+    else:
+        res.setdefault("error", f"timeout, count {last} of {target}")
+        tail = ""
+        for f in ("daemon.log", "loadgen.err", "bgpd.log", "zebra.log"):
+            try: tail += f"[{f}] " + open(f"{rd}/{f}").read()[-400:]
+            except OSError: pass
+        res["log_tail"] = tail
+    netns_down(d, l, procs)
+    time.sleep(1)
+    return res
+
+def fib_count_ns(ns):
+    out = sh(f"ip netns exec {ns} cat /proc/net/fib_triestat")
+    m = re.search(r"^Main:.*?Prefixes:\s*(\d+)", out, re.S | re.M)
+    return int(m.group(1)) if m else 0
+
+# ---------------------------------------------------------------- main
+ver = versions()
+print(json.dumps(dict(versions=ver, argv=sys.argv[1:], quick=q, bgpd_log=E["BGPD_LOG"],
+                      bgpd_stdout=E["BGPD_STDOUT"], bgpd_mode=E["BGPD_MODE"], date=time.strftime("%F %T %z"))), flush=True)
+daemons = a.daemons.split(",")
+results = []
+outf = open(a.out, "a") if a.out else None
+for sname in a.scenarios.split(","):
+    for mode in a.modes.split(","):
+        for dmn in daemons:
+            r = run(dmn, sname, mode)
+            results.append(r)
+            line = json.dumps(r)
+            print(line, flush=True)
+            if outf:
+                outf.write(line + "\n"); outf.flush()
+
+# Table: per scenario and daemon, FIB and RIB convergence, peak RSS and CPU
+# (from the FIB run), and ratios to BIRD 2 from this same run.
+def get(d, s, m):
+    for r in results:
+        if (r["daemon"], r["scenario"], r["mode"]) == (d, s, m):
+            return r
+    return None
+def fmt(r, k, nd=2):
+    if r is None: return "-"
+    if "skipped" in r: return "n/a"
+    if k not in r: return "fail"
+    return f"{r[k]:.{nd}f}"
+def ratio(r, b, k):
+    if not r or not b or k not in r or k not in b or not b[k]: return ""
+    return f" ({r[k]/b[k]:.2f}x)"
+print()
+print("| scenario | daemon | FIB conv. s | RIB-only conv. s | peak RSS MiB | CPU s | RIB-run RSS MiB | RIB-run CPU s |")
+print("|---|---|---:|---:|---:|---:|---:|---:|")
+for sname in a.scenarios.split(","):
+    for dmn in daemons:
+        f, r = get(dmn, sname, "fib"), get(dmn, sname, "rib")
+        bf, br = get("bird2", sname, "fib"), get("bird2", sname, "rib")
+        x = (lambda rr, bb, k: ratio(rr, bb, k) if dmn != "bird2" else "")
+        print(f"| {sname} | {dmn} | {fmt(f,'converge_s')}{x(f,bf,'converge_s')} | {fmt(r,'converge_s')}{x(r,br,'converge_s')} "
+              f"| {fmt(f,'rss_mib',1)}{x(f,bf,'rss_mib')} | {fmt(f,'cpu_s')}{x(f,bf,'cpu_s')} | {fmt(r,'rss_mib',1)} | {fmt(r,'cpu_s')} |")
+PY
