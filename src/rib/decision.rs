@@ -129,12 +129,20 @@ pub fn decide(c: &[Cand], width: usize, ebgp_width: usize) -> Decision {
     let o = alive.iter().map(|&i| c[i].origin).min().unwrap();
     keep(&mut alive, Step::Origin, &|i| c[i].origin == o);
     // §9.1.2.2 c: remove a path if another path from the same neighbour
-    // AS has a lower MED.
-    let snapshot = alive.clone();
+    // AS has a lower MED. One pass finds each neighbour AS's lowest MED
+    // (there are few neighbour ASes: one, for Calico's reflectors).
+    let mut lowest: Vec<(u32, u32)> = Vec::with_capacity(2);
+    for &i in &alive {
+        match lowest.iter_mut().find(|(asn, _)| *asn == c[i].neighbor_as) {
+            Some(e) => e.1 = e.1.min(c[i].med),
+            None => lowest.push((c[i].neighbor_as, c[i].med)),
+        }
+    }
     keep(&mut alive, Step::Med, &|i| {
-        !snapshot
+        lowest
             .iter()
-            .any(|&j| c[j].neighbor_as == c[i].neighbor_as && c[j].med < c[i].med)
+            .find(|(asn, _)| *asn == c[i].neighbor_as)
+            .is_none_or(|&(_, m)| c[i].med <= m)
     });
     // §9.1.2.2 d.
     if alive.iter().any(|&i| c[i].ebgp) {
