@@ -373,7 +373,7 @@ fn full_file_maps_onto_runtime_pieces() {
     let dynamic = rib.policy_for("10.1.2.3".parse().unwrap()).unwrap();
     assert_eq!(dynamic.max_prefix.unwrap().limit, 100);
     assert_eq!(dynamic.max_prefix.unwrap().warning_percent, 75);
-    assert!(rib.policy_for("192.0.2.1".parse().unwrap()).is_none());
+    assert!(rib.policy_for("10.255.0.1".parse().unwrap()).is_none());
 
     let k = c.kernel_settings();
     assert!(!k.install);
