@@ -272,7 +272,6 @@ pub async fn run(setup: Setup, mut view: Option<Box<dyn View>>) -> Result<(), St
         resolver,
         sync_pending: Some(sync_pending),
         eor_wanted: HashMap::new(),
-        failed: Default::default(),
     };
     if state.sync_pending.as_ref().is_some_and(|p| p.is_empty()) {
         state.sync_done().await;
@@ -373,9 +372,6 @@ struct State {
     sync_pending: Option<std::collections::HashSet<IpAddr>>,
     /// Per peer, the families whose End-of-RIB has not come yet.
     eor_wanted: HashMap<IpAddr, Vec<crate::wire::AfiSafi>>,
-    /// Peers closed for max-prefix, whose UPDATEs still in flight are
-    /// ignored.
-    failed: std::collections::HashSet<IpAddr>,
 }
 
 impl State {
@@ -389,7 +385,6 @@ impl State {
         match ev {
             PeerEvent::Up { peer, negotiated } => {
                 self.stale.remove(&peer);
-                self.failed.remove(&peer);
                 self.eor_wanted
                     .insert(peer, negotiated.families.iter().collect());
                 self.adopt_range_policy(peer);
@@ -423,10 +418,6 @@ impl State {
                 changes
             }
             PeerEvent::Update { peer, update } => {
-                if self.failed.contains(&peer) {
-                    // Over max-prefix: nothing more from it until it is up again.
-                    return Vec::new();
-                }
                 let mut out = self.rib.update(peer, &update, now);
                 if let Some(af) = update.as_end_of_rib() {
                     self.end_of_rib(peer, af).await;
@@ -457,8 +448,9 @@ impl State {
                         // peer's routes go now, in the same change set as
                         // this UPDATE's, so the FIB only sees the result.
                         let (down, _) = self.rib.peer_down(peer, now, Down::Hard);
+                        // The RIB now ignores this peer's UPDATEs still in
+                        // flight, until its next session comes up.
                         out.changes = merge_changes(std::mem::take(&mut out.changes), down);
-                        self.failed.insert(peer);
                         // RFC 4486 §4: Cease / Maximum Number of Prefixes Reached.
                         let n = Notification::new(err::CEASE, err::CEASE_MAX_PREFIXES, vec![]);
                         if let Some(h) = self.speaker.peer(&peer) {

@@ -340,16 +340,43 @@ impl Rib {
         let idx = match self.peer_index.get(&peer) {
             Some(&i) => i,
             None => {
-                let i = u16::try_from(self.peers.len()).expect("at most 65536 peers");
-                self.peers.push(PeerSlot {
+                let slot = PeerSlot {
                     addr: peer,
                     info: info.clone(),
                     up: false,
                     stale_until: None,
                     warned: false,
                     exceeded: false,
+                };
+                // Reuse the slot of a peer that is gone and holds nothing
+                // (dynamic neighbours come and go); paths refer to slots by
+                // a 16-bit index.
+                let free = self.peers.iter().position(|p| {
+                    !p.up && p.stale_until.is_none() && {
+                        let c = &self.counters[self.peer_index[&p.addr] as usize];
+                        c.ipv4.received == 0 && c.ipv6.received == 0
+                    }
                 });
-                self.counters.push(PeerCounters::default());
+                let i = match free {
+                    Some(i) => {
+                        let old = self.peers[i].addr;
+                        self.peer_index.remove(&old);
+                        self.peers[i] = slot;
+                        self.counters[i] = PeerCounters::default();
+                        i as u16
+                    }
+                    None => match u16::try_from(self.peers.len()) {
+                        Ok(i) => {
+                            self.peers.push(slot);
+                            self.counters.push(PeerCounters::default());
+                            i
+                        }
+                        Err(_) => {
+                            tracing::error!(%peer, "65536 peers hold routes; ignoring this one");
+                            return Vec::new();
+                        }
+                    },
+                };
                 self.peer_index.insert(peer, i);
                 i
             }
