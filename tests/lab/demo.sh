@@ -20,7 +20,8 @@ cargo build --release --quiet
 BGPD=${CARGO_TARGET_DIR:-$PWD/target}/release/bgpd
 
 source tests/lab/seed-lab.sh
-trap 'lab_down; echo "demo: cleaned up"' EXIT
+tailer=
+trap '[ -n "$tailer" ] && kill "$tailer" 2>/dev/null; lab_down; echo "demo: cleaned up"' EXIT
 trap 'exit 130' INT TERM
 lab_up
 
@@ -69,5 +70,6 @@ if ! $once; then
     echo
     echo "demo: up; logs in $LAB_DIR. Ctrl-C to stop and clean up."
     tail -f "$LAB_DIR/bgpd.out" &
-    wait
+    tailer=$!
+    wait "$tailer"
 fi
