@@ -116,12 +116,15 @@ route 172.15.190.0/26 | grep -q "via 192.168.83.22 dev eth0 proto bgp metric 20"
 ok "blocks via their nodes; 172.16.0.0/16 ECMP over ${#NODES[@]} nodes (ADD-PATH)"
 # Before any fault: the cluster has converged, every reflector reflects
 # every block (a worker's sessions to the reflectors come up one by one, and
-# BIRD's own collisions can withdraw a path briefly).
+# BIRD's own collisions can withdraw a path briefly), and nothing is stale.
 converged() {
     show routes --json | python3 -c '
 import json, sys
 rows = {r["prefix"]: r for r in json.load(sys.stdin)}
 ok = all(rows.get(p, {}).get("paths", 0) >= 3 for p in ("172.15.190.0/26", "172.15.191.0/26"))
+# A reflector that came back keeps its old paths stale until its End-of-RIB
+# (graceful restart): the next fault waits for the refresh.
+ok = ok and not any(r["stale"] for r in rows.values())
 sys.exit(0 if ok else 1)'
 }
 wait_until 60 "every reflector reflects every block" converged
