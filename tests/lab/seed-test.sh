@@ -162,6 +162,7 @@ has_nexthops 172.15.190.0/26 192.168.83.22 || fail "block lost after m1 died"
 has_nexthops 172.15.191.0/26 192.168.83.37 || fail "block lost after m1 died"
 ok "reflector m1 killed: routes stay through m2 and m3, 0% ping loss"
 start_bird m1
+start_bird6 m1
 wait_until 60 "m1 back" all_up
 wait_until 60 "converged after m1's return" converged
 
@@ -190,6 +191,7 @@ mon=$!
 sleep 0.5
 for p in $(ip netns pids "$(ns m2)"); do kill -9 "$p"; done
 start_bird m2
+start_bird6 m2
 wait_until 60 "m2 back" all_up
 sleep 3
 kill $mon 2>/dev/null || true
