@@ -308,63 +308,59 @@ fn edit_distance(a: &str, b: &str) -> usize {
 // ---------------------------------------------------------------------
 // Raw structs: what the file says, with spans
 
-/// A duration as written: whole seconds, or a string with units.
+/// An integer or a string, as TOML gives durations (90 or "90s") and
+/// tables (254 or "main"); `expecting` names what the key takes, for the
+/// error when it is neither.
 #[derive(Clone, Debug)]
-enum RawDuration {
-    Secs(i64),
+enum IntOrText {
+    Int(i64),
     Text(String),
 }
 
+fn int_or_text<'de, D: Deserializer<'de>>(
+    d: D,
+    expecting: &'static str,
+) -> Result<IntOrText, D::Error> {
+    struct V(&'static str);
+    impl Visitor<'_> for V {
+        type Value = IntOrText;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str(self.0)
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<IntOrText, E> {
+            Ok(IntOrText::Int(v))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<IntOrText, E> {
+            Ok(IntOrText::Int(i64::try_from(v).unwrap_or(i64::MAX)))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<IntOrText, E> {
+            Ok(IntOrText::Text(v.to_string()))
+        }
+    }
+    d.deserialize_any(V(expecting))
+}
+
+/// A duration: whole seconds, or a string with units.
+#[derive(Clone, Debug)]
+struct RawDuration(IntOrText);
+
 impl<'de> Deserialize<'de> for RawDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = RawDuration;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str(
-                    "a duration: whole seconds (90) or a string with units (\"90s\", \"2m\", \"1m30s\")",
-                )
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawDuration, E> {
-                Ok(RawDuration::Secs(v))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawDuration, E> {
-                Ok(RawDuration::Secs(i64::try_from(v).unwrap_or(i64::MAX)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawDuration, E> {
-                Ok(RawDuration::Text(v.to_string()))
-            }
-        }
-        d.deserialize_any(V)
+        int_or_text(
+            d,
+            "a duration: whole seconds (90) or a string with units (\"90s\", \"2m\", \"1m30s\")",
+        )
+        .map(RawDuration)
     }
 }
 
 /// A table number or name.
 #[derive(Clone, Debug)]
-enum RawTable {
-    Num(i64),
-    Name(String),
-}
+struct RawTable(IntOrText);
 
 impl<'de> Deserialize<'de> for RawTable {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = RawTable;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a table number or \"main\"")
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawTable, E> {
-                Ok(RawTable::Num(v))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawTable, E> {
-                Ok(RawTable::Num(i64::try_from(v).unwrap_or(i64::MAX)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawTable, E> {
-                Ok(RawTable::Name(v.to_string()))
-            }
-        }
-        d.deserialize_any(V)
+        int_or_text(d, "a table number or \"main\"").map(RawTable)
     }
 }
 
@@ -1295,15 +1291,15 @@ fn kernel(cx: &mut Cx, r: &RawKernel) -> KernelSettings {
     let table = match &r.table {
         None => d.table,
         Some(t) => match t.get_ref() {
-            RawTable::Name(n) if n == "main" => TABLE_MAIN,
-            RawTable::Name(n) => match n.parse::<i64>() {
+            RawTable(IntOrText::Text(n)) if n == "main" => TABLE_MAIN,
+            RawTable(IntOrText::Text(n)) => match n.parse::<i64>() {
                 Ok(v) => table_num(cx, v, &t.span()).unwrap_or(d.table),
                 Err(_) => {
                     cx.err(&t.span(), format!("unknown table \"{n}\"; write \"main\" or a table number (1-4294967295, not 255 `local`)"));
                     d.table
                 }
             },
-            RawTable::Num(v) => table_num(cx, *v, &t.span()).unwrap_or(d.table),
+            RawTable(IntOrText::Int(v)) => table_num(cx, *v, &t.span()).unwrap_or(d.table),
         },
     };
     let protocol = match &r.protocol {
@@ -1599,12 +1595,12 @@ fn secs(cx: &mut Cx, v: &S<RawDuration>, key: &str) -> Option<u64> {
     let fix =
         "write whole seconds (90) or a number with a unit s, m or h (\"90s\", \"2m\", \"1m30s\")";
     match v.get_ref() {
-        RawDuration::Secs(n) if *n >= 0 => Some(*n as u64),
-        RawDuration::Secs(n) => {
+        RawDuration(IntOrText::Int(n)) if *n >= 0 => Some(*n as u64),
+        RawDuration(IntOrText::Int(n)) => {
             cx.err(&v.span(), format!("`{key}` {n} is negative; {fix}"));
             None
         }
-        RawDuration::Text(t) => match parse_duration(t) {
+        RawDuration(IntOrText::Text(t)) => match parse_duration(t) {
             Some(s) => Some(s),
             None => {
                 cx.err(
