@@ -140,8 +140,11 @@ fn config_file_reload_and_policy() {
     );
     lab.sh(&core, "ip route del 172.15.200.0/26");
     let r = lab.sh_text(&core, &format!("{bgpd} reconcile --socket {sock}"));
-    assert!(
-        r.contains("172.15.200.0/26") || r.contains("missing"),
+    // The report names the route it put back.
+    let report: serde_json::Value = serde_json::from_str(&r).unwrap_or_else(|e| panic!("{e}: {r}"));
+    assert_eq!(
+        report["reinstalled"],
+        serde_json::json!(["172.15.200.0/26"]),
         "{r}"
     );
     assert!(
