@@ -195,7 +195,7 @@ fn run(order: &[(usize, Op)]) -> (BTreeMap<IpNet, Vec<NextHop>>, BTreeMap<IpNet,
             if c.next_hops.is_empty() {
                 fib.remove(&c.prefix);
             } else {
-                fib.insert(c.prefix, c.next_hops);
+                fib.insert(c.prefix, c.next_hops.to_vec());
             }
         }
     };
@@ -223,7 +223,7 @@ fn run(order: &[(usize, Op)]) -> (BTreeMap<IpNet, Vec<NextHop>>, BTreeMap<IpNet,
     let installed = rib
         .installed()
         .into_iter()
-        .map(|c| (c.prefix, c.next_hops))
+        .map(|c| (c.prefix, c.next_hops.to_vec()))
         .collect();
     (installed, fib)
 }

@@ -112,7 +112,7 @@ fn apply(fib: &mut BTreeMap<IpNet, Vec<NextHop>>, changes: &[RouteChange]) {
         if c.next_hops.is_empty() {
             fib.remove(&c.prefix);
         } else {
-            fib.insert(c.prefix, c.next_hops.clone());
+            fib.insert(c.prefix, c.next_hops.to_vec());
         }
     }
 }
@@ -120,7 +120,7 @@ fn apply(fib: &mut BTreeMap<IpNet, Vec<NextHop>>, changes: &[RouteChange]) {
 fn installed(rib: &Rib) -> BTreeMap<IpNet, Vec<NextHop>> {
     rib.installed()
         .into_iter()
-        .map(|c| (c.prefix, c.next_hops))
+        .map(|c| (c.prefix, c.next_hops.to_vec()))
         .collect()
 }
 
@@ -228,7 +228,7 @@ fn without_add_path_one_path_per_reflector() {
         out.changes,
         vec![RouteChange {
             prefix: net("172.16.0.0/16"),
-            next_hops: vec![nh("192.168.83.22"), nh("192.168.83.23")]
+            next_hops: vec![nh("192.168.83.22"), nh("192.168.83.23")].into()
         }]
     );
 }
@@ -272,7 +272,7 @@ fn graceful_restart_stale_refresh_end_of_rib() {
         out.changes,
         vec![RouteChange {
             prefix: net("172.15.0.64/26"),
-            next_hops: vec![]
+            next_hops: Default::default()
         }]
     );
     assert_eq!(rib.peer(rr).unwrap().counters.ipv4.stale, 0);
@@ -294,7 +294,7 @@ fn graceful_restart_timer_expiry_and_hard_down() {
     rib.peer_down(rr, t0, Down::Graceful);
     let gone = vec![RouteChange {
         prefix: net("172.15.0.0/26"),
-        next_hops: vec![],
+        next_hops: Default::default(),
     }];
     assert_eq!(rib.stale_timer_expired(rr), gone);
     assert!(rib.is_empty());
@@ -791,7 +791,7 @@ fn unresolved_next_hops_are_not_eligible() {
         changes,
         vec![RouteChange {
             prefix: net("172.16.0.0/16"),
-            next_hops: vec![nh("192.168.83.21"), nh("192.168.83.22")]
+            next_hops: vec![nh("192.168.83.21"), nh("192.168.83.22")].into()
         }]
     );
 }

@@ -274,7 +274,10 @@ impl FibHandle {
 
 /// Convenience for tests and callers: one prefix's change.
 pub fn change(prefix: IpNet, next_hops: Vec<NextHop>) -> RouteChange {
-    RouteChange { prefix, next_hops }
+    RouteChange {
+        prefix,
+        next_hops: next_hops.into(),
+    }
 }
 
 pub(crate) fn io_err(e: impl std::fmt::Display) -> io::Error {

@@ -222,7 +222,7 @@ impl Fib {
         match cmd {
             FibCommand::Apply(changes) => {
                 for c in changes {
-                    self.set_desired(c.prefix.trunc(), c.next_hops);
+                    self.set_desired(c.prefix.trunc(), c.next_hops.to_vec());
                 }
             }
             FibCommand::InitialSyncDone => self.initial_sync_done("the RIB's initial sync"),

@@ -834,7 +834,7 @@ impl Rib {
             let rejected = ps.iter().filter(|p| p.reject.is_some()).count();
             RouteSummary {
                 prefix,
-                next_hops: e.next_hops(&ctx),
+                next_hops: e.next_hops(&ctx).to_vec(),
                 reason: (e.ecmp > 0).then_some(e.reason),
                 paths: ps.len(),
                 stale: ps[..e.ecmp as usize].iter().any(|p| p.stale()),
@@ -943,7 +943,7 @@ impl Rib {
             .collect();
         PrefixView {
             prefix,
-            next_hops: e.next_hops(&ctx),
+            next_hops: e.next_hops(&ctx).to_vec(),
             paths,
         }
     }

@@ -9,7 +9,7 @@ use super::attrs::PathAttrs;
 use super::decision::{Cand, Step, decide};
 use super::policy::Reject;
 use super::{PeerSlot, RibConfig};
-use crate::route::NextHop;
+use crate::route::{NextHop, NextHops};
 
 /// Path flag: retained from a peer in graceful restart (RFC 4724 §4.2).
 pub(crate) const STALE: u8 = 1;
@@ -172,14 +172,17 @@ impl Entry {
     }
 
     /// The multipath set's next hops, deduplicated and sorted.
-    pub(crate) fn next_hops(&self, ctx: &Ctx) -> Vec<NextHop> {
-        let ps = &self.paths()[..self.ecmp as usize];
-        let mut v: Vec<NextHop> = ps.iter().map(|p| ctx.install_hop(p)).collect();
-        if v.len() > 1 {
-            v.sort_unstable();
-            v.dedup();
+    pub(crate) fn next_hops(&self, ctx: &Ctx) -> NextHops {
+        match &self.paths()[..self.ecmp as usize] {
+            [] => NextHops::new(),
+            [p] => NextHops::one(ctx.install_hop(p)),
+            ps => {
+                let mut v: Vec<NextHop> = ps.iter().map(|p| ctx.install_hop(p)).collect();
+                v.sort_unstable();
+                v.dedup();
+                v.into()
+            }
         }
-        v
     }
 
     /// Runs the decision process and reorders the paths: the multipath set
