@@ -62,7 +62,7 @@ impl PrefixRule {
     }
 
     pub fn matches(&self, p: &IpNet) -> bool {
-        if !self.prefix.contains(p) {
+        if !covers(&self.prefix, p) {
             return false;
         }
         let len = p.prefix_len();
@@ -194,42 +194,94 @@ pub fn martian(p: &IpNet) -> bool {
     match p {
         IpNet::V4(p) => V4
             .iter()
-            .any(|(a, l)| Ipv4Net::new_assert((*a).into(), *l).contains(p)),
-        IpNet::V6(p) => V6
-            .iter()
-            .any(|(a, l)| Ipv6Net::new_assert((*a).into(), *l).contains(p)),
+            .any(|&(a, l)| covers4(u32::from_be_bytes(a), l, p)),
+        IpNet::V6(p) => V6.iter().any(|&(a, l)| {
+            let a: u128 = a.iter().fold(0, |acc, w| acc << 16 | *w as u128);
+            covers6(a, l, p)
+        }),
     }
 }
 
-impl Policy {
-    /// The verdict for `prefix` from `peer`, given the box's connected
-    /// networks. `None` accepts.
-    pub fn evaluate(&self, peer: IpAddr, prefix: &IpNet, connected: &[IpNet]) -> Option<Reject> {
-        let rules = self
-            .peers
-            .get(&peer)
-            .and_then(|p| p.rules.as_deref())
-            .unwrap_or(&self.rules);
-        if !rules.is_empty() {
-            match rules.iter().find(|r| r.matches(prefix)) {
+/// Whether `net/len` holds `p` (integer arithmetic; this runs per prefix).
+fn covers4(net: u32, len: u8, p: &Ipv4Net) -> bool {
+    p.prefix_len() >= len
+        && (u32::from(p.network()) ^ net)
+            .checked_shr(32 - len as u32)
+            .unwrap_or(0)
+            == 0
+}
+
+fn covers6(net: u128, len: u8, p: &Ipv6Net) -> bool {
+    p.prefix_len() >= len
+        && (u128::from(p.network()) ^ net)
+            .checked_shr(128 - len as u32)
+            .unwrap_or(0)
+            == 0
+}
+
+/// Whether `outer` equals or covers `inner`.
+fn covers(outer: &IpNet, inner: &IpNet) -> bool {
+    match (outer, inner) {
+        (IpNet::V4(o), IpNet::V4(i)) => covers4(u32::from(o.network()), o.prefix_len(), i),
+        (IpNet::V6(o), IpNet::V6(i)) => covers6(u128::from(o.network()), o.prefix_len(), i),
+        _ => false,
+    }
+}
+
+/// The policy as it applies to one peer: looked up once per UPDATE, then
+/// evaluated per prefix.
+pub struct ForPeer<'a> {
+    policy: &'a Policy,
+    rules: &'a [PrefixRule],
+}
+
+impl ForPeer<'_> {
+    /// The verdict for `prefix`, given the box's connected networks.
+    /// `None` accepts.
+    pub fn evaluate(&self, prefix: &IpNet, connected: &[IpNet]) -> Option<Reject> {
+        if !self.rules.is_empty() {
+            match self.rules.iter().find(|r| r.matches(prefix)) {
                 Some(r) if r.action == RuleAction::Deny => return Some(Reject::DeniedByRule),
                 Some(r) if r.is_exact() => return None,
                 Some(_) => {}
                 None => return Some(Reject::NotAllowed),
             }
         }
-        if self.reject_default_route && prefix.prefix_len() == 0 {
+        let policy = self.policy;
+        if policy.reject_default_route && prefix.prefix_len() == 0 {
             return Some(Reject::DefaultRoute);
         }
-        if self.reject_martians && martian(prefix) {
+        if policy.reject_martians && martian(prefix) {
             return Some(Reject::Martian);
         }
         // A prefix equal to or shorter than (covering) a connected network
         // would steal the box's own LAN traffic.
-        if self.reject_connected && connected.iter().any(|c| prefix.contains(c)) {
+        if policy.reject_connected && connected.iter().any(|c| covers(prefix, c)) {
             return Some(Reject::Connected);
         }
         None
+    }
+}
+
+impl Policy {
+    /// The policy for one peer: its own rules if it has any, else the
+    /// global ones.
+    pub fn for_peer(&self, peer: IpAddr) -> ForPeer<'_> {
+        let rules = self
+            .peers
+            .get(&peer)
+            .and_then(|p| p.rules.as_deref())
+            .unwrap_or(&self.rules);
+        ForPeer {
+            policy: self,
+            rules,
+        }
+    }
+
+    /// The verdict for `prefix` from `peer`, given the box's connected
+    /// networks. `None` accepts.
+    pub fn evaluate(&self, peer: IpAddr, prefix: &IpNet, connected: &[IpNet]) -> Option<Reject> {
+        self.for_peer(peer).evaluate(prefix, connected)
     }
 
     pub fn max_prefix(&self, peer: IpAddr) -> Option<MaxPrefix> {
@@ -240,6 +292,23 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The integer containment test agrees with ipnet's.
+        #[test]
+        fn covers_agrees_with_ipnet(a: u32, la in 0u8..=32, b: u32, lb in 0u8..=32,
+                                    c: u128, lc in 0u8..=128, d: u128, ld in 0u8..=128) {
+            let (x, y) = (IpNet::V4(Ipv4Net::new_assert(a.into(), la)), IpNet::V4(Ipv4Net::new_assert(b.into(), lb)));
+            proptest::prop_assert_eq!(covers(&x, &y), x.contains(&y));
+            // Also with y inside x, which random pairs rarely hit.
+            let y2 = IpNet::V4(Ipv4Net::new_assert((a ^ (b >> la.min(31))).into(), lb.max(la)));
+            proptest::prop_assert_eq!(covers(&x, &y2), x.contains(&y2));
+            let (x, y) = (IpNet::V6(Ipv6Net::new_assert(c.into(), lc)), IpNet::V6(Ipv6Net::new_assert(d.into(), ld)));
+            proptest::prop_assert_eq!(covers(&x, &y), x.contains(&y));
+            let y2 = IpNet::V6(Ipv6Net::new_assert((c ^ (d >> lc.min(127))).into(), ld.max(lc)));
+            proptest::prop_assert_eq!(covers(&x, &y2), x.contains(&y2));
+        }
+    }
 
     fn n(s: &str) -> IpNet {
         s.parse().unwrap()
