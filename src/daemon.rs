@@ -25,6 +25,11 @@ use crate::route::RouteChange;
 use crate::session::{self, Accepted, PeerEvent, PeerSpec, RangeSpec, Speaker};
 use crate::wire::{Notification, iana::err};
 
+/// Peer events taken from the queue as one batch (one decision per
+/// touched prefix, one change set to the FIB). An UPDATE carries up to
+/// about 900 IPv4 prefixes, so a batch stays under a million changes.
+const EVENT_BATCH: usize = 256;
+
 /// Everything the daemon starts with.
 pub struct Setup {
     pub local_as: u32,
@@ -269,6 +274,7 @@ pub async fn run(setup: Setup, mut view: Option<Box<dyn View>>) -> Result<(), St
         stale: HashMap::new(),
         restart_after: setup.restart_after.clone(),
         fib: fib.clone(),
+        install: setup.fib.install,
         resolver,
         sync_pending: Some(sync_pending),
         eor_wanted: HashMap::new(),
@@ -281,10 +287,21 @@ pub async fn run(setup: Setup, mut view: Option<Box<dyn View>>) -> Result<(), St
         tokio::select! {
             Some(a) = acc_rx.recv() => state.speaker.accept(a).await,
             Some(ev) = ev_rx.recv() => {
-                if let Some(v) = view.as_mut() {
-                    v.event(&ev);
+                // Take what the peers have queued (up to a bound) as one
+                // batch: the RIB decides each touched prefix once and the
+                // FIB gets one change set.
+                let mut changes = Vec::new();
+                let mut next = Some(ev);
+                let mut n = 0;
+                while let Some(ev) = next {
+                    if let Some(v) = view.as_mut() {
+                        v.event(&ev);
+                    }
+                    state.peer_event(ev, &mut view, &mut changes).await;
+                    n += 1;
+                    next = if n < EVENT_BATCH { ev_rx.try_recv().ok() } else { None };
                 }
-                let changes = state.peer_event(ev, &mut view).await;
+                changes.extend(state.rib.commit());
                 state.apply(changes, &mut view).await;
             }
             Some(FibEvent::ReachabilityChanged) = fib_events.recv() => {
@@ -367,6 +384,10 @@ struct State {
     stale: HashMap<IpAddr, Instant>,
     restart_after: HashMap<IpAddr, Duration>,
     fib: FibHandle,
+    /// `[kernel] install`: when off, change sets do not go to the FIB
+    /// (`show fib` and `show route` report the RIB's choice as not
+    /// installed).
+    install: bool,
     resolver: fib::KernelResolver,
     /// Configured peers whose End-of-RIB the FIB's initial sync waits for.
     sync_pending: Option<std::collections::HashSet<IpAddr>>,
@@ -375,12 +396,15 @@ struct State {
 }
 
 impl State {
-    /// Feeds a peer event to the RIB; returns the route changes.
+    /// Feeds a peer event to the RIB and adds the route changes to
+    /// `changes` (the batch so far; UPDATEs are decided at its end, see
+    /// [`Rib::update_deferred`]).
     async fn peer_event(
         &mut self,
         ev: PeerEvent,
         view: &mut Option<Box<dyn View>>,
-    ) -> Vec<RouteChange> {
+        changes: &mut Vec<RouteChange>,
+    ) {
         let now = Instant::now();
         match ev {
             PeerEvent::Up { peer, negotiated } => {
@@ -388,8 +412,10 @@ impl State {
                 self.eor_wanted
                     .insert(peer, negotiated.families.iter().collect());
                 self.adopt_range_policy(peer);
-                self.rib
-                    .peer_up(peer, PeerInfo::from_negotiated(&negotiated))
+                changes.extend(
+                    self.rib
+                        .peer_up(peer, PeerInfo::from_negotiated(&negotiated)),
+                );
             }
             PeerEvent::Down { peer, reason } => {
                 // RFC 4724 §4.2: a lost connection keeps the peer's routes
@@ -398,7 +424,8 @@ impl State {
                     DownReason::ConnectionLost | DownReason::PeerRestarted => Down::Graceful,
                     _ => Down::Hard,
                 };
-                let (changes, keep) = self.rib.peer_down(peer, now, how);
+                let (down, keep) = self.rib.peer_down(peer, now, how);
+                changes.extend(down);
                 if let Some(d) = keep {
                     self.stale.insert(peer, now + d);
                     let line = format!(
@@ -415,14 +442,27 @@ impl State {
                         }
                     }
                 }
-                changes
             }
             PeerEvent::Update { peer, update } => {
-                let mut out = self.rib.update(peer, &update, now);
+                let rejected_before = view
+                    .as_ref()
+                    .and_then(|_| self.rib.peer(peer))
+                    .map(|p| p.counters.ipv4.rejected + p.counters.ipv6.rejected);
+                let out = self.rib.update_deferred(peer, &update, now);
+                changes.extend(out.changes);
                 if let Some(af) = update.as_end_of_rib() {
+                    // The batch so far reaches the FIB before it hears that
+                    // the initial sync may be over.
+                    changes.extend(self.rib.commit());
+                    self.apply(std::mem::take(changes), view).await;
                     self.end_of_rib(peer, af).await;
                 }
-                if let Some(v) = view.as_mut() {
+                if let Some(v) = view.as_mut()
+                    && let Some(before) = rejected_before
+                    && self.rib.peer(peer).is_some_and(|p| {
+                        p.counters.ipv4.rejected + p.counters.ipv6.rejected > before
+                    })
+                {
                     for n in update.announced() {
                         if let Some(pv) = self.rib.prefix(n.prefix.trunc())
                             && let Some(r) = pv.paths.iter().find_map(|p| match p.state {
@@ -445,12 +485,12 @@ impl State {
                     Some(MaxPrefixEvent::Exceeded { peer, count, limit }) => {
                         warn!(%peer, count, limit, "max-prefix exceeded: closing the session (Cease 6/1)");
                         // Nothing beyond the limit may reach the kernel: the
-                        // peer's routes go now, in the same change set as
-                        // this UPDATE's, so the FIB only sees the result.
+                        // peer's routes go now, merged into the batch's
+                        // change set, so the FIB only sees the result.
                         let (down, _) = self.rib.peer_down(peer, now, Down::Hard);
                         // The RIB now ignores this peer's UPDATEs still in
                         // flight, until its next session comes up.
-                        out.changes = merge_changes(std::mem::take(&mut out.changes), down);
+                        *changes = merge_changes(std::mem::take(changes), down);
                         // RFC 4486 §4: Cease / Maximum Number of Prefixes Reached.
                         let n = Notification::new(err::CEASE, err::CEASE_MAX_PREFIXES, vec![]);
                         if let Some(h) = self.speaker.peer(&peer) {
@@ -465,9 +505,8 @@ impl State {
                     }
                     None => {}
                 }
-                out.changes
             }
-            PeerEvent::State { .. } | PeerEvent::RouteRefresh { .. } => Vec::new(),
+            PeerEvent::State { .. } | PeerEvent::RouteRefresh { .. } => {}
         }
     }
 
@@ -503,7 +542,7 @@ impl State {
                 installed: accepted,
             });
         }
-        if let Ok(f) = self.fib.status().await {
+        if let Ok(f) = self.fib_status().await {
             snap.fib_desired = f.desired as u64;
             snap.fib_installed = f.installed as u64;
             snap.fib_pending = f.pending as u64;
@@ -537,9 +576,22 @@ impl State {
         if let Some(v) = view.as_mut() {
             v.routes(&changes);
         }
+        if !self.install {
+            return;
+        }
         if self.fib.apply(changes).await.is_err() {
             error!("the kernel task has stopped; routes are no longer installed");
         }
+    }
+
+    /// The FIB's status; with install off the FIB is not fed, so what it
+    /// would be asked to install is the RIB's count.
+    async fn fib_status(&self) -> Result<fib::FibStatus, fib::FibClosed> {
+        let mut st = self.fib.status().await?;
+        if !self.install {
+            st.desired = self.rib.selected();
+        }
+        Ok(st)
     }
 
     /// Records an End-of-RIB; once every configured peer has sent its
@@ -607,7 +659,7 @@ impl State {
                 Response::ok(rows)
             }
             Request::Metrics => Response::ok(crate::metrics::encode(&self.snapshot().await)),
-            Request::Fib => match self.fib.status().await {
+            Request::Fib => match self.fib_status().await {
                 Ok(st) => Response::ok(st),
                 Err(_) => Response::err("the kernel task has stopped"),
             },
@@ -618,7 +670,16 @@ impl State {
             Request::Route { address } => match address.parse::<IpAddr>() {
                 Ok(a) => match self.rib.lookup(a) {
                     Some(v) => {
-                        let kernel = self.fib.lookup(v.prefix).await.ok().flatten();
+                        let kernel = if self.install {
+                            self.fib.lookup(v.prefix).await.ok().flatten()
+                        } else {
+                            (!v.next_hops.is_empty()).then(|| fib::PrefixStatus {
+                                prefix: v.prefix,
+                                desired: v.next_hops.iter().map(|n| n.to_string()).collect(),
+                                state: fib::PrefixState::NotInstalled,
+                                foreign: Vec::new(),
+                            })
+                        };
                         Response::ok(serde_json::json!({
                             "address": a.to_string(),
                             "route": prefix_json(&v),

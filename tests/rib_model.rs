@@ -184,8 +184,14 @@ fn to_update(p: usize, op: &Op) -> Option<Update> {
 }
 
 /// Runs the ops in the given global order; returns the RIB's installed
-/// set and the FIB built from its change stream.
-fn run(order: &[(usize, Op)]) -> (BTreeMap<IpNet, Vec<NextHop>>, BTreeMap<IpNet, Vec<NextHop>>) {
+/// set and the FIB built from its change stream. With a non-empty
+/// `commits`, UPDATEs go through `update_deferred` and the decision runs
+/// only after op i when `commits[i % len]` (and at the end), as the daemon
+/// batches them.
+fn run(
+    order: &[(usize, Op)],
+    commits: &[bool],
+) -> (BTreeMap<IpNet, Vec<NextHop>>, BTreeMap<IpNet, Vec<NextHop>>) {
     let now = Instant::now();
     let mut rib = Rib::new(RibConfig::new(64512, Ipv4Addr::new(192, 168, 83, 1)));
     let mut up = [false; PEERS];
@@ -199,7 +205,7 @@ fn run(order: &[(usize, Op)]) -> (BTreeMap<IpNet, Vec<NextHop>>, BTreeMap<IpNet,
             }
         }
     };
-    for (p, op) in order {
+    for (i, (p, op)) in order.iter().enumerate() {
         let addr = peer_addr(*p);
         if let Op::Down { graceful } = op {
             if up[*p] {
@@ -218,8 +224,16 @@ fn run(order: &[(usize, Op)]) -> (BTreeMap<IpNet, Vec<NextHop>>, BTreeMap<IpNet,
             apply(&mut fib, rib.peer_up(addr, info(*p)));
         }
         let u = to_update(*p, op).unwrap();
-        apply(&mut fib, rib.update(addr, &u, now).changes);
+        if commits.is_empty() {
+            apply(&mut fib, rib.update(addr, &u, now).changes);
+        } else {
+            apply(&mut fib, rib.update_deferred(addr, &u, now).changes);
+            if commits[i % commits.len()] {
+                apply(&mut fib, rib.commit());
+            }
+        }
     }
+    apply(&mut fib, rib.commit());
     let installed = rib
         .installed()
         .into_iter()
@@ -255,6 +269,7 @@ proptest! {
         per_peer in proptest::collection::vec(proptest::collection::vec(op(), 0..25), PEERS),
         picks_a in proptest::collection::vec(0..PEERS, 0..100),
         picks_b in proptest::collection::vec(0..PEERS, 0..100),
+        commits in proptest::collection::vec(any::<bool>(), 1..8),
     ) {
         let mut model = vec![ModelPeer::default(); PEERS];
         for (p, ops) in per_peer.iter().enumerate() {
@@ -265,9 +280,11 @@ proptest! {
         let want = model_fib(&model);
         for picks in [&picks_a, &picks_b] {
             let order = interleave(&per_peer, picks);
-            let (installed, fib) = run(&order);
-            prop_assert_eq!(&installed, &want);
-            prop_assert_eq!(&fib, &want);
+            for batching in [&[][..], &commits[..]] {
+                let (installed, fib) = run(&order, batching);
+                prop_assert_eq!(&installed, &want);
+                prop_assert_eq!(&fib, &want);
+            }
         }
     }
 }

@@ -28,7 +28,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use prefix_trie::PrefixMap;
 
 use crate::fsm::Negotiated;
-use crate::route::{AlwaysResolves, NextHop, Resolver, RouteChange};
+use crate::route::{AlwaysResolves, NextHop, NextHops, Resolver, RouteChange};
 use crate::wire::{AfiSafi, Nlri, Update};
 
 pub use attrs::{DEFAULT_LOCAL_PREF, PathAttrs};
@@ -42,6 +42,9 @@ use table::{Ctx, Path, STALE, UNRESOLVED};
 /// every node of a mid-sized cluster and stays well under the kernel's
 /// limit on nexthops per route.
 pub const DEFAULT_MULTIPATH: usize = 32;
+
+/// Next hops whose reachability the RIB remembers between re-checks.
+const RESOLVED_CACHE: usize = 65536;
 
 /// RIB-wide settings.
 #[derive(Clone, Debug)]
@@ -294,12 +297,18 @@ pub struct Rib {
     policy: Policy,
     connected: Vec<IpNet>,
     resolver: Box<dyn Resolver + Send>,
+    /// The resolver's answers since the last [`Rib::reresolve`] (which the
+    /// daemon calls whenever the kernel's reachability changes).
+    resolved: HashMap<IpAddr, bool>,
     interner: attrs::Interner,
     peers: Vec<PeerSlot>,
     counters: Vec<PeerCounters>,
     peer_index: HashMap<IpAddr, u16>,
     v4: PrefixMap<Ipv4Net, Entry>,
     v6: PrefixMap<Ipv6Net, Entry>,
+    /// Prefixes whose paths changed since the last decision (see
+    /// [`Rib::update_deferred`]), each with its next hops before.
+    pending: Vec<(IpNet, NextHops)>,
 }
 
 impl Rib {
@@ -315,12 +324,14 @@ impl Rib {
             policy: Policy::default(),
             connected: Vec::new(),
             resolver,
+            resolved: HashMap::new(),
             interner: attrs::Interner::default(),
             peers: Vec::new(),
             counters: Vec::new(),
             peer_index: HashMap::new(),
             v4: PrefixMap::new(),
             v6: PrefixMap::new(),
+            pending: Vec::new(),
         }
     }
 
@@ -492,7 +503,28 @@ impl Rib {
     /// and MP_REACH_NLRI, IPv4 and IPv6 unicast), RFC 7606 treat-as-withdraw
     /// and End-of-RIB (RFC 4724 §4.2: the peer's stale leftovers of that
     /// family go).
-    pub fn update(&mut self, peer: IpAddr, u: &Update, _now: Instant) -> Outcome {
+    pub fn update(&mut self, peer: IpAddr, u: &Update, now: Instant) -> Outcome {
+        let mut out = self.update_deferred(peer, u, now);
+        let later = self.commit();
+        if !later.is_empty() {
+            let first = out.changes.is_empty();
+            out.changes.extend(later);
+            if !first {
+                dedup_changes(&mut out.changes);
+            }
+        }
+        out
+    }
+
+    /// [`Rib::update`] without running the decision process for prefixes
+    /// that already had paths: they are marked, and [`Rib::commit`] decides
+    /// each once. A batch of UPDATEs adding n paths to one prefix (a
+    /// Calico service CIDR through ADD-PATH) then costs one decision over
+    /// n paths, not n. The returned changes (new prefixes, single paths
+    /// replaced or withdrawn) come before the ones `commit` returns, and a
+    /// later change of a prefix supersedes an earlier one. Call `commit`
+    /// before reading the table; every other mutator commits first.
+    pub fn update_deferred(&mut self, peer: IpAddr, u: &Update, _now: Instant) -> Outcome {
         let Some(&idx) = self.peer_index.get(&peer) else {
             return Outcome::default();
         };
@@ -501,7 +533,8 @@ impl Rib {
         }
         self.counters[idx as usize].updates += 1;
         if let Some(af) = u.as_end_of_rib() {
-            let changes = self.flush_stale(idx, Some(af));
+            let mut changes = self.commit();
+            changes.extend(self.flush_stale(idx, Some(af)));
             self.interner.collect();
             return Outcome {
                 changes,
@@ -575,11 +608,8 @@ impl Rib {
         None
     }
 
-    fn reject_for(&self, idx: u16, prefix: &IpNet, attrs: &PathAttrs) -> Option<Reject> {
-        let peer = self.peers[idx as usize].addr;
-        if let Some(r) = self.policy.evaluate(peer, prefix, &self.connected) {
-            return Some(r);
-        }
+    /// Rejections that depend on the attributes only.
+    fn attr_reject(&self, idx: u16, attrs: &PathAttrs) -> Option<Reject> {
         // RFC 4271 §9.1.2: a path holding our AS is a loop.
         if attrs.as_path.contains(self.cfg.local_as) && !self.peers[idx as usize].info.ibgp {
             return Some(Reject::AsLoop);
@@ -605,16 +635,31 @@ impl Rib {
                 reject: None,
                 flags: 0,
             };
-            self.resolver.resolves(ctx.install_hop(&probe).addr)
+            let addr = ctx.install_hop(&probe).addr;
+            match self.resolved.get(&addr) {
+                Some(&ok) => ok,
+                None => {
+                    let ok = self.resolver.resolves(addr);
+                    if self.resolved.len() >= RESOLVED_CACHE {
+                        self.resolved.clear();
+                    }
+                    self.resolved.insert(addr, ok);
+                    ok
+                }
+            }
         };
         let flags = if hop_ok { 0 } else { UNRESOLVED };
+        // The policy is looked up once per UPDATE; the attribute checks
+        // come after the prefix checks, as in `reject_for`.
+        let attr_reject = self.attr_reject(idx, &attrs);
+        let policy = self.policy.for_peer(self.peers[idx as usize].addr);
         for n in nlri {
-            let prefix = n.prefix.trunc();
+            let prefix = trunc(n.prefix);
             let path = Path {
                 attrs: attrs.clone(),
                 path_id: n.path_id.unwrap_or(0),
                 peer: idx,
-                reject: self.reject_for(idx, &prefix, &attrs),
+                reject: policy.evaluate(&prefix, &self.connected).or(attr_reject),
                 flags,
             };
             let v6 = matches!(prefix, IpNet::V6(_));
@@ -623,9 +668,10 @@ impl Rib {
                 peers: &self.peers,
                 cfg: &self.cfg,
             };
+            let pending = &mut self.pending;
             let old = match prefix {
-                IpNet::V4(p) => upsert(&mut self.v4, &ctx, p, path, out),
-                IpNet::V6(p) => upsert(&mut self.v6, &ctx, p, path, out),
+                IpNet::V4(p) => upsert(&mut self.v4, &ctx, p, path, out, pending),
+                IpNet::V6(p) => upsert(&mut self.v6, &ctx, p, path, out, pending),
             };
             if let Some(old) = old {
                 self.counters[idx as usize].account(v6, &old, false);
@@ -634,16 +680,17 @@ impl Rib {
     }
 
     fn withdraw(&mut self, idx: u16, n: &Nlri, out: &mut Vec<RouteChange>) {
-        let prefix = n.prefix.trunc();
+        let prefix = trunc(n.prefix);
         let pid = n.path_id.unwrap_or(0);
         self.counters[idx as usize].withdrawn += 1;
         let ctx = Ctx {
             peers: &self.peers,
             cfg: &self.cfg,
         };
+        let pending = &mut self.pending;
         let old = match prefix {
-            IpNet::V4(p) => remove(&mut self.v4, &ctx, p, idx, pid, out),
-            IpNet::V6(p) => remove(&mut self.v6, &ctx, p, idx, pid, out),
+            IpNet::V4(p) => remove(&mut self.v4, &ctx, p, idx, pid, out, pending),
+            IpNet::V6(p) => remove(&mut self.v6, &ctx, p, idx, pid, out, pending),
         };
         if let Some(old) = old {
             self.counters[idx as usize].account(matches!(prefix, IpNet::V6(_)), &old, false);
@@ -669,6 +716,7 @@ impl Rib {
     ) where
         Self: TableOf<P>,
     {
+        changes.extend(self.commit());
         let ctx = Ctx {
             peers: &self.peers,
             cfg: &self.cfg,
@@ -721,6 +769,26 @@ impl Rib {
         for p in empty {
             table.remove(&p);
         }
+    }
+
+    /// Decides every prefix whose paths changed since the last decision
+    /// and returns the ones whose next hops changed.
+    pub fn commit(&mut self) -> Vec<RouteChange> {
+        let mut out = Vec::new();
+        if self.pending.is_empty() {
+            return out;
+        }
+        let ctx = Ctx {
+            peers: &self.peers,
+            cfg: &self.cfg,
+        };
+        for (prefix, before) in std::mem::take(&mut self.pending) {
+            match prefix {
+                IpNet::V4(p) => settle(&mut self.v4, &ctx, p, before, &mut out),
+                IpNet::V6(p) => settle(&mut self.v6, &ctx, p, before, &mut out),
+            }
+        }
+        out
     }
 
     /// Replaces the import policy and re-evaluates every path from the
@@ -784,6 +852,7 @@ impl Rib {
     pub fn reresolve(&mut self) -> Vec<RouteChange> {
         let mut changes = Vec::new();
         let mut cache: HashMap<IpAddr, bool> = HashMap::new();
+        self.resolved.clear();
         let resolver = std::mem::replace(&mut self.resolver, Box::new(AlwaysResolves));
         let ctx_peers = self.peers.clone();
         let cfg = self.cfg.clone();
@@ -860,6 +929,13 @@ impl Rib {
     }
 
     /// Number of prefixes in the Loc-RIB (with or without a usable path).
+    /// How many prefixes have a next-hop set (what the FIB is asked to
+    /// install).
+    pub fn selected(&self) -> usize {
+        let v4 = self.v4.iter().filter(|(_, e)| e.ecmp > 0).count();
+        v4 + self.v6.iter().filter(|(_, e)| e.ecmp > 0).count()
+    }
+
     pub fn len(&self) -> usize {
         self.v4.len() + self.v6.len()
     }
@@ -1032,19 +1108,35 @@ impl TableOf<Ipv6Net> for Rib {
     }
 }
 
+/// `IpNet::trunc` in integer arithmetic (this runs per prefix).
+fn trunc(p: IpNet) -> IpNet {
+    match p {
+        IpNet::V4(n) => {
+            let len = n.prefix_len();
+            let mask = u32::MAX.checked_shl(32 - len as u32).unwrap_or(0);
+            let a = u32::from(n.addr()) & mask;
+            IpNet::V4(Ipv4Net::new_assert(a.into(), len))
+        }
+        IpNet::V6(n) => IpNet::V6(n.trunc()),
+    }
+}
+
 fn is_unicast(af: AfiSafi) -> bool {
     af == AfiSafi::IPV4_UNICAST || af == AfiSafi::IPV6_UNICAST
 }
 
 /// Adds or replaces a path (RFC 4271 §9: a new advertisement of the same
 /// prefix and path id from a peer replaces the old one; RFC 7911 §3).
-/// Returns the replaced path.
+/// Returns the replaced path. A prefix's first path, or the replacement
+/// of its only path, is decided here (there is nothing to compare);
+/// otherwise the entry is marked and left to [`Rib::commit`].
 fn upsert<P: Pfx>(
     table: &mut PrefixMap<P, Entry>,
     ctx: &Ctx,
     prefix: P,
     path: Path,
     out: &mut Vec<RouteChange>,
+    pending: &mut Vec<(IpNet, NextHops)>,
 ) -> Option<Path> {
     use prefix_trie::map::Entry as E;
     match table.entry(prefix) {
@@ -1060,28 +1152,45 @@ fn upsert<P: Pfx>(
         }
         E::Occupied(mut o) => {
             let e = o.get_mut();
-            let before = e.next_hops(ctx);
-            let old = match e.find(path.peer, path.path_id) {
+            if !e.dirty
+                && let Some(only) = e.only()
+                && only.peer == path.peer
+                && only.path_id == path.path_id
+            {
+                let before = e.next_hops(ctx);
+                let old = std::mem::replace(e, Entry::new(path));
+                let after = e.next_hops(ctx);
+                if before != after {
+                    out.push(RouteChange {
+                        prefix: prefix.into(),
+                        next_hops: after,
+                    });
+                }
+                return old.only().cloned();
+            }
+            mark(e, prefix, ctx, pending);
+            match e.find(path.peer, path.path_id) {
                 Some(i) => Some(std::mem::replace(&mut e.paths_mut()[i], path)),
                 None => {
                     e.push(path);
                     None
                 }
-            };
-            e.decide(ctx);
-            let after = e.next_hops(ctx);
-            if before != after {
-                out.push(RouteChange {
-                    prefix: prefix.into(),
-                    next_hops: after,
-                });
             }
-            old
         }
     }
 }
 
-/// Removes a path; returns it if it was there.
+/// Marks an entry for [`Rib::commit`], remembering its next hops.
+fn mark<P: Pfx>(e: &mut Entry, prefix: P, ctx: &Ctx, pending: &mut Vec<(IpNet, NextHops)>) {
+    if !e.dirty {
+        e.dirty = true;
+        pending.push((prefix.into(), e.next_hops(ctx)));
+    }
+}
+
+/// Removes a path; returns it if it was there. The withdrawal of a
+/// prefix's only path takes effect here; otherwise the entry is marked
+/// and left to [`Rib::commit`].
 fn remove<P: Pfx>(
     table: &mut PrefixMap<P, Entry>,
     ctx: &Ctx,
@@ -1089,11 +1198,38 @@ fn remove<P: Pfx>(
     peer: u16,
     path_id: u32,
     out: &mut Vec<RouteChange>,
+    pending: &mut Vec<(IpNet, NextHops)>,
 ) -> Option<Path> {
     let e = table.get_mut(&prefix)?;
     let i = e.find(peer, path_id)?;
-    let before = e.next_hops(ctx);
-    let old = e.remove_at(i);
+    if !e.dirty && e.only().is_some() {
+        if e.ecmp > 0 {
+            out.push(RouteChange {
+                prefix: prefix.into(),
+                next_hops: NextHops::new(),
+            });
+        }
+        let old = e.remove_at(i);
+        table.remove(&prefix);
+        return Some(old);
+    }
+    mark(e, prefix, ctx, pending);
+    Some(e.remove_at(i))
+}
+
+/// Decides a marked entry; records a change if its next hops moved, and
+/// drops it if no path is left.
+fn settle<P: Pfx>(
+    table: &mut PrefixMap<P, Entry>,
+    ctx: &Ctx,
+    prefix: P,
+    before: NextHops,
+    out: &mut Vec<RouteChange>,
+) {
+    let Some(e) = table.get_mut(&prefix) else {
+        return;
+    };
+    e.dirty = false;
     e.decide(ctx);
     let after = e.next_hops(ctx);
     if before != after {
@@ -1105,7 +1241,6 @@ fn remove<P: Pfx>(
     if e.is_empty() {
         table.remove(&prefix);
     }
-    Some(old)
 }
 
 /// Keeps only the last change of each prefix, in order.
@@ -1123,4 +1258,19 @@ fn dedup_changes(changes: &mut Vec<RouteChange>) {
         i += 1;
         keep
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn trunc_agrees_with_ipnet(a: u32, l in 0u8..=32, b: u128, m in 0u8..=128) {
+            let p = IpNet::V4(Ipv4Net::new_assert(a.into(), l));
+            proptest::prop_assert_eq!(trunc(p), p.trunc());
+            let p = IpNet::V6(Ipv6Net::new_assert(b.into(), m));
+            proptest::prop_assert_eq!(trunc(p), p.trunc());
+        }
+    }
 }

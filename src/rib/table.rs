@@ -53,6 +53,9 @@ pub struct Entry {
     pub(crate) ecmp: u16,
     /// Why the best path won.
     pub(crate) reason: Step,
+    /// Paths changed since the last decision; the RIB's pending list holds
+    /// the prefix and its next hops before the change.
+    pub(crate) dirty: bool,
 }
 
 /// What the decision needs of the RIB.
@@ -111,6 +114,7 @@ impl Entry {
             paths: Paths::One(p),
             ecmp,
             reason: Step::OnlyPath,
+            dirty: false,
         }
     }
 
@@ -125,6 +129,14 @@ impl Entry {
         match &mut self.paths {
             Paths::One(p) => std::slice::from_mut(p),
             Paths::Many(v) => v,
+        }
+    }
+
+    /// The single path, when there is exactly one.
+    pub(crate) fn only(&self) -> Option<&Path> {
+        match &self.paths {
+            Paths::One(p) => Some(p),
+            Paths::Many(_) => None,
         }
     }
 
