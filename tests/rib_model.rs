@@ -42,7 +42,7 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        6 => (0..PREFIXES.len(), 0..3u32, 1..5u8, prop_oneof![Just(100u32), Just(200)]).prop_map(
+        6 => (0..PREFIXES.len(), 0..6u32, 1..5u8, prop_oneof![Just(100u32), Just(200)]).prop_map(
             |(prefix, path_id, next_hop, local_pref)| Op::Announce {
                 prefix,
                 path_id,
@@ -50,7 +50,7 @@ fn op() -> impl Strategy<Value = Op> {
                 local_pref
             }
         ),
-        3 => (0..PREFIXES.len(), 0..3u32).prop_map(|(prefix, path_id)| Op::Withdraw { prefix, path_id }),
+        3 => (0..PREFIXES.len(), 0..6u32).prop_map(|(prefix, path_id)| Op::Withdraw { prefix, path_id }),
         1 => any::<bool>().prop_map(|graceful| Op::Down { graceful }),
         1 => Just(Op::EndOfRib),
     ]

@@ -51,6 +51,11 @@ pub struct Entry {
     /// How many leading paths form the multipath set; 0 when no path is
     /// eligible. `paths[0]` is the best path when this is non-zero.
     pub(crate) ecmp: u16,
+    /// Paths `ecmp..sorted_end` are in (peer, path id) order: the decision
+    /// leaves the paths outside the multipath set sorted, and paths added
+    /// since go after them. [`Entry::find`] searches that part in
+    /// O(log n), so n ADD-PATH paths of one prefix cost O(n log n).
+    pub(crate) sorted_end: u16,
     /// Why the best path won.
     pub(crate) reason: Step,
     /// Paths changed since the last decision; the RIB's pending list holds
@@ -113,6 +118,7 @@ impl Entry {
         Entry {
             paths: Paths::One(p),
             ecmp,
+            sorted_end: 1,
             reason: Step::OnlyPath,
             dirty: false,
         }
@@ -145,9 +151,18 @@ impl Entry {
     }
 
     pub(crate) fn find(&self, peer: u16, path_id: u32) -> Option<usize> {
-        self.paths()
-            .iter()
-            .position(|p| p.peer == peer && p.path_id == path_id)
+        let ps = self.paths();
+        let key = (peer, path_id);
+        let ecmp = (self.ecmp as usize).min(ps.len());
+        let end = (self.sorted_end as usize).clamp(ecmp, ps.len());
+        let is = |p: &Path| p.peer == peer && p.path_id == path_id;
+        if let Some(i) = ps[..ecmp].iter().position(is) {
+            return Some(i);
+        }
+        if let Ok(i) = ps[ecmp..end].binary_search_by_key(&key, |p| (p.peer, p.path_id)) {
+            return Some(ecmp + i);
+        }
+        ps[end..].iter().position(is).map(|i| end + i)
     }
 
     pub(crate) fn push(&mut self, p: Path) {
@@ -164,6 +179,13 @@ impl Entry {
     }
 
     pub(crate) fn remove_at(&mut self, i: usize) -> Path {
+        // The regions before and after `i` keep their order.
+        if i < self.sorted_end as usize {
+            self.sorted_end -= 1;
+        }
+        if i < self.ecmp as usize {
+            self.ecmp -= 1;
+        }
         match &mut self.paths {
             Paths::Many(v) => {
                 let p = v.remove(i);
@@ -203,6 +225,7 @@ impl Entry {
         let v = match &mut self.paths {
             Paths::One(p) => {
                 self.ecmp = p.eligible() as u16;
+                self.sorted_end = 1;
                 self.reason = Step::OnlyPath;
                 return;
             }
@@ -229,7 +252,8 @@ impl Entry {
             used[i] = true;
         }
         let mut rest: Vec<usize> = (0..v.len()).filter(|&i| !used[i]).collect();
-        rest.sort_by_key(|&i| (v[i].peer, v[i].path_id));
+        rest.sort_unstable_by_key(|&i| (v[i].peer, v[i].path_id));
+        self.sorted_end = u16::try_from(v.len()).unwrap_or(u16::MAX);
         order.extend(rest);
         let mut slots: Vec<Option<Path>> = std::mem::take(v).into_iter().map(Some).collect();
         *v = order
