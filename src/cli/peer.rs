@@ -285,6 +285,11 @@ pub(crate) struct ViewLog {
     received: Vec<(IpAddr, Stream)>,
     notes: Stream,
     prefixes: Prefixes,
+    /// A busy peer's burst has ended (End-of-RIB, session event): the
+    /// table's changes from its last UPDATEs may still be on their way
+    /// (the daemon hands them over after the events of a batch), so the
+    /// next change set, if it comes within a window, ends with a summary.
+    table_flush_by: Option<Instant>,
     /// The last time printed, per second of the wall clock.
     stamp: Option<(u64, Stamp)>,
 }
@@ -297,6 +302,7 @@ impl ViewLog {
             received: Vec::new(),
             notes: Stream::default(),
             prefixes: Prefixes::default(),
+            table_flush_by: None,
             stamp: None,
         }
     }
@@ -368,7 +374,9 @@ impl ViewLog {
                 self.table.held.count(kind);
             }
         }
-        if self.table.eager(now.mono, l) {
+        let settled =
+            !changes.is_empty() && self.table_flush_by.take().is_some_and(|by| now.mono <= by);
+        if settled || self.table.eager(now.mono, l) {
             self.summarize_table(now, out)?;
         }
         Ok(())
@@ -507,7 +515,8 @@ impl ViewLog {
 
     /// Before a session event or End-of-RIB of `peer`: if it was sending
     /// more than the budget, its burst is over; print its summary and the
-    /// table's, so that they come before the event.
+    /// table's, so that they come before the event, and the table's again
+    /// after the next change set (the changes of the peer's last UPDATEs).
     fn settle(&mut self, now: Now, peer: IpAddr, out: &mut impl Write) -> io::Result<()> {
         let Some(i) = self.received.iter().position(|(p, _)| *p == peer) else {
             return Ok(());
@@ -515,6 +524,7 @@ impl ViewLog {
         if self.received[i].1.busy(self.limits) {
             self.summarize_received(i, now, out)?;
             self.summarize_table(now, out)?;
+            self.table_flush_by = Some(now.mono + self.limits.window);
         }
         Ok(())
     }
@@ -1314,6 +1324,37 @@ mod tests {
             ]
         );
         assert!(finish(&mut log, c.at(400)).is_empty());
+    }
+
+    #[test]
+    fn the_table_summary_follows_a_batch_that_ends_with_end_of_rib() {
+        // The daemon hands a batch's events to the view first, then its
+        // change set: End-of-RIB comes before the last UPDATEs' changes.
+        let c = Clock::new();
+        let mut log = ViewLog::new(2, WINDOW);
+        let prefixes: Vec<String> = (0..5).map(nth).collect();
+        event(&mut log, c.at(0), &announce(&prefixes));
+        routes(&mut log, c.at(0), &adds(0, 1));
+        let prefixes: Vec<String> = (5..10).map(nth).collect();
+        event(&mut log, c.at(100), &announce(&prefixes));
+        let out = event(&mut log, c.at(100), &end_of_rib());
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert!(out[0].contains(" ... 8 more prefixes (+8 / -0)"), "{out:?}");
+        assert!(out[1].ends_with(" End-of-RIB ipv4-unicast"), "{out:?}");
+        let out = routes(&mut log, c.at(100), &adds(1, 9));
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert!(out[0].contains(" route 10.0.1.0/24 via"), "{out:?}");
+        assert_eq!(
+            out[1],
+            format!(
+                "{} ... 8 more route changes (+8 / -0) in the last 0.1 s; 10 prefixes in the table",
+                c.hms(100)
+            )
+        );
+        // Only the next change set: later ones wait for their window.
+        routes(&mut log, c.at(300), &[]);
+        let out = routes(&mut log, c.at(400), &adds(10, 3));
+        assert!(summaries(&out).is_empty(), "{out:?}");
     }
 
     #[test]
