@@ -259,6 +259,12 @@ pub async fn run(setup: Setup, mut view: Option<Box<dyn View>>) -> Result<(), St
     // Listeners are up and the FIB is synced with the kernel.
     notify::notify("READY=1\nSTATUS=running");
     let mut watchdog = notify::watchdog_interval().map(tokio::time::interval);
+    // The foreground view prints its rate-limited summaries when called;
+    // this tick lets a burst's last summary out without waiting for the
+    // next event.
+    let mut view_tick = view
+        .is_some()
+        .then(|| tokio::time::interval(Duration::from_secs(1)));
     let resolver = fib.resolver();
     let connected = resolver.0.read().map(|v| v.connected()).unwrap_or_default();
     let mut rib = Rib::with_resolver(setup.rib.clone(), Box::new(resolver.clone()));
@@ -327,6 +333,11 @@ pub async fn run(setup: Setup, mut view: Option<Box<dyn View>>) -> Result<(), St
                 let _ = q.reply.send(resp);
             }
             _ = tick(&mut watchdog) => notify::notify("WATCHDOG=1"),
+            _ = tick(&mut view_tick) => {
+                if let Some(v) = view.as_mut() {
+                    v.routes(&[]);
+                }
+            }
             _ = hup.recv() => {
                 if let Err(e) = state.reload(&mut view).await {
                     error!("{e}");
