@@ -40,8 +40,8 @@
 # BIRD2 (/opt/bird2/usr/sbin/bird), BIRD1 (bird), BGPD_LOG (default warn),
 # BGPD_MODE: "config" (default; bgpd --config FILE, as deployed, no
 # foreground view) or "foreground" (bgpd --peer ... printing its view to
-# BGPD_STDOUT, default /dev/null; the view formats every route change, which
-# costs even into /dev/null),
+# BGPD_STDOUT, default /dev/null; the view rate-limits route lines and keeps
+# a prefix set for its summaries, which costs some CPU and memory),
 # BGPD_WRAP (a command to run bgpd under, e.g. for profiling:
 #   BGPD_WRAP="valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out").
 set -euo pipefail
