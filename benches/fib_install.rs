@@ -8,8 +8,9 @@
 //!     FIB_BENCH_ROUTES=100000 cargo bench --bench fib_install
 //!
 //! It prints the time of each phase, the live heap (a counting allocator)
-//! at its end and its peak, and the process's peak RSS (VmHWM, reset before
-//! each phase through /proc/self/clear_refs).
+//! at its end and its peak, the process's peak RSS (VmHWM, reset before
+//! each phase through /proc/self/clear_refs) and its user and system CPU
+//! time (the kernel's share of an install is system time).
 //!
 //! benches/fib-vs-bird.sh runs this beside BIRD 2 doing the same.
 //! The outer run creates namespaces `fibbench<pid>` and `fibbench<pid>p`
@@ -65,12 +66,28 @@ fn status_kib(key: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Memory at the end of a phase, and its peaks.
+/// User and system CPU time of the process so far, in seconds.
+fn cpu() -> (f64, f64) {
+    // SAFETY: getrusage fills the struct it is given.
+    let u = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut u);
+        u
+    };
+    let s = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (s(u.ru_utime), s(u.ru_stime))
+}
+
+/// Memory at the end of a phase, and its peaks; CPU time in it.
 struct Mem {
     live: f64,
     peak: f64,
     hwm: f64,
+    user: f64,
+    sys: f64,
 }
+
+static CPU0: std::sync::Mutex<(f64, f64)> = std::sync::Mutex::new((0.0, 0.0));
 
 impl Mem {
     /// Starts a phase: the heap peak and VmHWM restart from now.
@@ -78,14 +95,19 @@ impl Mem {
         PEAK.store(LIVE.load(Ordering::Relaxed), Ordering::Relaxed);
         // "5" resets the peak RSS (proc(5), /proc/pid/clear_refs).
         let _ = std::fs::write("/proc/self/clear_refs", "5");
+        *CPU0.lock().unwrap() = cpu();
     }
 
     fn now() -> Mem {
         let mib = |b: usize| b as f64 / 1048576.0;
+        let (u0, s0) = *CPU0.lock().unwrap();
+        let (u, s) = cpu();
         Mem {
             live: mib(LIVE.load(Ordering::Relaxed)),
             peak: mib(PEAK.load(Ordering::Relaxed)),
             hwm: status_kib("VmHWM:") as f64 / 1024.0,
+            user: u - u0,
+            sys: s - s0,
         }
     }
 }
@@ -94,8 +116,8 @@ impl std::fmt::Display for Mem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "heap {:>6.1} MiB, heap peak {:>6.1} MiB, peak RSS {:>6.1} MiB",
-            self.live, self.peak, self.hwm
+            "heap {:>6.1} MiB, heap peak {:>6.1} MiB, peak RSS {:>6.1} MiB; cpu user {:.2} s, sys {:.2} s",
+            self.live, self.peak, self.hwm, self.user, self.sys
         )
     }
 }
@@ -184,8 +206,15 @@ fn inner(n: u32) {
         let (h, _ev, task) = fib::spawn(cfg.clone()).await.unwrap();
         h.initial_sync_done().await.unwrap();
         let gw = NextHop::new("10.0.0.2".parse().unwrap());
-        // Generated on the fly, so the bench's own input does not count.
-        let chunks = || (0..n).step_by(10_000).map(move |s| s..(s + 10_000).min(n));
+        // Generated on the fly, so the bench's own input does not count,
+        // and sent 100 at a time, as the daemon sends one change set per
+        // UPDATE (the load generator packs 100 prefixes into one).
+        const PER_APPLY: u32 = 100;
+        let chunks = || {
+            (0..n)
+                .step_by(PER_APPLY as usize)
+                .map(move |s| s..(s + PER_APPLY).min(n))
+        };
         let base = Mem::now();
         Mem::start();
         let t = Instant::now();
