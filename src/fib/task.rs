@@ -10,7 +10,6 @@ use futures::channel::mpsc::UnboundedReceiver;
 use futures::{StreamExt, TryStreamExt};
 use ipnet::IpNet;
 use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
-use netlink_packet_route::route::{RouteAttribute, RouteMessage, RouteProtocol};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{AsyncSocket, SocketAddr};
 use rtnetlink::MulticastGroup;
@@ -18,7 +17,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
-use super::nl::{self, Op, Outcome, Writer};
+use super::nl::{self, Dump, Op, Outcome, Protocols, Writer};
 use super::view::{Hop, KernelResolver, KernelRoute, KernelView};
 use super::*;
 use crate::route::NextHop;
@@ -611,29 +610,22 @@ impl Fib {
         }
     }
 
-    /// Dumps routes of one family in one table, with strict checking so
-    /// the kernel filters (by protocol too, when given).
+    /// Dumps routes of one family in one table.
     async fn dump_routes(
         &self,
         family: AddressFamily,
         table: u32,
-        protocol: Option<u8>,
+        which: Protocols,
     ) -> io::Result<Vec<KernelRoute>> {
-        let mut msg = RouteMessage::default();
-        msg.header.address_family = family;
-        msg.header.table = if table < 256 { table as u8 } else { 0 };
-        if let Some(p) = protocol {
-            msg.header.protocol = RouteProtocol::from(p);
-        }
-        msg.attributes.push(RouteAttribute::Table(table));
-        let mut s = self.dump.route().get(msg).execute();
+        let mut dump = Dump::routes(u8::from(family), table, which)?;
         let mut out = Vec::new();
-        while let Some(r) = s.try_next().await.map_err(io_err)? {
-            if let Some(k) = KernelRoute::from_message(&r)
-                && k.table == table
-                && protocol.is_none_or(|p| p == k.protocol)
-            {
-                out.push(k);
+        loop {
+            match dump.next(|r| out.push(r)) {
+                Ok(true) => tokio::task::yield_now().await,
+                Ok(false) => break,
+                // The table does not exist (yet): no routes in it.
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => break,
+                Err(e) => return Err(e),
             }
         }
         Ok(out)
@@ -659,7 +651,7 @@ impl Fib {
         for t in tables {
             for f in [AddressFamily::Inet, AddressFamily::Inet6] {
                 routes.extend(
-                    self.dump_routes(f, t, None)
+                    self.dump_routes(f, t, Protocols::Except(self.cfg.protocol))
                         .await?
                         .into_iter()
                         .filter(|r| r.protocol != self.cfg.protocol),
@@ -690,13 +682,17 @@ impl Fib {
 
     async fn dump_ours(&self) -> io::Result<Vec<KernelRoute>> {
         let mut out = self
-            .dump_routes(AddressFamily::Inet, self.cfg.table, Some(self.cfg.protocol))
+            .dump_routes(
+                AddressFamily::Inet,
+                self.cfg.table,
+                Protocols::Only(self.cfg.protocol),
+            )
             .await?;
         out.extend(
             self.dump_routes(
                 AddressFamily::Inet6,
                 self.cfg.table,
-                Some(self.cfg.protocol),
+                Protocols::Only(self.cfg.protocol),
             )
             .await?,
         );

@@ -125,6 +125,118 @@ impl KernelRoute {
         v.sort();
         v
     }
+
+    /// Parses the payload of an RTM_NEWROUTE message (struct rtmsg and its
+    /// attributes, rtnetlink(7)) straight from the bytes of a dump, exactly
+    /// as [`KernelRoute::from_message`] reads the parsed message.
+    pub fn parse(m: &[u8]) -> Option<KernelRoute> {
+        const RTM_F_CLONED: u32 = 0x200;
+        if m.len() < 12 {
+            return None;
+        }
+        let flags = u32::from_ne_bytes(m[8..12].try_into().ok()?);
+        if flags & RTM_F_CLONED != 0 {
+            return None;
+        }
+        let family = m[0];
+        let mut dst: Option<IpAddr> = None;
+        let mut table = u32::from(m[4]);
+        let mut metric = 0;
+        let mut gw = None;
+        let mut oif = 0;
+        let mut hops = Vec::new();
+        for (kind, data) in Attrs(&m[12..]) {
+            match kind {
+                RTA_DST => dst = raw_addr(data),
+                RTA_TABLE => table = raw_u32(data)?,
+                RTA_PRIORITY => metric = raw_u32(data)?,
+                RTA_GATEWAY => gw = raw_addr(data),
+                RTA_OIF => oif = raw_u32(data)?,
+                RTA_MULTIPATH => {
+                    // struct rtnexthop { len: u16, flags: u8, hops: u8,
+                    // ifindex: i32 } and its attributes, one per hop.
+                    let mut rest = data;
+                    while rest.len() >= 8 {
+                        let len = usize::from(u16::from_ne_bytes([rest[0], rest[1]]));
+                        if len < 8 || len > rest.len() {
+                            break;
+                        }
+                        let ifindex = raw_u32(&rest[4..8])?;
+                        let g = Attrs(&rest[8..len])
+                            .find(|(k, _)| *k == RTA_GATEWAY)
+                            .and_then(|(_, d)| raw_addr(d));
+                        hops.push((g, ifindex));
+                        rest = &rest[align4(len).min(rest.len())..];
+                    }
+                }
+                _ => {}
+            }
+        }
+        let dst = match dst {
+            Some(d) => d,
+            None if family == libc::AF_INET as u8 => IpAddr::from([0u8; 4]),
+            None if family == libc::AF_INET6 as u8 => IpAddr::from([0u8; 16]),
+            None => return None,
+        };
+        let prefix = IpNet::new(dst, m[1]).ok()?.trunc();
+        if hops.is_empty() && (gw.is_some() || oif != 0) {
+            hops.push((gw, oif));
+        }
+        hops.sort();
+        Some(KernelRoute {
+            prefix,
+            table,
+            protocol: m[5],
+            metric,
+            kind: m[7],
+            hops,
+        })
+    }
+}
+
+const RTA_DST: u16 = 1;
+const RTA_OIF: u16 = 4;
+const RTA_GATEWAY: u16 = 5;
+const RTA_PRIORITY: u16 = 6;
+const RTA_MULTIPATH: u16 = 9;
+const RTA_TABLE: u16 = 15;
+
+fn align4(n: usize) -> usize {
+    (n + 3) & !3
+}
+
+/// The route attributes (struct rtattr) in a buffer: (type, payload).
+struct Attrs<'a>(&'a [u8]);
+
+impl<'a> Iterator for Attrs<'a> {
+    type Item = (u16, &'a [u8]);
+    fn next(&mut self) -> Option<Self::Item> {
+        let b = self.0;
+        if b.len() < 4 {
+            return None;
+        }
+        let len = usize::from(u16::from_ne_bytes([b[0], b[1]]));
+        if len < 4 || len > b.len() {
+            self.0 = &[];
+            return None;
+        }
+        // NLA_F_NESTED and NLA_F_NET_BYTEORDER are not part of the type.
+        let kind = u16::from_ne_bytes([b[2], b[3]]) & 0x3fff;
+        self.0 = &b[align4(len).min(b.len())..];
+        Some((kind, &b[4..len]))
+    }
+}
+
+fn raw_u32(d: &[u8]) -> Option<u32> {
+    Some(u32::from_ne_bytes(d.get(..4)?.try_into().ok()?))
+}
+
+fn raw_addr(d: &[u8]) -> Option<IpAddr> {
+    match d.len() {
+        4 => Some(IpAddr::from(<[u8; 4]>::try_from(d).ok()?)),
+        16 => Some(IpAddr::from(<[u8; 16]>::try_from(d).ok()?)),
+        _ => None,
+    }
 }
 
 fn route_addr(a: &RouteAddress) -> Option<IpAddr> {
