@@ -43,11 +43,15 @@ const NLMSGERR_ATTR_MSG: u16 = 1;
 /// Bytes per `sendmsg`: well under the default socket send buffer.
 pub const BATCH_BYTES: usize = 60 * 1024;
 
+/// An interned set of hops: [`Writer::run`] looks its hops up when it
+/// encodes, so an operation does not carry (or allocate) them.
+pub type HopsId = u32;
+
 /// One kernel operation on one of bgpd's routes.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub enum Op {
     /// Add or replace (NLM_F_CREATE | NLM_F_REPLACE).
-    Replace { prefix: IpNet, hops: Vec<Hop> },
+    Replace { prefix: IpNet, hops: HopsId },
     /// Delete bgpd's route (matched by protocol, table and metric, so the
     /// kernel itself refuses to touch anyone else's).
     Delete { prefix: IpNet, metric: u32 },
@@ -102,8 +106,8 @@ impl Writer {
     }
 
     /// Runs the operations, batched, and returns one outcome per operation
-    /// in order.
-    pub fn run(&mut self, ops: &[Op]) -> Vec<Outcome> {
+    /// in order. `hops` gives the hops of a [`HopsId`].
+    pub fn run<'h>(&mut self, ops: &[Op], hops: impl Fn(HopsId) -> &'h [Hop]) -> Vec<Outcome> {
         let mut out = Vec::with_capacity(ops.len());
         let mut start = 0;
         while start < ops.len() {
@@ -112,9 +116,15 @@ impl Writer {
             let mut end = start;
             while end < ops.len() && self.buf.len() < BATCH_BYTES {
                 let seq = base.wrapping_add((end - start) as u32);
+                let op = &ops[end];
+                let h = match op {
+                    Op::Replace { hops: id, .. } => hops(*id),
+                    Op::Delete { .. } => &[],
+                };
                 encode(
                     &mut self.buf,
-                    &ops[end],
+                    op,
+                    h,
                     seq,
                     self.protocol,
                     self.table,
@@ -354,15 +364,37 @@ fn put_attr(buf: &mut Vec<u8>, kind: u16, data: &[u8]) {
     buf.resize(align4(buf.len()), 0);
 }
 
-fn addr_bytes(a: &IpAddr) -> Vec<u8> {
-    match a {
-        IpAddr::V4(v) => v.octets().to_vec(),
-        IpAddr::V6(v) => v.octets().to_vec(),
+/// An address's bytes, without allocating.
+struct AddrBytes([u8; 16], usize);
+
+impl std::ops::Deref for AddrBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0[..self.1]
     }
 }
 
-/// Appends one route message to `buf`.
-pub fn encode(buf: &mut Vec<u8>, op: &Op, seq: u32, protocol: u8, table: u32, metric: u32) {
+fn addr_bytes(a: &IpAddr) -> AddrBytes {
+    let mut b = [0; 16];
+    match a {
+        IpAddr::V4(v) => {
+            b[..4].copy_from_slice(&v.octets());
+            AddrBytes(b, 4)
+        }
+        IpAddr::V6(v) => AddrBytes(v.octets(), 16),
+    }
+}
+
+/// Appends one route message to `buf`; `hops` are a replace's hops.
+pub fn encode(
+    buf: &mut Vec<u8>,
+    op: &Op,
+    hops: &[Hop],
+    seq: u32,
+    protocol: u8,
+    table: u32,
+    metric: u32,
+) {
     let start = buf.len();
     let prefix = op.prefix();
     let (mtype, flags, scope, metric) = match op {
@@ -406,24 +438,27 @@ pub fn encode(buf: &mut Vec<u8>, op: &Op, seq: u32, protocol: u8, table: u32, me
     put_attr(buf, RTA_DST, &addr_bytes(&prefix.network()));
     put_attr(buf, RTA_TABLE, &table.to_ne_bytes());
     put_attr(buf, RTA_PRIORITY, &metric.to_ne_bytes());
-    if let Op::Replace { hops, .. } = op {
-        if let [h] = hops.as_slice() {
+    if let Op::Replace { .. } = op {
+        if let [h] = hops {
             put_attr(buf, RTA_GATEWAY, &addr_bytes(&h.gateway));
             put_attr(buf, RTA_OIF, &h.ifindex.to_ne_bytes());
         } else {
             // RTA_MULTIPATH: a list of struct rtnexthop, each followed by
-            // its RTA_GATEWAY.
-            let mut mp = Vec::with_capacity(hops.len() * 28);
+            // its RTA_GATEWAY, written in place.
+            let at = buf.len();
+            buf.extend_from_slice(&[0, 0]);
+            buf.extend_from_slice(&RTA_MULTIPATH.to_ne_bytes());
             for h in hops {
                 let g = addr_bytes(&h.gateway);
                 let len = 8 + 4 + g.len();
-                mp.extend_from_slice(&(len as u16).to_ne_bytes());
-                mp.push(0); // rtnh_flags
-                mp.push(0); // rtnh_hops: weight 1
-                mp.extend_from_slice(&(h.ifindex as i32).to_ne_bytes());
-                put_attr(&mut mp, RTA_GATEWAY, &g);
+                buf.extend_from_slice(&(len as u16).to_ne_bytes());
+                buf.push(0); // rtnh_flags
+                buf.push(0); // rtnh_hops: weight 1
+                buf.extend_from_slice(&(h.ifindex as i32).to_ne_bytes());
+                put_attr(buf, RTA_GATEWAY, &g);
             }
-            put_attr(buf, RTA_MULTIPATH, &mp);
+            let alen = (buf.len() - at) as u16;
+            buf[at..at + 2].copy_from_slice(&alen.to_ne_bytes());
         }
     }
     let len = (buf.len() - start) as u32;
@@ -512,9 +547,9 @@ mod tests {
         let mut b = Vec::new();
         let op = Op::Replace {
             prefix: "10.1.0.0/28".parse().unwrap(),
-            hops: vec![hop("10.0.0.2", 2)],
+            hops: 1,
         };
-        encode(&mut b, &op, 7, 186, 254, 20);
+        encode(&mut b, &op, &[hop("10.0.0.2", 2)], 7, 186, 254, 20);
         // nlmsghdr 16 + rtmsg 12 + DST 8 + TABLE 8 + PRIORITY 8 + GW 8 + OIF 8
         assert_eq!(b.len(), 68);
         assert_eq!(u32::from_ne_bytes(b[0..4].try_into().unwrap()), 68);
@@ -526,12 +561,12 @@ mod tests {
         assert_eq!(r.gateway_hops(), vec![hop("10.0.0.2", 2)]);
 
         let mut b = Vec::new();
-        let hops = vec![hop("fe80::1", 2), hop("fe80::2", 3)];
         let op = Op::Replace {
             prefix: "2001:db8::/64".parse().unwrap(),
-            hops: hops.clone(),
+            hops: 2,
         };
-        encode(&mut b, &op, 8, 186, 1000, 20);
+        let hops = [hop("fe80::1", 2), hop("fe80::2", 3)];
+        encode(&mut b, &op, &hops, 8, 186, 1000, 20);
         // dst 20, table 8, prio 8, multipath 4 + 2 * (8 + 20)
         assert_eq!(b.len(), 16 + 12 + 20 + 8 + 8 + 60);
         assert_eq!(b[20], 0, "table > 255 goes in RTA_TABLE only");
@@ -542,14 +577,14 @@ mod tests {
             (r.prefix, r.table),
             ("2001:db8::/64".parse().unwrap(), 1000)
         );
-        assert_eq!(r.gateway_hops(), hops);
+        assert_eq!(r.gateway_hops(), hops.to_vec());
 
         let mut b = Vec::new();
         let op = Op::Delete {
             prefix: "0.0.0.0/0".parse().unwrap(),
             metric: 7,
         };
-        encode(&mut b, &op, 9, 186, 254, 20);
+        encode(&mut b, &op, &[], 9, 186, 254, 20);
         let (raw, parsed) = parse_both(&b);
         assert_eq!(raw, parsed);
         assert_eq!(raw.map(|r| (r.metric, r.hops.len())), Some((7, 0)));
@@ -560,9 +595,9 @@ mod tests {
         let mut b = Vec::new();
         let op = Op::Replace {
             prefix: "10.1.0.0/28".parse().unwrap(),
-            hops: vec![hop("10.0.0.2", 2)],
+            hops: 1,
         };
-        encode(&mut b, &op, 7, 186, 254, 20);
+        encode(&mut b, &op, &[hop("10.0.0.2", 2)], 7, 186, 254, 20);
         let mut cloned = b.clone();
         cloned[24..28].copy_from_slice(&0x200u32.to_ne_bytes());
         let (raw, parsed) = parse_both(&cloned);

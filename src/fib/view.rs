@@ -266,6 +266,10 @@ pub struct KernelView {
     addrs: HashSet<(IpAddr, u32)>,
     /// Routes of other protocols in the watched tables, by prefix.
     routes: HashMap<IpNet, Vec<KernelRoute>>,
+    /// How many of those are in bgpd's table, by family and prefix length:
+    /// most lengths have none, so most foreign checks need no lookup.
+    foreign_v4: [u32; 33],
+    foreign_v6: [u32; 129],
     /// Bumped on every change that may change a resolution.
     pub generation: u64,
 }
@@ -281,6 +285,8 @@ impl KernelView {
             links: HashMap::new(),
             addrs: HashSet::new(),
             routes: HashMap::new(),
+            foreign_v4: [0; 33],
+            foreign_v6: [0; 129],
             generation: 0,
         }
     }
@@ -313,6 +319,8 @@ impl KernelView {
         self.links.clear();
         self.addrs.clear();
         self.routes.clear();
+        self.foreign_v4 = [0; 33];
+        self.foreign_v6 = [0; 129];
         self.generation += 1;
     }
 
@@ -375,24 +383,29 @@ impl KernelView {
         let pos = list
             .iter()
             .position(|x| x.table == r.table && x.metric == r.metric);
-        let changed = match (deleted, pos) {
+        let counted = r.table == self.table;
+        let (changed, delta) = match (deleted, pos) {
             (true, Some(i)) => {
                 list.remove(i);
-                true
+                (true, -1)
             }
-            (true, None) => false,
-            (false, Some(i)) if list[i] == r => false,
+            (true, None) => (false, 0),
+            (false, Some(i)) if list[i] == r => (false, 0),
             (false, Some(i)) => {
                 list[i] = r.clone();
-                true
+                (true, 0)
             }
             (false, None) => {
                 list.push(r.clone());
-                true
+                (true, 1)
             }
         };
         if list.is_empty() {
             self.routes.remove(&r.prefix);
+        }
+        if counted && delta != 0 {
+            let n = self.foreign_count(&r.prefix);
+            *n = n.wrapping_add_signed(delta);
         }
         changed && self.bump()
     }
@@ -411,8 +424,47 @@ impl KernelView {
         self.links.get(&idx).map(|l| l.name.as_str())
     }
 
+    fn foreign_count(&mut self, p: &IpNet) -> &mut u32 {
+        let len = usize::from(p.prefix_len());
+        match p {
+            IpNet::V4(_) => &mut self.foreign_v4[len],
+            IpNet::V6(_) => &mut self.foreign_v6[len],
+        }
+    }
+
+    /// Whether bgpd's table may hold a route of another protocol for this
+    /// prefix (false means surely not, without a lookup).
+    fn may_have_foreign(&self, p: &IpNet) -> bool {
+        let len = usize::from(p.prefix_len());
+        match p {
+            IpNet::V4(_) => self.foreign_v4[len] != 0,
+            IpNet::V6(_) => self.foreign_v6[len] != 0,
+        }
+    }
+
+    /// A route of another protocol with this prefix and metric in bgpd's
+    /// table: a replace would overwrite it.
+    pub fn foreign_conflict(&self, prefix: &IpNet, metric: u32) -> bool {
+        self.may_have_foreign(prefix)
+            && self.routes.get(prefix).is_some_and(|v| {
+                v.iter()
+                    .any(|r| r.table == self.table && r.metric == metric)
+            })
+    }
+
+    /// Every prefix with a route of another protocol in bgpd's table.
+    pub fn foreign_prefixes(&self) -> impl Iterator<Item = IpNet> + '_ {
+        self.routes
+            .iter()
+            .filter(|(_, v)| v.iter().any(|r| r.table == self.table))
+            .map(|(p, _)| *p)
+    }
+
     /// Routes of other protocols for exactly this prefix in bgpd's table.
     pub fn foreign(&self, prefix: &IpNet) -> Vec<&KernelRoute> {
+        if !self.may_have_foreign(prefix) {
+            return Vec::new();
+        }
         self.routes
             .get(prefix)
             .map(|v| v.iter().filter(|r| r.table == self.table).collect())
