@@ -297,10 +297,10 @@ impl Queue {
         self.v4.len() + self.v6.len()
     }
 
-    /// Sorted so that [`Queue::pop`] gives ascending addresses, IPv4 first.
+    /// Sorted so that [`Queue::pop`] gives descending addresses, IPv4 first.
     pub fn sort(&mut self) {
-        self.v4.sort_unstable_by(|a, b| b.cmp(a));
-        self.v6.sort_unstable_by(|a, b| b.cmp(a));
+        self.v4.sort_unstable();
+        self.v6.sort_unstable();
     }
 
     pub fn pop(&mut self) -> Option<IpNet> {
@@ -389,7 +389,7 @@ mod tests {
     }
 
     #[test]
-    fn queue_pops_in_address_order() {
+    fn queue_pops_in_descending_address_order() {
         let mut q = Queue::default();
         for p in [
             "2001:db8::/32",
@@ -405,11 +405,11 @@ mod tests {
             .map(|p| p.to_string())
             .collect();
         let want = [
-            "10.0.0.0/24",
-            "10.0.0.0/28",
             "10.0.0.16/28",
-            "::/0",
+            "10.0.0.0/28",
+            "10.0.0.0/24",
             "2001:db8::/32",
+            "::/0",
         ];
         assert_eq!(got, want);
     }
