@@ -88,6 +88,7 @@ pub async fn spawn(
         events: ev_tx,
         slots: Slots::default(),
         desired: Interner::new(WANT_BITS),
+        nh_cache: HashMap::new(),
         hops: Interner::new(32),
         dirty: Queue::default(),
         todo: Queue::default(),
@@ -148,6 +149,9 @@ struct Fib {
     /// the view (a hop-set id holding a reference, 0: unreachable), kept
     /// current by `check_view`.
     desired: Interner<NextHop, HopsId>,
+    /// Next hops resolved at `seen_gen` (those of live sets, and of sets
+    /// interned since): a new ECMP set resolves its members once each.
+    nh_cache: HashMap<NextHop, Option<Vec<Hop>>>,
     /// Hop sets: installed ones (one reference per slot), resolutions (one
     /// per desired set) and those of replaces in flight.
     hops: Interner<Hop>,
@@ -333,7 +337,15 @@ impl Fib {
         let (id, new) = self.desired.intern(set);
         if new {
             let view = self.view.read().unwrap_or_else(|e| e.into_inner());
-            let hops = resolve_set(&view, set, &mut HashMap::new());
+            if self.nh_cache.len() > 4 * self.desired.len() + 1024 {
+                // Mostly next hops of sets gone since: start over.
+                self.nh_cache.clear();
+            }
+            let hops = if view.generation == self.seen_gen {
+                resolve_set(&view, set, &mut self.nh_cache)
+            } else {
+                resolve_set(&view, set, &mut HashMap::new())
+            };
             drop(view);
             let h = if hops.is_empty() {
                 0
@@ -477,7 +489,8 @@ impl Fib {
             return;
         }
         self.seen_gen = view.generation;
-        let mut memo = HashMap::new();
+        // The next hops of the live sets, resolved afresh.
+        let mut memo = HashMap::with_capacity(self.nh_cache.len());
         let mut changed = HashSet::new();
         for id in self.desired.ids() {
             let hops = resolve_set(&view, self.desired.get(id), &mut memo);
@@ -492,6 +505,7 @@ impl Fib {
             }
             self.hops.release(old);
         }
+        self.nh_cache = memo;
         if !changed.is_empty() {
             debug!(
                 sets = changed.len(),
