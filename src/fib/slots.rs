@@ -62,7 +62,18 @@ impl<T: Hash + Eq + Clone, X: Default> Interner<T, X> {
             refs: 1,
             extra: X::default(),
         };
-        let id = match self.free.pop() {
+        // The free list may name ids dropped from the end since, or taken
+        // again by a push: skip those.
+        let free = loop {
+            match self.free.pop() {
+                Some(id) if self.items.get(id as usize).is_some_and(Option::is_none) => {
+                    break Some(id);
+                }
+                Some(_) => continue,
+                None => break None,
+            }
+        };
+        let id = match free {
             Some(id) => {
                 self.items[id as usize] = Some(item);
                 id
@@ -107,11 +118,18 @@ impl<T: Hash + Eq + Clone, X: Default> Interner<T, X> {
         // Free ids at the end are dropped, so the table shrinks back.
         while self.items.len() > 1 && self.items.last().is_some_and(Option::is_none) {
             self.items.pop();
-            let top = self.items.len() as u32;
-            self.free.retain(|f| *f != top);
         }
         if self.items.len() == 1 {
             self.free.clear();
+        }
+        if self.items.capacity() > 64 && self.items.len() < self.items.capacity() / 4 {
+            self.items.shrink_to(self.items.len() * 2);
+        }
+        if self.index.capacity() > 64 && self.index.len() < self.index.capacity() / 4 {
+            self.index.shrink_to(self.index.len() * 2);
+        }
+        if self.free.capacity() > 64 && self.free.len() < self.free.capacity() / 4 {
+            self.free.shrink_to(self.free.len() * 2);
         }
         Some(it.extra)
     }
@@ -361,6 +379,29 @@ mod tests {
             (0, 0, 1, 0)
         );
         assert_eq!(i.release(0), None);
+    }
+
+    #[test]
+    fn freed_ids_are_reused_once_and_the_table_shrinks() {
+        let mut i: Interner<u32> = Interner::new(27);
+        let ids: Vec<u32> = (0..1000).map(|n| i.intern(&[n]).0).collect();
+        // Free the low half, then the top (the table shrinks past the
+        // freed ids of the top half, which stay named in the free list).
+        for n in (0..500).chain((500..1000).rev()) {
+            assert_eq!(i.release(ids[n as usize]), Some(()));
+        }
+        assert_eq!((i.len(), i.items.len(), i.free.len()), (0, 1, 0));
+        let again: Vec<u32> = (0..10).map(|n| i.intern(&[n + 5000]).0).collect();
+        assert_eq!(again, (1..=10).collect::<Vec<u32>>());
+        // Churn at the top: a freed id is handed out once.
+        let a = i.intern(&[7000]).0;
+        i.release(a);
+        i.release(again[9]);
+        let b = i.intern(&[7001]).0;
+        let c = i.intern(&[7002]).0;
+        assert_ne!(b, c);
+        assert_eq!((i.get(b), i.get(c)), (&[7001][..], &[7002][..]));
+        assert!(i.items.capacity() < 1000, "the table gave memory back");
     }
 
     #[test]
