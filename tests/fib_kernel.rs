@@ -575,3 +575,100 @@ fn fib_100k_install_withdraw() {
         task.await.unwrap();
     });
 }
+
+#[test]
+fn fib_odd_routes_of_ours() {
+    if !inner_or_run("fib_odd_routes_of_ours") {
+        return;
+    }
+    rt().block_on(async {
+        // Left by a previous run: a route without a gateway, and one with
+        // another metric (a metric changed in the configuration).
+        ok("ip route add 10.60.0.0/24 dev v0 proto 186 metric 20");
+        ok("ip route add 10.61.0.0/24 via 10.0.0.2 proto 186 metric 50");
+        let (h, _ev, task) = fib::spawn(cfg()).await.unwrap();
+        assert_eq!(state(&h, "10.60.0.0/24").await, Some(PrefixState::Stale));
+        assert_eq!(state(&h, "10.61.0.0/24").await, None);
+        h.apply(vec![ch("10.60.0.0/24", &[nh("10.0.0.2")])])
+            .await
+            .unwrap();
+        h.flush().await.unwrap();
+        assert_eq!(
+            ours("-4", "10.60.0.0/24"),
+            "10.60.0.0/24 via 10.0.0.2 dev v0 metric 20",
+            "re-learned with other next hops: replaced"
+        );
+        assert!(
+            !ours("-4", "10.61.0.0/24").is_empty(),
+            "kept until the sync"
+        );
+        h.initial_sync_done().await.unwrap();
+        h.flush().await.unwrap();
+        assert_eq!(ours("-4", "10.61.0.0/24"), "");
+
+        // Found by a check after the sync: both go.
+        ok("ip route add 10.62.0.0/24 dev v1 proto 186 metric 20");
+        ok("ip route add 10.63.0.0/24 via 10.0.0.2 proto 186 metric 30");
+        let r = h.reconcile().await.unwrap();
+        assert_eq!(r.kernel_routes, 3, "{r:?}");
+        assert_eq!(r.removed, vec![p("10.62.0.0/24")]);
+        assert_eq!(r.repaired(), 1);
+        assert_eq!(
+            sh("ip route show proto 186").trim(),
+            "10.60.0.0/24 via 10.0.0.2 dev v0 metric 20"
+        );
+        assert_eq!(h.lookup(p("10.62.0.0/24")).await.unwrap(), None);
+        let st = h.status().await.unwrap();
+        assert_eq!((st.desired, st.installed, st.problems.len()), (1, 1, 0));
+        assert_eq!(h.shutdown().await.unwrap().removed, 1);
+        task.await.unwrap();
+    });
+}
+
+#[test]
+fn fib_custom_table() {
+    if !inner_or_run("fib_custom_table") {
+        return;
+    }
+    rt().block_on(async {
+        // Table 100 has no route yet: the kernel refuses to dump it
+        // (ENOENT), which means nothing of ours is there.
+        let t100 = FibConfig {
+            table: 100,
+            keep_on_shutdown: Some(Duration::from_secs(60)),
+            ..cfg()
+        };
+        let (h, _ev, task) = fib::spawn(t100.clone()).await.unwrap();
+        h.apply(vec![
+            ch("10.70.0.0/24", &[nh("10.0.0.2")]),
+            ch("2001:db8:70::/48", &[nh("2001:db8::2")]),
+        ])
+        .await
+        .unwrap();
+        h.flush().await.unwrap();
+        assert_eq!(
+            sh("ip route show table 100 proto 186").trim(),
+            "10.70.0.0/24 via 10.0.0.2 dev v0 metric 20"
+        );
+        assert!(sh("ip -6 route show table 100 proto 186").contains("2001:db8:70::/48"));
+        assert_eq!(ours("-4", ""), "", "nothing in main");
+        let r = h.reconcile().await.unwrap();
+        assert_eq!((r.kernel_routes, r.repaired()), (2, 0));
+        assert_eq!(h.shutdown().await.unwrap().kept, 2);
+        task.await.unwrap();
+        // The next run adopts them from table 100, then removes them.
+        let (h, _ev, task) = fib::spawn(FibConfig {
+            keep_on_shutdown: None,
+            ..t100
+        })
+        .await
+        .unwrap();
+        assert_eq!(state(&h, "10.70.0.0/24").await, Some(PrefixState::Stale));
+        assert_eq!(h.shutdown().await.unwrap().removed, 2);
+        task.await.unwrap();
+        assert_eq!(
+            sh("ip route show table 100; ip -6 route show table 100 proto 186").trim(),
+            ""
+        );
+    });
+}

@@ -9,6 +9,7 @@
 //! reachability changes as [`FibEvent`]s.
 
 mod nl;
+mod slots;
 mod task;
 pub mod view;
 

@@ -16,16 +16,19 @@ use std::os::fd::AsRawFd;
 use ipnet::IpNet;
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 
-use super::view::Hop;
+use super::view::{Hop, KernelRoute};
 
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_ACK: u16 = 0x4;
 const NLM_F_REPLACE: u16 = 0x100;
 const NLM_F_CREATE: u16 = 0x400;
 const NLM_F_ACK_TLVS: u16 = 0x200;
+const NLM_F_DUMP: u16 = 0x300;
 const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
 const RTM_NEWROUTE: u16 = 24;
 const RTM_DELROUTE: u16 = 25;
+const RTM_GETROUTE: u16 = 26;
 const RTA_DST: u16 = 1;
 const RTA_OIF: u16 = 4;
 const RTA_GATEWAY: u16 = 5;
@@ -40,11 +43,15 @@ const NLMSGERR_ATTR_MSG: u16 = 1;
 /// Bytes per `sendmsg`: well under the default socket send buffer.
 pub const BATCH_BYTES: usize = 60 * 1024;
 
+/// An interned set of hops: [`Writer::run`] looks its hops up when it
+/// encodes, so an operation does not carry (or allocate) them.
+pub type HopsId = u32;
+
 /// One kernel operation on one of bgpd's routes.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub enum Op {
     /// Add or replace (NLM_F_CREATE | NLM_F_REPLACE).
-    Replace { prefix: IpNet, hops: Vec<Hop> },
+    Replace { prefix: IpNet, hops: HopsId },
     /// Delete bgpd's route (matched by protocol, table and metric, so the
     /// kernel itself refuses to touch anyone else's).
     Delete { prefix: IpNet, metric: u32 },
@@ -99,8 +106,8 @@ impl Writer {
     }
 
     /// Runs the operations, batched, and returns one outcome per operation
-    /// in order.
-    pub fn run(&mut self, ops: &[Op]) -> Vec<Outcome> {
+    /// in order. `hops` gives the hops of a [`HopsId`].
+    pub fn run<'h>(&mut self, ops: &[Op], hops: impl Fn(HopsId) -> &'h [Hop]) -> Vec<Outcome> {
         let mut out = Vec::with_capacity(ops.len());
         let mut start = 0;
         while start < ops.len() {
@@ -109,9 +116,15 @@ impl Writer {
             let mut end = start;
             while end < ops.len() && self.buf.len() < BATCH_BYTES {
                 let seq = base.wrapping_add((end - start) as u32);
+                let op = &ops[end];
+                let h = match op {
+                    Op::Replace { hops: id, .. } => hops(*id),
+                    Op::Delete { .. } => &[],
+                };
                 encode(
                     &mut self.buf,
-                    &ops[end],
+                    op,
+                    h,
                     seq,
                     self.protocol,
                     self.table,
@@ -171,6 +184,152 @@ impl Writer {
     }
 }
 
+/// Which protocols' routes a [`Dump`] reports.
+#[derive(Clone, Copy, Debug)]
+pub enum Protocols {
+    /// Only this one (filtered by the kernel).
+    Only(u8),
+    /// All but this one (skipped before parsing).
+    Except(u8),
+}
+
+/// A route dump (RTM_GETROUTE with NLM_F_DUMP) of one family in one table,
+/// read synchronously one buffer at a time, so the caller processes it as a
+/// stream: no more than one buffer of routes is ever held. With
+/// NETLINK_GET_STRICT_CHK the kernel filters by table and protocol
+/// (net/ipv4/fib_frontend.c `ip_valid_fib_dump_req`). The kernel fills the
+/// buffer inside `recvmsg` (netlink_dump), so a read does not wait.
+pub struct Dump {
+    sock: Socket,
+    buf: Vec<u8>,
+    table: u32,
+    protocols: Protocols,
+    done: bool,
+}
+
+const DUMP_SEQ: u32 = 1;
+
+impl Dump {
+    pub fn routes(family: u8, table: u32, protocols: Protocols) -> io::Result<Dump> {
+        let mut sock = Socket::new(NETLINK_ROUTE)?;
+        sock.bind_auto()?;
+        sock.connect(&SocketAddr::new(0, 0))?;
+        sock.set_netlink_get_strict_chk(true)?;
+        let _ = sock.set_cap_ack(true);
+        let _ = sock.set_ext_ack(true);
+        set_rcv_timeout(sock.as_raw_fd(), 10);
+        let mut req = Vec::with_capacity(64);
+        req.extend_from_slice(&0u32.to_ne_bytes());
+        req.extend_from_slice(&RTM_GETROUTE.to_ne_bytes());
+        req.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+        req.extend_from_slice(&DUMP_SEQ.to_ne_bytes());
+        req.extend_from_slice(&0u32.to_ne_bytes());
+        let proto = match protocols {
+            Protocols::Only(p) => p,
+            Protocols::Except(_) => 0,
+        };
+        let table8 = if table < 256 { table as u8 } else { 0 };
+        // struct rtmsg: family, dst_len, src_len, tos, table, protocol,
+        // scope, type, flags.
+        req.extend_from_slice(&[family, 0, 0, 0, table8, proto, 0, 0]);
+        req.extend_from_slice(&0u32.to_ne_bytes());
+        put_attr(&mut req, RTA_TABLE, &table.to_ne_bytes());
+        let len = req.len() as u32;
+        req[0..4].copy_from_slice(&len.to_ne_bytes());
+        sock.send(&req, 0)?;
+        Ok(Dump {
+            sock,
+            buf: vec![0; 64 * 1024],
+            table,
+            protocols,
+            done: false,
+        })
+    }
+
+    /// Reads the next buffer of the dump and calls `f` for each route in it;
+    /// `Ok(false)` once the dump is complete.
+    pub fn next(&mut self, mut f: impl FnMut(KernelRoute)) -> io::Result<bool> {
+        if self.done {
+            return Ok(false);
+        }
+        let len = loop {
+            match self.sock.recv(&mut &mut self.buf[..], 0) {
+                Ok(l) => break l,
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        let mut off = 0;
+        while off + 16 <= len {
+            let b = &self.buf[off..len];
+            let mlen = u32::from_ne_bytes(b[0..4].try_into().unwrap()) as usize;
+            if mlen < 16 || mlen > b.len() {
+                break;
+            }
+            let mtype = u16::from_ne_bytes(b[4..6].try_into().unwrap());
+            let seq = u32::from_ne_bytes(b[8..12].try_into().unwrap());
+            off += align4(mlen);
+            if seq != DUMP_SEQ {
+                continue;
+            }
+            let body = &b[16..mlen];
+            match mtype {
+                NLMSG_DONE | NLMSG_ERROR => {
+                    self.done = true;
+                    let err = body
+                        .get(..4)
+                        .map_or(0, |e| i32::from_ne_bytes(e.try_into().unwrap()));
+                    if err < 0 {
+                        if mtype == NLMSG_ERROR {
+                            let flags = u16::from_ne_bytes(b[6..8].try_into().unwrap());
+                            let msg = ext_ack_msg(&b[..mlen], flags);
+                            tracing::debug!(errno = -err, kernel = %msg, "route dump refused");
+                        }
+                        return Err(io::Error::from_raw_os_error(-err));
+                    }
+                    return Ok(false);
+                }
+                RTM_NEWROUTE => {
+                    if let Protocols::Except(p) = self.protocols
+                        && body.get(5) == Some(&p)
+                    {
+                        continue;
+                    }
+                    if let Some(r) = KernelRoute::parse(body)
+                        && r.table == self.table
+                        && match self.protocols {
+                            Protocols::Only(p) => r.protocol == p,
+                            Protocols::Except(p) => r.protocol != p,
+                        }
+                    {
+                        f(r);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// SO_RCVTIMEO: a dump that stops answering fails instead of hanging.
+fn set_rcv_timeout(fd: i32, secs: i64) {
+    let tv = libc::timeval {
+        tv_sec: secs,
+        tv_usec: 0,
+    };
+    // SAFETY: setsockopt with a valid fd and a timeval option value.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            &tv as *const libc::timeval as *const libc::c_void,
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        );
+    }
+}
+
 /// The NLMSGERR_ATTR_MSG string of an error ack, if present.
 fn ext_ack_msg(m: &[u8], flags: u16) -> String {
     if flags & NLM_F_ACK_TLVS == 0 || m.len() < 36 {
@@ -205,15 +364,37 @@ fn put_attr(buf: &mut Vec<u8>, kind: u16, data: &[u8]) {
     buf.resize(align4(buf.len()), 0);
 }
 
-fn addr_bytes(a: &IpAddr) -> Vec<u8> {
-    match a {
-        IpAddr::V4(v) => v.octets().to_vec(),
-        IpAddr::V6(v) => v.octets().to_vec(),
+/// An address's bytes, without allocating.
+struct AddrBytes([u8; 16], usize);
+
+impl std::ops::Deref for AddrBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0[..self.1]
     }
 }
 
-/// Appends one route message to `buf`.
-pub fn encode(buf: &mut Vec<u8>, op: &Op, seq: u32, protocol: u8, table: u32, metric: u32) {
+fn addr_bytes(a: &IpAddr) -> AddrBytes {
+    let mut b = [0; 16];
+    match a {
+        IpAddr::V4(v) => {
+            b[..4].copy_from_slice(&v.octets());
+            AddrBytes(b, 4)
+        }
+        IpAddr::V6(v) => AddrBytes(v.octets(), 16),
+    }
+}
+
+/// Appends one route message to `buf`; `hops` are a replace's hops.
+pub fn encode(
+    buf: &mut Vec<u8>,
+    op: &Op,
+    hops: &[Hop],
+    seq: u32,
+    protocol: u8,
+    table: u32,
+    metric: u32,
+) {
     let start = buf.len();
     let prefix = op.prefix();
     let (mtype, flags, scope, metric) = match op {
@@ -257,24 +438,27 @@ pub fn encode(buf: &mut Vec<u8>, op: &Op, seq: u32, protocol: u8, table: u32, me
     put_attr(buf, RTA_DST, &addr_bytes(&prefix.network()));
     put_attr(buf, RTA_TABLE, &table.to_ne_bytes());
     put_attr(buf, RTA_PRIORITY, &metric.to_ne_bytes());
-    if let Op::Replace { hops, .. } = op {
-        if let [h] = hops.as_slice() {
+    if let Op::Replace { .. } = op {
+        if let [h] = hops {
             put_attr(buf, RTA_GATEWAY, &addr_bytes(&h.gateway));
             put_attr(buf, RTA_OIF, &h.ifindex.to_ne_bytes());
         } else {
             // RTA_MULTIPATH: a list of struct rtnexthop, each followed by
-            // its RTA_GATEWAY.
-            let mut mp = Vec::with_capacity(hops.len() * 28);
+            // its RTA_GATEWAY, written in place.
+            let at = buf.len();
+            buf.extend_from_slice(&[0, 0]);
+            buf.extend_from_slice(&RTA_MULTIPATH.to_ne_bytes());
             for h in hops {
                 let g = addr_bytes(&h.gateway);
                 let len = 8 + 4 + g.len();
-                mp.extend_from_slice(&(len as u16).to_ne_bytes());
-                mp.push(0); // rtnh_flags
-                mp.push(0); // rtnh_hops: weight 1
-                mp.extend_from_slice(&(h.ifindex as i32).to_ne_bytes());
-                put_attr(&mut mp, RTA_GATEWAY, &g);
+                buf.extend_from_slice(&(len as u16).to_ne_bytes());
+                buf.push(0); // rtnh_flags
+                buf.push(0); // rtnh_hops: weight 1
+                buf.extend_from_slice(&(h.ifindex as i32).to_ne_bytes());
+                put_attr(buf, RTA_GATEWAY, &g);
             }
-            put_attr(buf, RTA_MULTIPATH, &mp);
+            let alen = (buf.len() - at) as u16;
+            buf[at..at + 2].copy_from_slice(&alen.to_ne_bytes());
         }
     }
     let len = (buf.len() - start) as u32;
@@ -341,39 +525,87 @@ pub fn attach_own_route_filter(fd: i32, protocol: u8) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use netlink_packet_core::Parseable;
+    use netlink_packet_route::route::RouteMessage;
+
+    fn hop(g: &str, ifindex: u32) -> Hop {
+        Hop {
+            gateway: g.parse().unwrap(),
+            ifindex,
+        }
+    }
+
+    /// Both parsers of a route message (the body after its nlmsghdr).
+    fn parse_both(msg: &[u8]) -> (Option<KernelRoute>, Option<KernelRoute>) {
+        let body = &msg[16..];
+        let m = RouteMessage::parse(body).expect("netlink-packet-route parses it");
+        (KernelRoute::parse(body), KernelRoute::from_message(&m))
+    }
 
     #[test]
     fn encodes_single_and_multipath() {
         let mut b = Vec::new();
         let op = Op::Replace {
             prefix: "10.1.0.0/28".parse().unwrap(),
-            hops: vec![Hop {
-                gateway: "10.0.0.2".parse().unwrap(),
-                ifindex: 2,
-            }],
+            hops: 1,
         };
-        encode(&mut b, &op, 7, 186, 254, 20);
+        encode(&mut b, &op, &[hop("10.0.0.2", 2)], 7, 186, 254, 20);
         // nlmsghdr 16 + rtmsg 12 + DST 8 + TABLE 8 + PRIORITY 8 + GW 8 + OIF 8
         assert_eq!(b.len(), 68);
         assert_eq!(u32::from_ne_bytes(b[0..4].try_into().unwrap()), 68);
         assert_eq!(b[16..24], [2, 28, 0, 0, 254, 186, 0, 1]);
+        let (raw, parsed) = parse_both(&b);
+        let r = raw.expect("a route");
+        assert_eq!(Some(&r), parsed.as_ref());
+        assert_eq!((r.table, r.protocol, r.metric), (254, 186, 20));
+        assert_eq!(r.gateway_hops(), vec![hop("10.0.0.2", 2)]);
+
         let mut b = Vec::new();
         let op = Op::Replace {
             prefix: "2001:db8::/64".parse().unwrap(),
-            hops: vec![
-                Hop {
-                    gateway: "fe80::1".parse().unwrap(),
-                    ifindex: 2,
-                },
-                Hop {
-                    gateway: "fe80::2".parse().unwrap(),
-                    ifindex: 3,
-                },
-            ],
+            hops: 2,
         };
-        encode(&mut b, &op, 8, 186, 1000, 20);
+        let hops = [hop("fe80::1", 2), hop("fe80::2", 3)];
+        encode(&mut b, &op, &hops, 8, 186, 1000, 20);
         // dst 20, table 8, prio 8, multipath 4 + 2 * (8 + 20)
         assert_eq!(b.len(), 16 + 12 + 20 + 8 + 8 + 60);
         assert_eq!(b[20], 0, "table > 255 goes in RTA_TABLE only");
+        let (raw, parsed) = parse_both(&b);
+        let r = raw.expect("a route");
+        assert_eq!(Some(&r), parsed.as_ref());
+        assert_eq!(
+            (r.prefix, r.table),
+            ("2001:db8::/64".parse().unwrap(), 1000)
+        );
+        assert_eq!(r.gateway_hops(), hops.to_vec());
+
+        let mut b = Vec::new();
+        let op = Op::Delete {
+            prefix: "0.0.0.0/0".parse().unwrap(),
+            metric: 7,
+        };
+        encode(&mut b, &op, &[], 9, 186, 254, 20);
+        let (raw, parsed) = parse_both(&b);
+        assert_eq!(raw, parsed);
+        assert_eq!(raw.map(|r| (r.metric, r.hops.len())), Some((7, 0)));
+    }
+
+    #[test]
+    fn raw_parser_skips_cloned_and_odd_routes() {
+        let mut b = Vec::new();
+        let op = Op::Replace {
+            prefix: "10.1.0.0/28".parse().unwrap(),
+            hops: 1,
+        };
+        encode(&mut b, &op, &[hop("10.0.0.2", 2)], 7, 186, 254, 20);
+        let mut cloned = b.clone();
+        cloned[24..28].copy_from_slice(&0x200u32.to_ne_bytes());
+        let (raw, parsed) = parse_both(&cloned);
+        assert_eq!((raw, parsed), (None, None));
+        // Truncated input is no route, and no panic.
+        for n in 0..b.len() - 16 {
+            let _ = KernelRoute::parse(&b[16..16 + n]);
+        }
+        assert_eq!(KernelRoute::parse(&b[16..20]), None);
     }
 }

@@ -125,6 +125,118 @@ impl KernelRoute {
         v.sort();
         v
     }
+
+    /// Parses the payload of an RTM_NEWROUTE message (struct rtmsg and its
+    /// attributes, rtnetlink(7)) straight from the bytes of a dump, exactly
+    /// as [`KernelRoute::from_message`] reads the parsed message.
+    pub fn parse(m: &[u8]) -> Option<KernelRoute> {
+        const RTM_F_CLONED: u32 = 0x200;
+        if m.len() < 12 {
+            return None;
+        }
+        let flags = u32::from_ne_bytes(m[8..12].try_into().ok()?);
+        if flags & RTM_F_CLONED != 0 {
+            return None;
+        }
+        let family = m[0];
+        let mut dst: Option<IpAddr> = None;
+        let mut table = u32::from(m[4]);
+        let mut metric = 0;
+        let mut gw = None;
+        let mut oif = 0;
+        let mut hops = Vec::new();
+        for (kind, data) in Attrs(&m[12..]) {
+            match kind {
+                RTA_DST => dst = raw_addr(data),
+                RTA_TABLE => table = raw_u32(data)?,
+                RTA_PRIORITY => metric = raw_u32(data)?,
+                RTA_GATEWAY => gw = raw_addr(data),
+                RTA_OIF => oif = raw_u32(data)?,
+                RTA_MULTIPATH => {
+                    // struct rtnexthop { len: u16, flags: u8, hops: u8,
+                    // ifindex: i32 } and its attributes, one per hop.
+                    let mut rest = data;
+                    while rest.len() >= 8 {
+                        let len = usize::from(u16::from_ne_bytes([rest[0], rest[1]]));
+                        if len < 8 || len > rest.len() {
+                            break;
+                        }
+                        let ifindex = raw_u32(&rest[4..8])?;
+                        let g = Attrs(&rest[8..len])
+                            .find(|(k, _)| *k == RTA_GATEWAY)
+                            .and_then(|(_, d)| raw_addr(d));
+                        hops.push((g, ifindex));
+                        rest = &rest[align4(len).min(rest.len())..];
+                    }
+                }
+                _ => {}
+            }
+        }
+        let dst = match dst {
+            Some(d) => d,
+            None if family == libc::AF_INET as u8 => IpAddr::from([0u8; 4]),
+            None if family == libc::AF_INET6 as u8 => IpAddr::from([0u8; 16]),
+            None => return None,
+        };
+        let prefix = IpNet::new(dst, m[1]).ok()?.trunc();
+        if hops.is_empty() && (gw.is_some() || oif != 0) {
+            hops.push((gw, oif));
+        }
+        hops.sort();
+        Some(KernelRoute {
+            prefix,
+            table,
+            protocol: m[5],
+            metric,
+            kind: m[7],
+            hops,
+        })
+    }
+}
+
+const RTA_DST: u16 = 1;
+const RTA_OIF: u16 = 4;
+const RTA_GATEWAY: u16 = 5;
+const RTA_PRIORITY: u16 = 6;
+const RTA_MULTIPATH: u16 = 9;
+const RTA_TABLE: u16 = 15;
+
+fn align4(n: usize) -> usize {
+    (n + 3) & !3
+}
+
+/// The route attributes (struct rtattr) in a buffer: (type, payload).
+struct Attrs<'a>(&'a [u8]);
+
+impl<'a> Iterator for Attrs<'a> {
+    type Item = (u16, &'a [u8]);
+    fn next(&mut self) -> Option<Self::Item> {
+        let b = self.0;
+        if b.len() < 4 {
+            return None;
+        }
+        let len = usize::from(u16::from_ne_bytes([b[0], b[1]]));
+        if len < 4 || len > b.len() {
+            self.0 = &[];
+            return None;
+        }
+        // NLA_F_NESTED and NLA_F_NET_BYTEORDER are not part of the type.
+        let kind = u16::from_ne_bytes([b[2], b[3]]) & 0x3fff;
+        self.0 = &b[align4(len).min(b.len())..];
+        Some((kind, &b[4..len]))
+    }
+}
+
+fn raw_u32(d: &[u8]) -> Option<u32> {
+    Some(u32::from_ne_bytes(d.get(..4)?.try_into().ok()?))
+}
+
+fn raw_addr(d: &[u8]) -> Option<IpAddr> {
+    match d.len() {
+        4 => Some(IpAddr::from(<[u8; 4]>::try_from(d).ok()?)),
+        16 => Some(IpAddr::from(<[u8; 16]>::try_from(d).ok()?)),
+        _ => None,
+    }
 }
 
 fn route_addr(a: &RouteAddress) -> Option<IpAddr> {
@@ -154,6 +266,10 @@ pub struct KernelView {
     addrs: HashSet<(IpAddr, u32)>,
     /// Routes of other protocols in the watched tables, by prefix.
     routes: HashMap<IpNet, Vec<KernelRoute>>,
+    /// How many of those are in bgpd's table, by family and prefix length:
+    /// most lengths have none, so most foreign checks need no lookup.
+    foreign_v4: [u32; 33],
+    foreign_v6: [u32; 129],
     /// Bumped on every change that may change a resolution.
     pub generation: u64,
 }
@@ -169,6 +285,8 @@ impl KernelView {
             links: HashMap::new(),
             addrs: HashSet::new(),
             routes: HashMap::new(),
+            foreign_v4: [0; 33],
+            foreign_v6: [0; 129],
             generation: 0,
         }
     }
@@ -201,6 +319,8 @@ impl KernelView {
         self.links.clear();
         self.addrs.clear();
         self.routes.clear();
+        self.foreign_v4 = [0; 33];
+        self.foreign_v6 = [0; 129];
         self.generation += 1;
     }
 
@@ -263,24 +383,29 @@ impl KernelView {
         let pos = list
             .iter()
             .position(|x| x.table == r.table && x.metric == r.metric);
-        let changed = match (deleted, pos) {
+        let counted = r.table == self.table;
+        let (changed, delta) = match (deleted, pos) {
             (true, Some(i)) => {
                 list.remove(i);
-                true
+                (true, -1)
             }
-            (true, None) => false,
-            (false, Some(i)) if list[i] == r => false,
+            (true, None) => (false, 0),
+            (false, Some(i)) if list[i] == r => (false, 0),
             (false, Some(i)) => {
                 list[i] = r.clone();
-                true
+                (true, 0)
             }
             (false, None) => {
                 list.push(r.clone());
-                true
+                (true, 1)
             }
         };
         if list.is_empty() {
             self.routes.remove(&r.prefix);
+        }
+        if counted && delta != 0 {
+            let n = self.foreign_count(&r.prefix);
+            *n = n.wrapping_add_signed(delta);
         }
         changed && self.bump()
     }
@@ -299,8 +424,47 @@ impl KernelView {
         self.links.get(&idx).map(|l| l.name.as_str())
     }
 
+    fn foreign_count(&mut self, p: &IpNet) -> &mut u32 {
+        let len = usize::from(p.prefix_len());
+        match p {
+            IpNet::V4(_) => &mut self.foreign_v4[len],
+            IpNet::V6(_) => &mut self.foreign_v6[len],
+        }
+    }
+
+    /// Whether bgpd's table may hold a route of another protocol for this
+    /// prefix (false means surely not, without a lookup).
+    fn may_have_foreign(&self, p: &IpNet) -> bool {
+        let len = usize::from(p.prefix_len());
+        match p {
+            IpNet::V4(_) => self.foreign_v4[len] != 0,
+            IpNet::V6(_) => self.foreign_v6[len] != 0,
+        }
+    }
+
+    /// A route of another protocol with this prefix and metric in bgpd's
+    /// table: a replace would overwrite it.
+    pub fn foreign_conflict(&self, prefix: &IpNet, metric: u32) -> bool {
+        self.may_have_foreign(prefix)
+            && self.routes.get(prefix).is_some_and(|v| {
+                v.iter()
+                    .any(|r| r.table == self.table && r.metric == metric)
+            })
+    }
+
+    /// Every prefix with a route of another protocol in bgpd's table.
+    pub fn foreign_prefixes(&self) -> impl Iterator<Item = IpNet> + '_ {
+        self.routes
+            .iter()
+            .filter(|(_, v)| v.iter().any(|r| r.table == self.table))
+            .map(|(p, _)| *p)
+    }
+
     /// Routes of other protocols for exactly this prefix in bgpd's table.
     pub fn foreign(&self, prefix: &IpNet) -> Vec<&KernelRoute> {
+        if !self.may_have_foreign(prefix) {
+            return Vec::new();
+        }
         self.routes
             .get(prefix)
             .map(|v| v.iter().filter(|r| r.table == self.table).collect())
