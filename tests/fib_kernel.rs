@@ -236,6 +236,29 @@ fn fib_next_hop_reachability() {
             "",
             "an unreachable next hop must not be installed"
         );
+        // Status counts every pending prefix but lists only the first
+        // thousand (a million would be hundreds of megabytes).
+        let many: Vec<RouteChange> = (0..1500u32)
+            .map(|i| {
+                let net = std::net::Ipv4Addr::from(0x0a30_0000 + (i << 8));
+                ch(&format!("{net}/24"), &[nh("10.0.5.2")])
+            })
+            .collect();
+        h.apply(many.clone()).await.unwrap();
+        h.flush().await.unwrap();
+        let st = h.status().await.unwrap();
+        assert_eq!(st.pending, 1502, "{}", st.pending);
+        assert_eq!((st.problems.len(), st.problems_omitted), (1000, 502));
+        let gone: Vec<RouteChange> = many
+            .iter()
+            .map(|c| RouteChange {
+                prefix: c.prefix,
+                next_hops: Default::default(),
+            })
+            .collect();
+        h.apply(gone).await.unwrap();
+        h.flush().await.unwrap();
+        assert_eq!(h.status().await.unwrap().pending, 2);
         while ev.try_recv().is_ok() {}
 
         // An address on v1 makes the next hops directly connected.

@@ -172,6 +172,9 @@ fn fib_summary(d: &serde_json::Value) -> String {
     if !rows.is_empty() {
         out += &table(&["PREFIX", "WANTED", "STATE", "DETAIL"], &rows);
     }
+    if let Some(k) = d["problems_omitted"].as_u64().filter(|k| *k > 0) {
+        out += &format!("... and {k} more not listed\n");
+    }
     out
 }
 

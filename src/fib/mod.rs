@@ -172,9 +172,12 @@ pub struct FibStatus {
     pub failed: usize,
     pub conflicts: usize,
     pub stale: usize,
-    /// Every prefix that is not installed as desired (pending, failed,
-    /// foreign conflict, stale), and every one with a foreign route.
+    /// The prefixes that are not installed as desired (pending, failed,
+    /// foreign conflict, stale), and those with a foreign route: the first
+    /// thousand.
     pub problems: Vec<PrefixStatus>,
+    /// Such prefixes beyond the ones listed.
+    pub problems_omitted: usize,
 }
 
 /// What a desired-vs-kernel check found and fixed.

@@ -1151,6 +1151,27 @@ impl Fib {
         })
     }
 
+    /// The state of a prefix as [`Fib::prefix_status_in`] names it, without
+    /// building the status (no allocation unless a foreign route exists).
+    fn state_of(&self, view: &KernelView, p: &IpNet, s: &Slot) -> StateKind {
+        if self.writer.is_none() {
+            StateKind::Other
+        } else if s.want() == 0 && s.has(STALE) {
+            StateKind::Stale
+        } else if view.foreign(p).iter().any(|f| f.metric == self.cfg.metric) {
+            StateKind::Conflict
+        } else if s.has(FAILED) && self.fails.contains_key(p) {
+            StateKind::Failed
+        } else if s.have != 0 {
+            StateKind::Other
+        } else {
+            StateKind::Pending
+        }
+    }
+
+    /// Counts, and the first [`PROBLEMS_LISTED`] prefixes (in prefix order)
+    /// not installed as desired or with a foreign route: at a million
+    /// pending routes the full list would be hundreds of megabytes.
     fn status(&self) -> FibStatus {
         let mut s = FibStatus {
             install: self.cfg.install,
@@ -1166,6 +1187,13 @@ impl Fib {
             e.has(STALE) || e.has(FAILED) || (e.want() != 0 && e.have == 0) || e.has(CONFLICT)
         };
         let mut listed = Vec::new();
+        let list = |p: IpNet, listed: &mut Vec<IpNet>, omitted: &mut usize| {
+            if listed.len() < PROBLEMS_LISTED {
+                listed.push(p);
+            } else {
+                *omitted += 1;
+            }
+        };
         for (p, e) in self.slots.iter() {
             if e.want() != 0 {
                 s.desired += 1;
@@ -1174,30 +1202,40 @@ impl Fib {
                 s.installed += 1;
             }
             if interesting(e) {
-                listed.push(p);
+                match self.state_of(&view, &p, e) {
+                    StateKind::Pending => s.pending += 1,
+                    StateKind::Failed => s.failed += 1,
+                    StateKind::Conflict => s.conflicts += 1,
+                    StateKind::Stale => s.stale += 1,
+                    StateKind::Other => {}
+                }
+                list(p, &mut listed, &mut s.problems_omitted);
             }
         }
         // And every prefix with a foreign route.
         for p in view.foreign_prefixes() {
             if self.slots.get(&p).is_some_and(|e| !interesting(e)) {
-                listed.push(p);
+                list(p, &mut listed, &mut s.problems_omitted);
             }
         }
-        for p in listed {
-            if let Some(st) = self.prefix_status_in(&view, &p) {
-                match st.state {
-                    PrefixState::Pending => s.pending += 1,
-                    PrefixState::Failed { .. } => s.failed += 1,
-                    PrefixState::ForeignConflict { .. } => s.conflicts += 1,
-                    PrefixState::Stale => s.stale += 1,
-                    _ => {}
-                }
-                s.problems.push(st);
-            }
-        }
+        s.problems = listed
+            .iter()
+            .filter_map(|p| self.prefix_status_in(&view, p))
+            .collect();
         s.problems.sort_by_key(|p| p.prefix);
         s
     }
+}
+
+/// Prefixes `bgpd show fib` lists one by one; the rest are counted.
+const PROBLEMS_LISTED: usize = 1000;
+
+enum StateKind {
+    Pending,
+    Failed,
+    Conflict,
+    Stale,
+    Other,
 }
 
 fn hop_name(view: &KernelView, h: &Hop) -> String {
