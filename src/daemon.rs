@@ -422,7 +422,7 @@ impl State {
                 self.stale.remove(&peer);
                 self.eor_wanted
                     .insert(peer, negotiated.families.iter().collect());
-                self.adopt_range_policy(peer);
+                changes.extend(self.adopt_range_policy(peer));
                 changes.extend(
                     self.rib
                         .peer_up(peer, PeerInfo::from_negotiated(&negotiated)),
@@ -565,16 +565,20 @@ impl State {
     }
 
     /// A dynamic peer takes its range's import policy.
-    fn adopt_range_policy(&mut self, peer: IpAddr) {
-        let Some((_, cfg)) = &self.config else { return };
+    fn adopt_range_policy(&mut self, peer: IpAddr) -> Vec<RouteChange> {
+        let Some((_, cfg)) = &self.config else {
+            return Vec::new();
+        };
         if self.rib.policy().peers.contains_key(&peer) {
-            return;
+            return Vec::new();
         }
+        let Some(r) = cfg.ranges.iter().find(|r| r.prefix.contains(&peer)) else {
+            return Vec::new();
+        };
         let s = cfg.rib_settings();
-        if let Some((_, p)) = s.ranges.iter().find(|(net, _)| net.contains(&peer)) {
-            let mut policy = self.rib.policy().clone();
-            policy.peers.insert(peer, peer_policy(p, &s.import));
-            self.rib.set_policy(policy);
+        match s.ranges.iter().find(|(net, _)| *net == r.prefix) {
+            Some((_, p)) => self.rib.set_peer_policy(peer, peer_policy(p, &s.import)),
+            None => Vec::new(),
         }
     }
 

@@ -795,3 +795,53 @@ fn unresolved_next_hops_are_not_eligible() {
         }]
     );
 }
+
+/// Within a batch (UPDATEs left to `commit`), setting a peer's policy and
+/// bringing a peer up or down must hand on the pending decisions too: the
+/// FIB built from every change in order equals the RIB.
+#[test]
+fn batched_updates_lose_no_change() {
+    let now = Instant::now();
+    let mut rib = rib();
+    let mut fib = BTreeMap::new();
+    let (a, b, c) = (
+        ip("192.168.83.36"),
+        ip("192.168.83.49"),
+        ip("192.168.83.54"),
+    );
+    apply(&mut fib, &rib.peer_up(a, reflector("192.168.83.36")));
+    apply(&mut fib, &rib.peer_up(b, reflector("192.168.83.49")));
+    let u = U::reflected("192.168.83.21")
+        .nlri("172.16.0.0/16", None)
+        .build();
+    apply(&mut fib, &rib.update(a, &u, now).changes);
+    // b's path joins the ECMP set, left to commit.
+    let u = U::reflected("192.168.83.22")
+        .nlri("172.16.0.0/16", None)
+        .build();
+    apply(&mut fib, &rib.update_deferred(b, &u, now).changes);
+    // A dynamic neighbour takes its range's policy: nothing to re-evaluate,
+    // so nothing is committed yet.
+    assert!(rib.set_peer_policy(c, PeerPolicy::default()).is_empty());
+    // b's own policy now denies it: re-evaluation commits the pending
+    // decision first and returns it with its own changes.
+    let deny = PeerPolicy {
+        rules: Some(vec![PrefixRule::deny(net("172.16.0.0/16"))]),
+        ..PeerPolicy::default()
+    };
+    let out = rib.set_peer_policy(b, deny);
+    assert!(!out.is_empty());
+    apply(&mut fib, &out);
+    assert_eq!(fib, installed(&rib));
+    assert_eq!(fib[&net("172.16.0.0/16")], vec![nh("192.168.83.21")]);
+    // And a session coming up or going down mid-batch commits first.
+    let u = U::reflected("192.168.83.23")
+        .nlri("172.16.0.0/16", None)
+        .build();
+    apply(&mut fib, &rib.peer_up(c, reflector("192.168.83.54")));
+    apply(&mut fib, &rib.update_deferred(c, &u, now).changes);
+    apply(&mut fib, &rib.peer_down(a, now, Down::Hard).0);
+    apply(&mut fib, &rib.commit());
+    assert_eq!(fib, installed(&rib));
+    assert_eq!(fib[&net("172.16.0.0/16")], vec![nh("192.168.83.23")]);
+}

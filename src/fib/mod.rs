@@ -207,6 +207,12 @@ pub struct ShutdownReport {
     pub kept: usize,
 }
 
+/// Changes per [`FibCommand::Apply`] from [`FibHandle::apply`].
+pub const APPLY_CHUNK: usize = 1024;
+/// Commands the FIB task's queue holds (with [`APPLY_CHUNK`], at most about
+/// 64k changes wait in it).
+pub const QUEUE: usize = 64;
+
 /// The FIB task is gone.
 #[derive(Debug, thiserror::Error)]
 #[error("the FIB task has stopped")]
@@ -232,11 +238,29 @@ impl FibHandle {
         self.resolver.clone()
     }
 
+    /// Hands changes to the FIB task in commands of at most
+    /// [`APPLY_CHUNK`], in order, waiting while its queue is full. The queue
+    /// is bounded in commands, so this bounds what waits in it: a change
+    /// is 56 bytes there and 13 once the task has taken it.
     pub async fn apply(&self, changes: Vec<RouteChange>) -> Result<(), FibClosed> {
-        self.tx
-            .send(FibCommand::Apply(changes))
-            .await
-            .map_err(|_| FibClosed)
+        if changes.len() <= APPLY_CHUNK {
+            return self
+                .tx
+                .send(FibCommand::Apply(changes))
+                .await
+                .map_err(|_| FibClosed);
+        }
+        let mut it = changes.into_iter();
+        loop {
+            let chunk: Vec<RouteChange> = it.by_ref().take(APPLY_CHUNK).collect();
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            self.tx
+                .send(FibCommand::Apply(chunk))
+                .await
+                .map_err(|_| FibClosed)?;
+        }
     }
 
     pub async fn initial_sync_done(&self) -> Result<(), FibClosed> {

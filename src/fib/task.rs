@@ -79,7 +79,7 @@ pub async fn spawn(
         None
     };
     let (ev_tx, ev_rx) = mpsc::channel(16);
-    let (tx, rx) = mpsc::channel(1024);
+    let (tx, rx) = mpsc::channel(QUEUE);
     let mut fib = Fib {
         cfg,
         view: view.clone(),

@@ -798,6 +798,18 @@ impl Rib {
         self.reevaluate()
     }
 
+    /// Sets one peer's policy (a dynamic neighbour taking its range's).
+    /// Re-evaluates only if the peer holds paths; the changes include any
+    /// the batch so far left to [`Rib::commit`].
+    pub fn set_peer_policy(&mut self, peer: IpAddr, p: PeerPolicy) -> Vec<RouteChange> {
+        self.policy.peers.insert(peer, p);
+        let holds = self.peer_index.get(&peer).is_some_and(|&i| {
+            let c = &self.counters[i as usize];
+            c.ipv4.received + c.ipv6.received > 0
+        });
+        if holds { self.reevaluate() } else { Vec::new() }
+    }
+
     /// Changes the iBGP multipath width and re-evaluates.
     pub fn set_multipath(&mut self, ibgp: usize) -> Vec<RouteChange> {
         self.cfg.ibgp_multipath = ibgp.max(1);
