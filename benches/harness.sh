@@ -19,7 +19,7 @@
 #   rib  kernel install off (bgpd --no-install; BIRD without a kernel
 #        protocol; FRR bgpd -Z without zebra). RIB convergence = until the
 #        daemon's own count of received paths reaches the total (bgpd: control
-#        socket "neighbors" accepted; BIRD: birdc "show route count" or
+#        socket "health" paths; BIRD: birdc "show route count" or
 #        "show protocols all" imported; FRR: "show bgp summary json" pfxRcd),
 #        polled every 5 ms below 200k paths and 20 ms above (FRR's vtysh:
 #        50 ms, 250 ms at >= 200k).
@@ -205,7 +205,7 @@ def bgpd_rib(sock):
         s = socket.socket(socket.AF_UNIX)
         s.settimeout(5)
         s.connect(sock)
-        s.sendall(b'{"cmd":"neighbors"}\n')
+        s.sendall(b'{"cmd":"health"}\n')
         buf = b""
         while not buf.endswith(b"\n"):
             chunk = s.recv(1 << 20)
@@ -213,8 +213,7 @@ def bgpd_rib(sock):
                 break
             buf += chunk
         s.close()
-        rows = json.loads(buf)["data"]
-        return sum(r.get("accepted", 0) for r in rows)
+        return json.loads(buf)["data"]["paths"]
     except Exception:
         return None
 

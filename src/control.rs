@@ -224,10 +224,14 @@ pub struct NeighborRow {
     pub installed: u64,
 }
 
-/// Health: whether the daemon runs and how many sessions are up.
+/// Health: whether the daemon runs, how many sessions are up and how many
+/// paths the RIB holds.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Health {
     pub peers: usize,
     pub established: usize,
     pub fib_synced: bool,
+    /// Paths accepted from every peer.
+    #[serde(default)]
+    pub paths: u64,
 }

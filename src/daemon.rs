@@ -713,6 +713,12 @@ impl State {
                     peers: rows.len(),
                     established: rows.iter().filter(|r| r.state == "up").count(),
                     fib_synced: true,
+                    paths: self
+                        .rib
+                        .peers()
+                        .iter()
+                        .map(|p| (p.counters.ipv4.accepted + p.counters.ipv6.accepted) as u64)
+                        .sum(),
                 })
             }
             Request::Reload => match self.reload(view).await {

@@ -93,9 +93,10 @@ pub fn run(socket: &Path, request: Request, json: bool) -> Result<i32, String> {
             let h: Health =
                 serde_json::from_value(resp.data).map_err(|e| format!("bad answer: {e}"))?;
             println!(
-                "bgpd is running: {} of {} sessions established{}",
+                "bgpd is running: {} of {} sessions established, {} paths{}",
                 h.established,
                 h.peers,
+                h.paths,
                 if h.fib_synced {
                     ""
                 } else {

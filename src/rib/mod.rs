@@ -362,11 +362,8 @@ impl Rib {
                 // Reuse the slot of a peer that is gone and holds nothing
                 // (dynamic neighbours come and go); paths refer to slots by
                 // a 16-bit index.
-                let free = self.peers.iter().position(|p| {
-                    !p.up && p.stale_until.is_none() && {
-                        let c = &self.counters[self.peer_index[&p.addr] as usize];
-                        c.ipv4.received == 0 && c.ipv6.received == 0
-                    }
+                let free = self.peers.iter().zip(&self.counters).position(|(p, c)| {
+                    !p.up && p.stale_until.is_none() && c.ipv4.received == 0 && c.ipv6.received == 0
                 });
                 let i = match free {
                     Some(i) => {
@@ -534,8 +531,12 @@ impl Rib {
         self.counters[idx as usize].updates += 1;
         if let Some(af) = u.as_end_of_rib() {
             let mut changes = self.commit();
+            let stale = self.counters[idx as usize];
             changes.extend(self.flush_stale(idx, Some(af)));
-            self.interner.collect();
+            // Attribute sets only lose users if stale paths went.
+            if stale.ipv4.stale + stale.ipv6.stale > 0 {
+                self.interner.collect();
+            }
             return Outcome {
                 changes,
                 max_prefix: None,
