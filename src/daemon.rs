@@ -462,10 +462,16 @@ impl State {
                 let out = self.rib.update_deferred(peer, &update, now);
                 changes.extend(out.changes);
                 if let Some(af) = update.as_end_of_rib() {
-                    // The batch so far reaches the FIB before it hears that
-                    // the initial sync may be over.
-                    changes.extend(self.rib.commit());
-                    self.apply(std::mem::take(changes), view).await;
+                    // If this End-of-RIB may end the initial sync, the batch
+                    // so far reaches the FIB before it hears so.
+                    if self
+                        .sync_pending
+                        .as_ref()
+                        .is_some_and(|p| p.contains(&peer))
+                    {
+                        changes.extend(self.rib.commit());
+                        self.apply(std::mem::take(changes), view).await;
+                    }
                     self.end_of_rib(peer, af).await;
                 }
                 if let Some(v) = view.as_mut()

@@ -530,9 +530,10 @@ impl Rib {
         }
         self.counters[idx as usize].updates += 1;
         if let Some(af) = u.as_end_of_rib() {
-            let mut changes = self.commit();
+            // Pending decisions stay pending unless stale paths go (the
+            // sweep commits first).
             let stale = self.counters[idx as usize];
-            changes.extend(self.flush_stale(idx, Some(af)));
+            let changes = self.flush_stale(idx, Some(af));
             // Attribute sets only lose users if stale paths went.
             if stale.ipv4.stale + stale.ipv6.stale > 0 {
                 self.interner.collect();
