@@ -94,10 +94,7 @@ fn start_bgpd(lab: &mut Lab, core: &str, run: usize) {
         args.push(p);
     }
     lab.bgpd(core, &format!("bgpd{run}"), &args);
-    lab.wait_for("bgpd to listen", Duration::from_secs(15), || {
-        lab.sh_text(core, "ss -Htln 'sport = :179'")
-            .contains(":179")
-    });
+    lab.wait_listen(core);
 }
 
 fn connect_peer(lan: &str, p: &mut Peer) -> bool {

@@ -19,17 +19,8 @@ const PEER: Ipv4Addr = Ipv4Addr::new(192, 168, 83, 2);
 /// A lab with bgpd in the foreground in `core`, the raw peer in `peer`,
 /// and an Established session.
 fn start(name: &str) -> Option<(Lab, String, Raw)> {
-    let mut lab = Lab::new(name)?;
-    let core = lab.ns("core");
-    let lan = lab.ns("peer");
-    lab.link(
-        &core,
-        "eth0",
-        &format!("{CORE}/24"),
-        &lan,
-        "eth0",
-        &format!("{PEER}/24"),
-    );
+    let (mut lab, core, lan) =
+        Lab::pair(name, &format!("{CORE}/24"), "peer", &format!("{PEER}/24"))?;
     let sock = lab.path("bgpd.sock").to_string_lossy().to_string();
     let argv = [
         env!("CARGO_BIN_EXE_bgpd"),
@@ -44,10 +35,7 @@ fn start(name: &str) -> Option<(Lab, String, Raw)> {
         &format!("{PEER},passive"),
     ];
     lab.spawn(&core, "bgpd", &argv, &[("BGPD_LOG", "warn")]);
-    lab.wait_for("bgpd to listen", Duration::from_secs(15), || {
-        lab.sh_text(&core, "ss -Htln 'sport = :179'")
-            .contains(":179")
-    });
+    lab.wait_listen(&core);
     let to: SocketAddr = format!("{CORE}:179").parse().unwrap();
     let s = connect(&lan, to, ConnectOpts::default()).expect("connect");
     let mut r = Raw::new(s);

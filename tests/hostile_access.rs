@@ -26,26 +26,8 @@ fn bgpd_addr() -> SocketAddr {
 /// bgpd's namespace and a LAN namespace holding `addrs` (the first is
 /// the primary address; all are /24 on eth0).
 fn pair(name: &str, addrs: &[&str]) -> Option<(Lab, String, String)> {
-    let mut lab = Lab::new(name)?;
-    let core = lab.ns("core");
-    let lan = lab.ns("lan");
     let a: Vec<String> = addrs.iter().map(|a| format!("{a}/24")).collect();
-    lab.link(
-        &core,
-        "eth0",
-        &format!("{CORE}/24"),
-        &lan,
-        "eth0",
-        &a.join(","),
-    );
-    Some((lab, core, lan))
-}
-
-fn wait_listen(lab: &Lab, core: &str) {
-    lab.wait_for("bgpd to listen", Duration::from_secs(15), || {
-        lab.sh_text(core, "ss -Htln 'sport = :179'")
-            .contains(":179")
-    });
+    Lab::pair(name, &format!("{CORE}/24"), "lan", &a.join(","))
 }
 
 fn from(addr: &str) -> ConnectOpts {
@@ -115,7 +97,7 @@ fn only_configured_peers_and_ranges_get_in() {
             "192.168.83.8/29",
         ],
     );
-    wait_listen(&lab, &core);
+    lab.wait_listen(&core);
     for stranger in ["192.168.83.20", "192.168.83.100"] {
         let types = refused(&lan, stranger).unwrap_or_else(|e| panic!("{stranger}: {e}"));
         assert!(
@@ -163,7 +145,7 @@ fn tcp_md5_is_enforced_in_the_kernel() {
             "192.168.83.2,passive,password=s3cret-md5",
         ],
     );
-    wait_listen(&lab, &core);
+    lab.wait_listen(&core);
     // With the key: Established, and a route is installed.
     let opts = ConnectOpts {
         md5: Some("s3cret-md5".into()),
@@ -208,7 +190,7 @@ fn gtsm_lab(name: &str) -> Option<(Lab, String, String)> {
             "192.168.83.2,passive,ttl-security",
         ],
     );
-    wait_listen(&lab, &core);
+    lab.wait_listen(&core);
     Some((lab, core, lan))
 }
 
@@ -485,7 +467,7 @@ fn runs_as_non_root_with_capabilities_only() {
         ],
         &[("BGPD_LOG", "debug")],
     );
-    wait_listen(&lab, &core);
+    lab.wait_listen(&core);
     // Who it runs as, and with what.
     let pid = lab
         .sh_text(&core, "ss -Htlnp 'sport = :179'")

@@ -31,25 +31,7 @@ fn bgpd_addr() -> SocketAddr {
 }
 
 fn pair(name: &str) -> Option<(Lab, String, String)> {
-    let mut lab = Lab::new(name)?;
-    let core = lab.ns("core");
-    let lan = lab.ns("peer");
-    lab.link(
-        &core,
-        "eth0",
-        &format!("{CORE}/24"),
-        &lan,
-        "eth0",
-        &format!("{PEER}/24"),
-    );
-    Some((lab, core, lan))
-}
-
-fn wait_listen(lab: &Lab, core: &str) {
-    lab.wait_for("bgpd to listen", Duration::from_secs(15), || {
-        lab.sh_text(core, "ss -Htln 'sport = :179'")
-            .contains(":179")
-    });
+    Lab::pair(name, &format!("{CORE}/24"), "peer", &format!("{PEER}/24"))
 }
 
 fn bgpd_pid(lab: &Lab, core: &str) -> String {
@@ -136,7 +118,7 @@ fn update_flood_stays_under_a_memory_bound() {
             &sock,
         ],
     );
-    wait_listen(&lab, &core);
+    lab.wait_listen(&core);
     let pid = bgpd_pid(&lab, &core);
     let before = status_kib(&pid, "VmHWM:");
     // Hold time 0: no keepalives needed while we flood.
@@ -237,7 +219,7 @@ socket = "{sock}"
         ),
     );
     lab.bgpd(&core, "bgpd", &["--config", &cfg.to_string_lossy()]);
-    wait_listen(&lab, &core);
+    lab.wait_listen(&core);
     let mut r = session(&lan, 30);
     // 100 prefixes: at the limit, accepted.
     let first: Vec<u8> = (0..100).flat_map(nth24).collect();
@@ -294,7 +276,7 @@ fn oversized_message_gets_1_2() {
             &format!("{PEER},passive"),
         ],
     );
-    wait_listen(&lab, &core);
+    lab.wait_listen(&core);
     for len in [4097usize, 65535] {
         let mut r = session(&lan, 30);
         let nlri: Vec<u8> = (0..2000).flat_map(nth24).collect();
@@ -340,7 +322,7 @@ fn update_packed_with_attributes() {
             &format!("{PEER},passive"),
         ],
     );
-    wait_listen(&lab, &core);
+    lab.wait_listen(&core);
     let mut r = session(&lan, 30);
     let mut attrs = ibgp_attrs(PEER);
     for k in 0..1300u32 {

@@ -24,25 +24,13 @@ fn bgpd_addr() -> SocketAddr {
 }
 
 fn lab_with(name: &str, bgpd_args: &dyn Fn(&Lab) -> Vec<String>) -> Option<(Lab, String, Raw)> {
-    let mut lab = Lab::new(name)?;
-    let core = lab.ns("core");
-    let node = lab.ns("node");
-    lab.link(
-        &core,
-        "eth0",
-        &format!("{CORE}/24"),
-        &node,
-        "eth0",
-        &format!("{NODE}/24"),
-    );
+    let (mut lab, core, node) =
+        Lab::pair(name, &format!("{CORE}/24"), "node", &format!("{NODE}/24"))?;
     lab.spawn(&core, "monitor", &["ip", "monitor", "route"], &[]);
     let args = bgpd_args(&lab);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     lab.bgpd(&core, "bgpd", &args);
-    lab.wait_for("bgpd to listen", Duration::from_secs(15), || {
-        lab.sh_text(&core, "ss -Htln 'sport = :179'")
-            .contains(":179")
-    });
+    lab.wait_listen(&core);
     let s = connect(&node, bgpd_addr(), ConnectOpts::default()).expect("connect");
     let mut r = Raw::new(s);
     r.handshake(&open(ASN, 30, NODE)).expect("session");

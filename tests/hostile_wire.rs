@@ -41,17 +41,8 @@ pub struct Wire {
 /// A lab with bgpd (passive towards 192.168.83.2) and the raw peer's
 /// namespace, plus a route monitor in bgpd's namespace.
 fn setup(name: &str) -> Option<Wire> {
-    let mut lab = Lab::new(name)?;
-    let core = lab.ns("core");
-    let peer = lab.ns("peer");
-    lab.link(
-        &core,
-        "eth0",
-        &format!("{CORE}/24"),
-        &peer,
-        "eth0",
-        &format!("{PEER}/24"),
-    );
+    let (mut lab, core, peer) =
+        Lab::pair(name, &format!("{CORE}/24"), "peer", &format!("{PEER}/24"))?;
     lab.spawn(&core, "monitor", &["ip", "monitor", "route"], &[]);
     lab.bgpd(
         &core,
@@ -68,12 +59,7 @@ fn setup(name: &str) -> Option<Wire> {
         ],
     );
     let w = Wire { lab, core, peer };
-    w.lab
-        .wait_for("bgpd to listen", Duration::from_secs(15), || {
-            w.lab
-                .sh_text(&w.core, "ss -Htln 'sport = :179'")
-                .contains(":179")
-        });
+    w.lab.wait_listen(&w.core);
     Some(w)
 }
 

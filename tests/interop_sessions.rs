@@ -20,19 +20,13 @@ const CORE: &str = "192.168.83.1";
 /// A lab with the core (bgpd's namespace) and one peer on the LAN.
 /// The LAN is dual-stack: the peer 192.168.83.N also has fd00:83::N.
 fn pair(name: &str, peer_addr: &str) -> Option<(Lab, String, String)> {
-    let mut lab = Lab::new(name)?;
-    let core = lab.ns("core");
-    let peer = lab.ns("peer");
     let host = peer_addr.rsplit('.').next().unwrap();
-    lab.link(
-        &core,
-        "eth0",
+    Lab::pair(
+        name,
         &format!("{CORE}/24,fd00:83::1/64"),
-        &peer,
-        "eth0",
+        "peer",
         &format!("{peer_addr}/24,fd00:83::{host}/64"),
-    );
-    Some((lab, core, peer))
+    )
 }
 
 fn established(lab: &Lab, peer: &str) -> bool {

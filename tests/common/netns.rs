@@ -99,6 +99,29 @@ impl Lab {
         }
     }
 
+    /// A lab of two namespaces on one veth: `core` (bgpd's, eth0 holding
+    /// `core_addrs`) and `peer_ns` (eth0 holding `peer_addrs`); addresses
+    /// are comma-separated CIDRs. Returns the lab and both namespaces.
+    pub fn pair(
+        name: &str,
+        core_addrs: &str,
+        peer_ns: &str,
+        peer_addrs: &str,
+    ) -> Option<(Lab, String, String)> {
+        let mut lab = Lab::new(name)?;
+        let core = lab.ns("core");
+        let peer = lab.ns(peer_ns);
+        lab.link(&core, "eth0", core_addrs, &peer, "eth0", peer_addrs);
+        Some((lab, core, peer))
+    }
+
+    /// Waits until something listens on TCP port 179 in `ns`.
+    pub fn wait_listen(&self, ns: &str) {
+        self.wait_for("bgpd to listen", Duration::from_secs(15), || {
+            self.sh_text(ns, "ss -Htln 'sport = :179'").contains(":179")
+        });
+    }
+
     /// A LAN: a bridge `br0` in a namespace of its own. [`Lab::attach`]
     /// plugs hosts into it.
     pub fn lan(&mut self) -> String {
