@@ -718,7 +718,7 @@ impl State {
                 Response::ok(control::Health {
                     peers: rows.len(),
                     established: rows.iter().filter(|r| r.state == "up").count(),
-                    fib_synced: true,
+                    fib_synced: self.fib.initial_sync_over(),
                     paths: self
                         .rib
                         .peers()

@@ -88,7 +88,14 @@ fn container_behaviour_health_and_sigterm() {
     });
     let h = lab.sh(&ns, &format!("{bgpd} health --socket {sock}"));
     assert_eq!(h.status.code(), Some(1), "{h:?}");
-    assert!(String::from_utf8_lossy(&h.stdout).contains("0 of 1 sessions established"));
+    let out = String::from_utf8_lossy(&h.stdout);
+    assert!(
+        out.contains("0 of 1 sessions established, 0 paths"),
+        "{out}"
+    );
+    // The configured peer has sent no End-of-RIB: the kernel's routes of a
+    // previous run may still be stale.
+    assert!(out.contains("kernel not synced yet"), "{out}");
     // A second bgpd for the peer: now a session comes up and health is 0.
     lab.bgpd(
         &peer,
@@ -99,6 +106,11 @@ fn container_behaviour_health_and_sigterm() {
         lab.sh(&ns, &format!("{bgpd} health --socket {sock}"))
             .status
             .success()
+    });
+    // Its End-of-RIB ends the initial sync.
+    lab.wait_for("the kernel synced", Duration::from_secs(30), || {
+        let h = lab.sh(&ns, &format!("{bgpd} health --socket {sock}"));
+        !String::from_utf8_lossy(&h.stdout).contains("not synced")
     });
     let st = lab.stop("bgpd").expect("ran");
     assert!(st.success(), "SIGTERM exit: {st}");

@@ -14,6 +14,8 @@ mod task;
 pub mod view;
 
 use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -224,9 +226,16 @@ pub struct FibClosed;
 pub struct FibHandle {
     tx: mpsc::Sender<FibCommand>,
     resolver: KernelResolver,
+    synced: Arc<AtomicBool>,
 }
 
 impl FibHandle {
+    /// Whether the initial sync is over (routes of a previous run that the
+    /// RIB did not re-learn are gone), without asking the task.
+    pub fn initial_sync_over(&self) -> bool {
+        self.synced.load(Ordering::Relaxed)
+    }
+
     /// The raw command channel (bounded: a full channel makes the RIB wait,
     /// which is the backpressure).
     pub fn sender(&self) -> mpsc::Sender<FibCommand> {

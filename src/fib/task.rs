@@ -9,6 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -96,6 +97,7 @@ pub async fn spawn(
         conflicts: HashSet::new(),
         stale_other_metric: Vec::new(),
         sync_done: false,
+        synced: Arc::new(AtomicBool::new(false)),
         started: Instant::now(),
         seen_gen: 0,
         reconcile_at: None,
@@ -108,12 +110,15 @@ pub async fn spawn(
         fib.adopt_previous().await?;
     } else {
         fib.sync_done = true;
+        fib.synced.store(true, Ordering::Relaxed);
     }
+    let synced = fib.synced.clone();
     let task = tokio::spawn(fib.run(rx));
     Ok((
         FibHandle {
             tx,
             resolver: KernelResolver(view),
+            synced,
         },
         ev_rx,
         task,
@@ -166,6 +171,8 @@ struct Fib {
     /// Our routes found with another metric: removed at the initial sync.
     stale_other_metric: Vec<(IpNet, u32)>,
     sync_done: bool,
+    /// `sync_done`, for [`FibHandle::initial_sync_over`].
+    synced: Arc<AtomicBool>,
     started: Instant,
     seen_gen: u64,
     reconcile_at: Option<Instant>,
@@ -374,6 +381,7 @@ impl Fib {
             return;
         }
         self.sync_done = true;
+        self.synced.store(true, Ordering::Relaxed);
         let mut n = 0;
         for (p, s) in self.slots.iter_mut() {
             if s.has(STALE) {
