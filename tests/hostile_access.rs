@@ -81,14 +81,10 @@ fn only_configured_peers_and_ranges_get_in() {
     ) else {
         return;
     };
-    lab.bgpd(
+    lab.core_bgpd(
         &core,
         "bgpd",
         &[
-            "--asn",
-            "64512",
-            "--router-id",
-            CORE,
             "--hold-time",
             "30",
             "--peer",
@@ -133,17 +129,10 @@ fn tcp_md5_is_enforced_in_the_kernel() {
     let Some((mut lab, core, lan)) = pair("md5", &["192.168.83.2"]) else {
         return;
     };
-    lab.bgpd(
+    lab.core_bgpd(
         &core,
         "bgpd",
-        &[
-            "--asn",
-            "64512",
-            "--router-id",
-            CORE,
-            "--peer",
-            "192.168.83.2,passive,password=s3cret-md5",
-        ],
+        &["--peer", "192.168.83.2,passive,password=s3cret-md5"],
     );
     lab.wait_listen(&core);
     // With the key: Established, and a route is installed.
@@ -178,17 +167,10 @@ fn tcp_md5_is_enforced_in_the_kernel() {
 
 fn gtsm_lab(name: &str) -> Option<(Lab, String, String)> {
     let (mut lab, core, lan) = pair(name, &["192.168.83.2"])?;
-    lab.bgpd(
+    lab.core_bgpd(
         &core,
         "bgpd",
-        &[
-            "--asn",
-            "64512",
-            "--router-id",
-            CORE,
-            "--peer",
-            "192.168.83.2,passive,ttl-security",
-        ],
+        &["--peer", "192.168.83.2,passive,ttl-security"],
     );
     lab.wait_listen(&core);
     Some((lab, core, lan))
@@ -360,19 +342,10 @@ protocol bgp core {{
 "#
     );
     let sock = start_bird2(&mut lab, &lan, "bird", &cfg);
-    lab.bgpd(
+    lab.core_bgpd(
         &core,
         "bgpd",
-        &[
-            "--asn",
-            "64512",
-            "--router-id",
-            CORE,
-            "--hold-time",
-            "9",
-            "--peer",
-            "192.168.83.2,ttl-security",
-        ],
+        &["--hold-time", "9", "--peer", "192.168.83.2,ttl-security"],
     );
     lab.wait_for("Established with GTSM", Duration::from_secs(30), || {
         birdc(&lab, &lan, &sock, "show protocols", true).contains("Established")
@@ -390,14 +363,10 @@ fn control_socket_permissions() {
     let dir = lab.path("run/bgpd");
     let sock = dir.join("bgpd.sock");
     let sock_s = sock.to_string_lossy().to_string();
-    lab.bgpd(
+    lab.core_bgpd(
         &core,
         "bgpd",
         &[
-            "--asn",
-            "64512",
-            "--router-id",
-            CORE,
             "--peer",
             "192.168.83.2,passive",
             "--control-socket",

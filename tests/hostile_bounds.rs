@@ -103,14 +103,10 @@ fn update_flood_stays_under_a_memory_bound() {
         return;
     };
     let sock = lab.path("bgpd.sock").to_string_lossy().to_string();
-    lab.bgpd(
+    lab.core_bgpd(
         &core,
         "bgpd",
         &[
-            "--asn",
-            "64512",
-            "--router-id",
-            CORE,
             "--no-install",
             "--peer",
             &format!("{PEER},passive"),
@@ -264,18 +260,7 @@ fn oversized_message_gets_1_2() {
     let Some((mut lab, core, lan)) = pair("oversize") else {
         return;
     };
-    lab.bgpd(
-        &core,
-        "bgpd",
-        &[
-            "--asn",
-            "64512",
-            "--router-id",
-            CORE,
-            "--peer",
-            &format!("{PEER},passive"),
-        ],
-    );
+    lab.core_bgpd(&core, "bgpd", &["--peer", &format!("{PEER},passive")]);
     lab.wait_listen(&core);
     for len in [4097usize, 65535] {
         let mut r = session(&lan, 30);
@@ -310,18 +295,7 @@ fn update_packed_with_attributes() {
     let Some((mut lab, core, lan)) = pair("manyattrs") else {
         return;
     };
-    lab.bgpd(
-        &core,
-        "bgpd",
-        &[
-            "--asn",
-            "64512",
-            "--router-id",
-            CORE,
-            "--peer",
-            &format!("{PEER},passive"),
-        ],
-    );
+    lab.core_bgpd(&core, "bgpd", &["--peer", &format!("{PEER},passive")]);
     lab.wait_listen(&core);
     let mut r = session(&lan, 30);
     let mut attrs = ibgp_attrs(PEER);

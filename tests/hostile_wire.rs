@@ -44,19 +44,10 @@ fn setup(name: &str) -> Option<Wire> {
     let (mut lab, core, peer) =
         Lab::pair(name, &format!("{CORE}/24"), "peer", &format!("{PEER}/24"))?;
     lab.spawn(&core, "monitor", &["ip", "monitor", "route"], &[]);
-    lab.bgpd(
+    lab.core_bgpd(
         &core,
         "bgpd",
-        &[
-            "--asn",
-            "64512",
-            "--router-id",
-            CORE,
-            "--hold-time",
-            "30",
-            "--peer",
-            &format!("{PEER},passive"),
-        ],
+        &["--hold-time", "30", "--peer", &format!("{PEER},passive")],
     );
     let w = Wire { lab, core, peer };
     w.lab.wait_listen(&w.core);

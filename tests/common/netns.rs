@@ -194,6 +194,14 @@ impl Lab {
         self.spawn(ns, name, &argv, &[("BGPD_LOG", "debug")]);
     }
 
+    /// bgpd as the tests' core router: AS 64512, router id 192.168.83.1,
+    /// then `args`.
+    pub fn core_bgpd(&mut self, ns: &str, name: &str, args: &[&str]) {
+        let mut argv = vec!["--asn", "64512", "--router-id", "192.168.83.1"];
+        argv.extend_from_slice(args);
+        self.bgpd(ns, name, &argv);
+    }
+
     /// Sends SIGTERM to a started program and waits for it; returns its
     /// exit status.
     pub fn stop(&mut self, name: &str) -> Option<std::process::ExitStatus> {
