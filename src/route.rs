@@ -77,16 +77,6 @@ impl From<Vec<NextHop>> for NextHops {
     }
 }
 
-impl From<&[NextHop]> for NextHops {
-    fn from(v: &[NextHop]) -> Self {
-        match v {
-            [] => NextHops(Repr::Empty),
-            [n] => NextHops(Repr::One(*n)),
-            _ => NextHops(Repr::Many(v.into())),
-        }
-    }
-}
-
 impl FromIterator<NextHop> for NextHops {
     fn from_iter<I: IntoIterator<Item = NextHop>>(it: I) -> Self {
         let mut it = it.into_iter();

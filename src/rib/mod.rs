@@ -652,7 +652,7 @@ impl Rib {
         };
         let flags = if hop_ok { 0 } else { UNRESOLVED };
         // The policy is looked up once per UPDATE; the attribute checks
-        // come after the prefix checks, as in `reject_for`.
+        // come after the prefix checks, as in `reevaluate`.
         let attr_reject = self.attr_reject(idx, &attrs);
         let policy = self.policy.for_peer(self.peers[idx as usize].addr);
         for n in nlri {
