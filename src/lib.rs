@@ -10,6 +10,7 @@
 //! - [`fib`]: kernel routes through rtnetlink, next-hop resolution.
 //! - [`config`]: the TOML configuration and its validation.
 //! - [`daemon`]: the main loop; [`control`]: the control socket.
+//! - [`hash`]: the keyed fast hasher of the hot tables.
 
 pub mod cli;
 pub mod config;
@@ -17,6 +18,7 @@ pub mod control;
 pub mod daemon;
 pub mod fib;
 pub mod fsm;
+pub mod hash;
 pub mod metrics;
 pub mod notify;
 pub mod rib;

@@ -1,9 +1,7 @@
 //! `bgpd --peer ADDR ...`: the foreground debugging view. No config file;
 //! sessions and received routes are shown as they change.
 
-use std::collections::HashSet;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{self, BufWriter, IsTerminal, Stdout, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};
@@ -11,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use ipnet::IpNet;
 
 use crate::daemon;
+use crate::hash::FastSet;
 use crate::route::RouteChange;
 use crate::session::{self, PeerEvent, RangeSpec};
 use crate::wire::{Attr, Update, iana::attr};
@@ -776,15 +775,15 @@ enum Kind {
 /// kept as their address in one set per length: about 5 bytes a slot, 10
 /// to 16 MB at a million prefixes.
 struct Prefixes {
-    v4: Vec<HashSet<u32, BuildHasherDefault<Mix>>>,
-    v6: HashSet<([u8; 16], u8), BuildHasherDefault<Mix>>,
+    v4: Vec<FastSet<u32>>,
+    v6: FastSet<([u8; 16], u8)>,
 }
 
 impl Default for Prefixes {
     fn default() -> Self {
         Prefixes {
-            v4: (0..=32).map(|_| HashSet::default()).collect(),
-            v6: HashSet::default(),
+            v4: (0..=32).map(|_| FastSet::default()).collect(),
+            v6: FastSet::default(),
         }
     }
 }
@@ -814,45 +813,7 @@ impl Prefixes {
     }
 
     fn len(&self) -> usize {
-        self.v4.iter().map(HashSet::len).sum::<usize>() + self.v6.len()
-    }
-}
-
-/// A small, fast hasher for the prefix keys (std's SipHash guards against
-/// flooding, which a set of routes the RIB already accepted does not need).
-#[derive(Default)]
-struct Mix(u64);
-
-impl Hasher for Mix {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut b = [0u8; 8];
-            b[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(b));
-        }
-    }
-
-    fn write_u8(&mut self, i: u8) {
-        self.write_u64(u64::from(i));
-    }
-
-    fn write_u32(&mut self, i: u32) {
-        self.write_u64(u64::from(i));
-    }
-
-    fn write_u64(&mut self, i: u64) {
-        self.0 = (self.0.rotate_left(23) ^ i).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-
-    fn finish(&self) -> u64 {
-        // murmur3's finalizer: every input bit reaches the low bits, which
-        // pick the bucket.
-        let mut x = self.0;
-        x ^= x >> 33;
-        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        x ^= x >> 33;
-        x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        x ^ (x >> 33)
+        self.v4.iter().map(FastSet::len).sum::<usize>() + self.v6.len()
     }
 }
 

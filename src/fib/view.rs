@@ -16,7 +16,6 @@
 //! recursive gateways do). Routes of bgpd's own protocol are never used, so a
 //! BGP route can never resolve through itself.
 
-use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 
@@ -25,6 +24,7 @@ use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteFlags, RouteMessage};
 
+use crate::hash::{FastMap, FastSet};
 use crate::route::{NextHop, Resolver};
 
 /// An immediate (on-link) next hop as it goes into the kernel: gateway and
@@ -261,11 +261,11 @@ pub struct KernelView {
     protocol: u8,
     table: u32,
     resolve_via_default: bool,
-    links: HashMap<u32, Link>,
+    links: FastMap<u32, Link>,
     /// Local addresses, with the interface they are on.
-    addrs: HashSet<(IpAddr, u32)>,
+    addrs: FastSet<(IpAddr, u32)>,
     /// Routes of other protocols in the watched tables, by prefix.
-    routes: HashMap<IpNet, Vec<KernelRoute>>,
+    routes: FastMap<IpNet, Vec<KernelRoute>>,
     /// How many of those are in bgpd's table, by family and prefix length:
     /// most lengths have none, so most foreign checks need no lookup.
     foreign_v4: [u32; 33],
@@ -282,9 +282,9 @@ impl KernelView {
             protocol,
             table,
             resolve_via_default,
-            links: HashMap::new(),
-            addrs: HashSet::new(),
-            routes: HashMap::new(),
+            links: FastMap::default(),
+            addrs: FastSet::default(),
+            routes: FastMap::default(),
             foreign_v4: [0; 33],
             foreign_v6: [0; 129],
             generation: 0,

@@ -1,11 +1,11 @@
 //! Parsed path attributes as the RIB keeps them, interned so that each
 //! distinct set is stored once and shared by every route that carries it.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
+use crate::hash::FastSet;
 use crate::wire::attrs::reconcile_as4;
 use crate::wire::{
     AsPath, Attr, Community, LargeCommunity, NextHop as WireNextHop, Origin, Update,
@@ -167,7 +167,7 @@ impl fmt::Display for PathAttrs {
 /// is the interner is dropped by [`Interner::collect`].
 #[derive(Default)]
 pub struct Interner {
-    set: HashSet<Arc<PathAttrs>>,
+    set: FastSet<Arc<PathAttrs>>,
     /// Set size after the last collection, to collect only when the set
     /// has doubled.
     live_after_gc: usize,

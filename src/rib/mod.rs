@@ -28,6 +28,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use prefix_trie::PrefixMap;
 
 use crate::fsm::Negotiated;
+use crate::hash::FastMap;
 use crate::route::{AlwaysResolves, NextHop, NextHops, Resolver, RouteChange};
 use crate::wire::{AfiSafi, Nlri, Update};
 
@@ -299,11 +300,11 @@ pub struct Rib {
     resolver: Box<dyn Resolver + Send>,
     /// The resolver's answers since the last [`Rib::reresolve`] (which the
     /// daemon calls whenever the kernel's reachability changes).
-    resolved: HashMap<IpAddr, bool>,
+    resolved: FastMap<IpAddr, bool>,
     interner: attrs::Interner,
     peers: Vec<PeerSlot>,
     counters: Vec<PeerCounters>,
-    peer_index: HashMap<IpAddr, u16>,
+    peer_index: FastMap<IpAddr, u16>,
     v4: PrefixMap<Ipv4Net, Entry>,
     v6: PrefixMap<Ipv6Net, Entry>,
     /// Prefixes whose paths changed since the last decision (see
@@ -324,11 +325,11 @@ impl Rib {
             policy: Policy::default(),
             connected: Vec::new(),
             resolver,
-            resolved: HashMap::new(),
+            resolved: FastMap::default(),
             interner: attrs::Interner::default(),
             peers: Vec::new(),
             counters: Vec::new(),
-            peer_index: HashMap::new(),
+            peer_index: FastMap::default(),
             v4: PrefixMap::new(),
             v6: PrefixMap::new(),
             pending: Vec::new(),
@@ -1259,7 +1260,8 @@ fn settle<P: Pfx>(
 
 /// Keeps only the last change of each prefix, in order.
 fn dedup_changes(changes: &mut Vec<RouteChange>) {
-    let mut last: HashMap<IpNet, usize> = HashMap::with_capacity(changes.len());
+    let mut last: FastMap<IpNet, usize> =
+        FastMap::with_capacity_and_hasher(changes.len(), Default::default());
     for (i, c) in changes.iter().enumerate() {
         last.insert(c.prefix, i);
     }

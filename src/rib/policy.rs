@@ -2,11 +2,12 @@
 //! global or per peer, and defaults that refuse the default route,
 //! martians and anything that equals or covers a connected network.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+use crate::hash::FastMap;
 
 /// What a rule does with a prefix it matches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,7 +121,7 @@ pub struct PeerPolicy {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
     pub rules: Vec<PrefixRule>,
-    pub peers: HashMap<IpAddr, PeerPolicy>,
+    pub peers: FastMap<IpAddr, PeerPolicy>,
     pub reject_default_route: bool,
     pub reject_martians: bool,
     pub reject_connected: bool,
@@ -130,7 +131,7 @@ impl Default for Policy {
     fn default() -> Self {
         Policy {
             rules: Vec::new(),
-            peers: HashMap::new(),
+            peers: FastMap::default(),
             reject_default_route: true,
             reject_martians: true,
             reject_connected: true,
