@@ -8,7 +8,7 @@
 //! The step at which each path dropped out is recorded, and the winner's
 //! reason is the last step that removed a rival.
 
-use std::cmp::Ordering;
+use std::cmp::Reverse;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -100,112 +100,363 @@ pub struct Decision {
 /// Runs the decision over eligible candidates (at least one). `width` is
 /// the multipath width for iBGP, `ebgp_width` for eBGP winners.
 pub fn decide(c: &[Cand], width: usize, ebgp_width: usize) -> Decision {
-    assert!(!c.is_empty());
     let mut lost: Vec<Option<Step>> = vec![None; c.len()];
-    let mut alive: Vec<usize> = (0..c.len()).collect();
-    let mut last = Step::OnlyPath;
+    let mut multipath = Vec::new();
+    let reason = run(c, width, ebgp_width, Some(&mut lost), &mut multipath);
+    Decision {
+        multipath,
+        reason,
+        lost,
+    }
+}
 
-    let mut keep = |alive: &mut Vec<usize>, step: Step, keep: &dyn Fn(usize) -> bool| {
-        let before = alive.len();
-        alive.retain(|&i| {
-            let k = keep(i);
-            if !k {
-                lost[i] = Some(step);
-            }
-            k
-        });
-        if alive.len() != before {
-            last = step;
+/// [`decide`] without the per-candidate steps: fills `multipath` and
+/// returns the reason. This is what the RIB runs on every change; a
+/// Calico service CIDR has a path per node and reflector.
+pub fn select(c: &[Cand], width: usize, ebgp_width: usize, multipath: &mut Vec<usize>) -> Step {
+    run(c, width, ebgp_width, None, multipath)
+}
+
+/// The tie-breakers after the multipath steps, as one integer key per
+/// candidate: a total order (peer address and path id are unique) that
+/// sorts with plain integer comparisons.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Tie {
+    /// Router id (high 32 bits), CLUSTER_LIST length (low 32).
+    id_cl: u64,
+    /// The peer address: IPv4 before IPv6, as `IpAddr` orders them.
+    peer: (bool, u128),
+    path_id: u32,
+}
+
+impl Tie {
+    fn of(c: &Cand) -> Tie {
+        Tie {
+            id_cl: (u64::from(u32::from(c.router_id)) << 32)
+                | c.cluster_list_len.min(u32::MAX as usize) as u64,
+            peer: match c.peer {
+                IpAddr::V4(a) => (false, u128::from(u32::from(a))),
+                IpAddr::V6(a) => (true, u128::from(a)),
+            },
+            path_id: c.path_id,
+        }
+    }
+
+    /// The step at which `self` loses to a better `best`.
+    fn step_against(&self, best: &Tie) -> Step {
+        if self.id_cl >> 32 != best.id_cl >> 32 {
+            Step::RouterId
+        } else if self.id_cl != best.id_cl {
+            Step::ClusterListLen
+        } else if self.peer != best.peer {
+            Step::PeerAddress
+        } else {
+            Step::PathId
+        }
+    }
+}
+
+/// Keeps the alive candidates for which `keep` holds, recording the step
+/// of the others; returns whether any went.
+fn keep_if(
+    alive: &mut Vec<u32>,
+    lost: &mut Option<&mut [Option<Step>]>,
+    step: Step,
+    keep: impl Fn(usize) -> bool,
+) -> bool {
+    let before = alive.len();
+    alive.retain(|&i| {
+        let k = keep(i as usize);
+        if !k && let Some(l) = lost.as_deref_mut() {
+            l[i as usize] = Some(step);
+        }
+        k
+    });
+    alive.len() != before
+}
+
+fn run(
+    c: &[Cand],
+    width: usize,
+    ebgp_width: usize,
+    mut lost: Option<&mut [Option<Step>]>,
+    multipath: &mut Vec<usize>,
+) -> Step {
+    assert!(!c.is_empty());
+    multipath.clear();
+    let mut alive: Vec<u32> = (0..c.len() as u32).collect();
+    let mut last = Step::OnlyPath;
+    let mut step = |alive: &mut Vec<u32>, s: Step, keep: &dyn Fn(usize) -> bool| {
+        if keep_if(alive, &mut lost, s, keep) {
+            last = s;
         }
     };
 
-    // §9.1.1: degree of preference = LOCAL_PREF.
-    let lp = alive.iter().map(|&i| c[i].local_pref).max().unwrap();
-    keep(&mut alive, Step::LocalPref, &|i| c[i].local_pref == lp);
+    // Keeps the candidates with the lowest `key` (a step that compares
+    // one value across all of them).
+    fn lowest<K: Ord>(c: &[Cand], alive: &[u32], key: impl Fn(&Cand) -> K) -> Option<K> {
+        let k = alive.iter().map(|&i| key(&c[i as usize])).min()?;
+        alive.iter().any(|&i| key(&c[i as usize]) != k).then_some(k)
+    }
+    // §9.1.1: degree of preference = LOCAL_PREF, highest first.
+    if let Some(lp) = lowest(c, &alive, |x| Reverse(x.local_pref)) {
+        step(&mut alive, Step::LocalPref, &|i| c[i].local_pref == lp.0);
+    }
     // §9.1.2.2 a.
-    let l = alive.iter().map(|&i| c[i].as_path_len).min().unwrap();
-    keep(&mut alive, Step::AsPathLen, &|i| c[i].as_path_len == l);
+    if let Some(l) = lowest(c, &alive, |x| x.as_path_len) {
+        step(&mut alive, Step::AsPathLen, &|i| c[i].as_path_len == l);
+    }
     // §9.1.2.2 b.
-    let o = alive.iter().map(|&i| c[i].origin).min().unwrap();
-    keep(&mut alive, Step::Origin, &|i| c[i].origin == o);
+    if let Some(o) = lowest(c, &alive, |x| x.origin) {
+        step(&mut alive, Step::Origin, &|i| c[i].origin == o);
+    }
     // §9.1.2.2 c: remove a path if another path from the same neighbour
     // AS has a lower MED. One pass finds each neighbour AS's lowest MED
     // (there are few neighbour ASes: one, for Calico's reflectors).
     let mut lowest: Vec<(u32, u32)> = Vec::with_capacity(2);
+    let mut meds_differ = false;
     for &i in &alive {
-        match lowest.iter_mut().find(|(asn, _)| *asn == c[i].neighbor_as) {
-            Some(e) => e.1 = e.1.min(c[i].med),
-            None => lowest.push((c[i].neighbor_as, c[i].med)),
+        let ci = &c[i as usize];
+        match lowest.iter_mut().find(|(asn, _)| *asn == ci.neighbor_as) {
+            Some(e) => {
+                meds_differ |= e.1 != ci.med;
+                e.1 = e.1.min(ci.med);
+            }
+            None => lowest.push((ci.neighbor_as, ci.med)),
         }
     }
-    keep(&mut alive, Step::Med, &|i| {
-        lowest
-            .iter()
-            .find(|(asn, _)| *asn == c[i].neighbor_as)
-            .is_none_or(|&(_, m)| c[i].med <= m)
-    });
+    if meds_differ {
+        step(&mut alive, Step::Med, &|i| {
+            lowest
+                .iter()
+                .find(|(asn, _)| *asn == c[i].neighbor_as)
+                .is_none_or(|&(_, m)| c[i].med <= m)
+        });
+    }
     // §9.1.2.2 d.
-    if alive.iter().any(|&i| c[i].ebgp) {
-        keep(&mut alive, Step::EbgpOverIbgp, &|i| c[i].ebgp);
+    if alive.iter().any(|&i| c[i as usize].ebgp) {
+        step(&mut alive, Step::EbgpOverIbgp, &|i| c[i].ebgp);
     }
 
     // The remaining paths are equal up to the router-id step: the
-    // multipath candidates. Order them by the remaining tie-breakers,
-    // which form a total order (peer address and path id are unique).
-    let tie = |a: &Cand, b: &Cand| -> (Ordering, Step) {
-        let steps = [
-            (a.router_id.cmp(&b.router_id), Step::RouterId),
-            (
-                a.cluster_list_len.cmp(&b.cluster_list_len),
-                Step::ClusterListLen,
-            ),
-            (a.peer.cmp(&b.peer), Step::PeerAddress),
-            (a.path_id.cmp(&b.path_id), Step::PathId),
-        ];
-        steps
-            .into_iter()
-            .find(|(o, _)| o.is_ne())
-            .unwrap_or((Ordering::Equal, Step::PathId))
-    };
-    alive.sort_by(|&a, &b| tie(&c[a], &c[b]).0.then(a.cmp(&b)));
-    let best = alive[0];
-    for &i in &alive[1..] {
-        let step = tie(&c[i], &c[best]).1;
-        lost[i] = Some(step);
-        last = last.max(step);
+    // multipath candidates, in the order of the remaining tie-breakers.
+    // Only the head of that order is sorted: a Calico service CIDR has a
+    // path per node and reflector, and the multipath set is its first few.
+    let mut order: Vec<(Tie, u32)> = alive
+        .iter()
+        .map(|&i| (Tie::of(&c[i as usize]), i))
+        .collect();
+    let head = order.len().min(4 * width.max(ebgp_width) + 16);
+    if head < order.len() {
+        order.select_nth_unstable(head - 1);
     }
-    lost[best] = None;
+    order[..head].sort_unstable();
+    let (best_tie, best) = (order[0].0, order[0].1 as usize);
+    for (t, i) in &order[1..] {
+        let s = t.step_against(&best_tie);
+        if let Some(l) = lost.as_deref_mut() {
+            l[*i as usize] = Some(s);
+        }
+        last = last.max(s);
+    }
+    if let Some(l) = lost {
+        l[best] = None;
+    }
 
     // Multipath: walk in decision order, keeping paths while the set of
-    // distinct next hops stays within the width.
+    // distinct next hops stays within the width. Paths whose next hop is
+    // already in the set are included (they add no next hop).
     let width = if c[best].ebgp { ebgp_width } else { width }.max(1);
-    let mut hops: Vec<IpAddr> = Vec::with_capacity(alive.len().min(width));
-    let mut multipath = Vec::with_capacity(alive.len());
-    for &i in &alive {
-        // eBGP multipath only across the same neighbour AS, as Cisco's
-        // `maximum-paths` requires.
-        if c[i].ebgp && c[i].neighbor_as != c[best].neighbor_as {
-            continue;
-        }
-        let nh = c[i].next_hop;
-        if !hops.contains(&nh) {
-            if hops.len() == width {
+    let same_as = |ci: &Cand| !ci.ebgp || ci.neighbor_as == c[best].neighbor_as;
+    let mut hops: Vec<IpAddr> = Vec::with_capacity(order.len().min(width));
+    let walk = |part: &[(Tie, u32)], hops: &mut Vec<IpAddr>, multipath: &mut Vec<usize>| {
+        for &(_, i) in part {
+            let ci = &c[i as usize];
+            // eBGP multipath only across the same neighbour AS, as Cisco's
+            // `maximum-paths` requires.
+            if !same_as(ci) {
                 continue;
             }
-            hops.push(nh);
+            if !hops.contains(&ci.next_hop) {
+                if hops.len() == width {
+                    continue;
+                }
+                hops.push(ci.next_hop);
+            }
+            multipath.push(ci.idx);
         }
-        multipath.push(c[i].idx);
+    };
+    walk(&order[..head], &mut hops, multipath);
+    let rest = &mut order[head..];
+    if hops.len() < width {
+        // The head did not fill the set: the rest, sorted, follows it.
+        rest.sort_unstable();
+        walk(rest, &mut hops, multipath);
+    } else if !rest.is_empty() {
+        // Full: the rest only adds paths to next hops already in the set.
+        hops.sort_unstable();
+        let mut more: Vec<(Tie, u32)> = rest
+            .iter()
+            .filter(|(_, i)| {
+                let ci = &c[*i as usize];
+                same_as(ci) && hops.binary_search(&ci.next_hop).is_ok()
+            })
+            .copied()
+            .collect();
+        more.sort_unstable();
+        multipath.extend(more.iter().map(|&(_, i)| c[i as usize].idx));
     }
-    Decision {
-        multipath,
-        reason: last,
-        lost,
-    }
+    last
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cmp::Ordering;
+
+    /// The decision as RFC 4271 §9.1.2.2 reads, written plainly (this was
+    /// the implementation before the integer keys): the reference for
+    /// `decide`.
+    fn reference(c: &[Cand], width: usize, ebgp_width: usize) -> Decision {
+        let mut lost: Vec<Option<Step>> = vec![None; c.len()];
+        let mut alive: Vec<usize> = (0..c.len()).collect();
+        let mut last = Step::OnlyPath;
+        let mut keep = |alive: &mut Vec<usize>, step: Step, keep: &dyn Fn(usize) -> bool| {
+            let before = alive.len();
+            alive.retain(|&i| {
+                let k = keep(i);
+                if !k {
+                    lost[i] = Some(step);
+                }
+                k
+            });
+            if alive.len() != before {
+                last = step;
+            }
+        };
+        let lp = alive.iter().map(|&i| c[i].local_pref).max().unwrap();
+        keep(&mut alive, Step::LocalPref, &|i| c[i].local_pref == lp);
+        let l = alive.iter().map(|&i| c[i].as_path_len).min().unwrap();
+        keep(&mut alive, Step::AsPathLen, &|i| c[i].as_path_len == l);
+        let o = alive.iter().map(|&i| c[i].origin).min().unwrap();
+        keep(&mut alive, Step::Origin, &|i| c[i].origin == o);
+        let snapshot = alive.clone();
+        keep(&mut alive, Step::Med, &|i| {
+            !snapshot
+                .iter()
+                .any(|&j| c[j].neighbor_as == c[i].neighbor_as && c[j].med < c[i].med)
+        });
+        if alive.iter().any(|&i| c[i].ebgp) {
+            keep(&mut alive, Step::EbgpOverIbgp, &|i| c[i].ebgp);
+        }
+        let tie = |a: &Cand, b: &Cand| -> (Ordering, Step) {
+            [
+                (a.router_id.cmp(&b.router_id), Step::RouterId),
+                (
+                    a.cluster_list_len.cmp(&b.cluster_list_len),
+                    Step::ClusterListLen,
+                ),
+                (a.peer.cmp(&b.peer), Step::PeerAddress),
+                (a.path_id.cmp(&b.path_id), Step::PathId),
+            ]
+            .into_iter()
+            .find(|(o, _)| o.is_ne())
+            .unwrap_or((Ordering::Equal, Step::PathId))
+        };
+        alive.sort_by(|&a, &b| tie(&c[a], &c[b]).0.then(a.cmp(&b)));
+        let best = alive[0];
+        for &i in &alive[1..] {
+            let step = tie(&c[i], &c[best]).1;
+            lost[i] = Some(step);
+            last = last.max(step);
+        }
+        lost[best] = None;
+        let width = if c[best].ebgp { ebgp_width } else { width }.max(1);
+        let mut hops: Vec<IpAddr> = Vec::new();
+        let mut multipath = Vec::new();
+        for &i in &alive {
+            if c[i].ebgp && c[i].neighbor_as != c[best].neighbor_as {
+                continue;
+            }
+            let nh = c[i].next_hop;
+            if !hops.contains(&nh) {
+                if hops.len() == width {
+                    continue;
+                }
+                hops.push(nh);
+            }
+            multipath.push(c[i].idx);
+        }
+        Decision {
+            multipath,
+            reason: last,
+            lost,
+        }
+    }
+
+    fn arb_cand() -> impl proptest::strategy::Strategy<Value = Cand> {
+        use proptest::prelude::*;
+        (
+            (0u32..3, 0usize..3, 0u8..3, 0u32..3, 0u32..3, any::<bool>()),
+            (0u8..4, 0usize..3, 0u8..8, any::<bool>(), 0u32..3, 0u8..6),
+        )
+            .prop_map(
+                |((lp, asl, org, nas, med, ebgp), (rid, cl, peer, v6, pid, nh))| Cand {
+                    idx: 0,
+                    local_pref: 100 + lp,
+                    as_path_len: asl,
+                    origin: [Origin::Igp, Origin::Egp, Origin::Incomplete][org as usize],
+                    neighbor_as: 64512 + nas,
+                    med,
+                    ebgp,
+                    router_id: Ipv4Addr::new(10, 0, 0, rid),
+                    cluster_list_len: cl,
+                    peer: if v6 {
+                        IpAddr::V6(std::net::Ipv6Addr::new(
+                            0xfd00,
+                            0,
+                            0,
+                            0,
+                            0,
+                            0,
+                            0,
+                            peer as u16,
+                        ))
+                    } else {
+                        IpAddr::V4(Ipv4Addr::new(192, 168, 0, peer))
+                    },
+                    path_id: pid,
+                    next_hop: IpAddr::V4(Ipv4Addr::new(172, 15, 0, nh)),
+                },
+            )
+    }
+
+    proptest::proptest! {
+        /// The integer-key decision agrees with the plain one on every
+        /// field, ties and MED cycles included.
+        #[test]
+        fn agrees_with_the_reference(
+            mut cs in proptest::collection::vec(arb_cand(), 1..64),
+            width in 1usize..5,
+            ebgp_width in 1usize..3,
+            uniform: bool,
+        ) {
+            for (i, c) in cs.iter_mut().enumerate() {
+                c.idx = 100 + i;
+                if uniform {
+                    // All equal up to the router id, as a Calico service
+                    // CIDR's paths: the multipath walk sees every path.
+                    (c.local_pref, c.as_path_len, c.origin, c.med, c.ebgp) = (100, 0, Origin::Igp, 0, false);
+                }
+            }
+            let got = decide(&cs, width, ebgp_width);
+            proptest::prop_assert_eq!(&got, &reference(&cs, width, ebgp_width));
+            let mut mp = vec![7];
+            let reason = select(&cs, width, ebgp_width, &mut mp);
+            proptest::prop_assert_eq!(reason, got.reason);
+            proptest::prop_assert_eq!(mp, got.multipath);
+        }
+    }
 
     fn cand(idx: usize) -> Cand {
         Cand {
