@@ -919,9 +919,9 @@ impl Rib {
             RouteSummary {
                 prefix,
                 next_hops: e.next_hops(&ctx).to_vec(),
-                reason: (e.ecmp > 0).then_some(e.reason),
+                reason: (e.ecmp() > 0).then_some(e.reason()),
                 paths: ps.len(),
-                stale: ps[..e.ecmp as usize].iter().any(|p| p.stale()),
+                stale: ps[..e.ecmp() as usize].iter().any(|p| p.stale()),
                 rejected,
                 reject_reason: ps.iter().find_map(|p| p.reject),
             }
@@ -935,7 +935,7 @@ impl Rib {
         let v4 = self.v4.iter().map(|(p, e)| (IpNet::V4(p), e));
         let v6 = self.v6.iter().map(|(p, e)| (IpNet::V6(p), e));
         v4.chain(v6)
-            .filter(|(_, e)| e.ecmp > 0)
+            .filter(|(_, e)| e.ecmp() > 0)
             .map(|(prefix, e)| RouteChange {
                 prefix,
                 next_hops: e.next_hops(&ctx),
@@ -947,8 +947,8 @@ impl Rib {
     /// How many prefixes have a next-hop set (what the FIB is asked to
     /// install).
     pub fn selected(&self) -> usize {
-        let v4 = self.v4.iter().filter(|(_, e)| e.ecmp > 0).count();
-        v4 + self.v6.iter().filter(|(_, e)| e.ecmp > 0).count()
+        let v4 = self.v4.iter().filter(|(_, e)| e.ecmp() > 0).count();
+        v4 + self.v6.iter().filter(|(_, e)| e.ecmp() > 0).count()
     }
 
     pub fn len(&self) -> usize {
@@ -981,7 +981,7 @@ impl Rib {
                 let host = Ipv4Net::new_assert(a, 32);
                 self.v4
                     .cover(&host)
-                    .filter(|(_, e)| e.ecmp > 0)
+                    .filter(|(_, e)| e.ecmp() > 0)
                     .last()
                     .map(|(p, e)| self.view(IpNet::V4(p), e))
             }
@@ -989,7 +989,7 @@ impl Rib {
                 let host = Ipv6Net::new_assert(a, 128);
                 self.v6
                     .cover(&host)
-                    .filter(|(_, e)| e.ecmp > 0)
+                    .filter(|(_, e)| e.ecmp() > 0)
                     .last()
                     .map(|(p, e)| self.view(IpNet::V6(p), e))
             }
@@ -1016,9 +1016,9 @@ impl Rib {
                     PathState::Rejected(r)
                 } else if p.flags & UNRESOLVED != 0 {
                     PathState::Unresolved
-                } else if i == 0 && e.ecmp > 0 {
-                    PathState::Best(e.reason)
-                } else if i < e.ecmp as usize {
+                } else if i == 0 && e.ecmp() > 0 {
+                    PathState::Best(e.reason())
+                } else if i < e.ecmp() as usize {
                     PathState::Multipath(lost[i].unwrap_or(Step::PathId))
                 } else {
                     PathState::Lost(lost[i].unwrap_or(Step::PathId))
@@ -1157,7 +1157,7 @@ fn upsert<P: Pfx>(
     match table.entry(prefix) {
         E::Vacant(v) => {
             let e = v.insert(Entry::new(path));
-            if e.ecmp > 0 {
+            if e.ecmp() > 0 {
                 out.push(RouteChange {
                     prefix: prefix.into(),
                     next_hops: e.next_hops(ctx),
@@ -1167,8 +1167,7 @@ fn upsert<P: Pfx>(
         }
         E::Occupied(mut o) => {
             let e = o.get_mut();
-            if !e.dirty
-                && let Some(only) = e.only()
+            if let Some(only) = e.only()
                 && only.peer == path.peer
                 && only.path_id == path.path_id
             {
@@ -1181,7 +1180,7 @@ fn upsert<P: Pfx>(
                         next_hops: after,
                     });
                 }
-                return old.only().cloned();
+                return old.into_only();
             }
             mark(e, prefix, ctx, pending);
             match e.find(path.peer, path.path_id) {
@@ -1197,9 +1196,9 @@ fn upsert<P: Pfx>(
 
 /// Marks an entry for [`Rib::commit`], remembering its next hops.
 fn mark<P: Pfx>(e: &mut Entry, prefix: P, ctx: &Ctx, pending: &mut Vec<(IpNet, NextHops)>) {
-    if !e.dirty {
-        e.dirty = true;
+    if !e.dirty() {
         pending.push((prefix.into(), e.next_hops(ctx)));
+        e.mark();
     }
 }
 
@@ -1217,8 +1216,8 @@ fn remove<P: Pfx>(
 ) -> Option<Path> {
     let e = table.get_mut(&prefix)?;
     let i = e.find(peer, path_id)?;
-    if !e.dirty && e.only().is_some() {
-        if e.ecmp > 0 {
+    if e.only().is_some() {
+        if e.ecmp() > 0 {
             out.push(RouteChange {
                 prefix: prefix.into(),
                 next_hops: NextHops::new(),
@@ -1244,7 +1243,6 @@ fn settle<P: Pfx>(
     let Some(e) = table.get_mut(&prefix) else {
         return;
     };
-    e.dirty = false;
     e.decide(ctx);
     let after = e.next_hops(ctx);
     if before != after {

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::attrs::PathAttrs;
-use super::decision::{Cand, Step, decide};
+use super::decision::{Cand, Step, select};
 use super::policy::Reject;
 use super::{PeerSlot, RibConfig};
 use crate::route::{NextHop, NextHops};
@@ -37,30 +37,38 @@ impl Path {
     }
 }
 
-/// The paths of a prefix, inline when there is one (the common case).
+/// A Loc-RIB entry: 16 bytes plus shared attributes. Most prefixes have
+/// one path, held inline; the trie moves its values as it grows, so a
+/// small entry makes every insert cheaper.
 #[derive(Clone, Debug)]
-pub(crate) enum Paths {
+pub struct Entry(Repr);
+
+#[derive(Clone, Debug)]
+enum Repr {
+    /// One path, decided: it is the best if eligible. Never dirty.
     One(Path),
-    Many(Vec<Path>),
+    /// Several paths, or any number while the entry is marked.
+    Many(Box<Many>),
+    /// No path left: the caller removes the entry.
+    Empty,
 }
 
-/// A Loc-RIB entry: 32 bytes plus shared attributes.
 #[derive(Clone, Debug)]
-pub struct Entry {
-    pub(crate) paths: Paths,
+struct Many {
+    paths: Vec<Path>,
     /// How many leading paths form the multipath set; 0 when no path is
     /// eligible. `paths[0]` is the best path when this is non-zero.
-    pub(crate) ecmp: u16,
+    ecmp: u16,
     /// Paths `ecmp..sorted_end` are in (peer, path id) order: the decision
     /// leaves the paths outside the multipath set sorted, and paths added
     /// since go after them. [`Entry::find`] searches that part in
     /// O(log n), so n ADD-PATH paths of one prefix cost O(n log n).
-    pub(crate) sorted_end: u16,
+    sorted_end: u16,
     /// Why the best path won.
-    pub(crate) reason: Step,
+    reason: Step,
     /// Paths changed since the last decision; the RIB's pending list holds
     /// the prefix and its next hops before the change.
-    pub(crate) dirty: bool,
+    dirty: bool,
 }
 
 /// What the decision needs of the RIB.
@@ -114,47 +122,104 @@ impl Ctx<'_> {
 
 impl Entry {
     pub(crate) fn new(p: Path) -> Entry {
-        let ecmp = p.eligible() as u16;
-        Entry {
-            paths: Paths::One(p),
-            ecmp,
-            sorted_end: 1,
-            reason: Step::OnlyPath,
-            dirty: false,
-        }
+        Entry(Repr::One(p))
     }
 
     pub(crate) fn paths(&self) -> &[Path] {
-        match &self.paths {
-            Paths::One(p) => std::slice::from_ref(p),
-            Paths::Many(v) => v,
+        match &self.0 {
+            Repr::One(p) => std::slice::from_ref(p),
+            Repr::Many(m) => &m.paths,
+            Repr::Empty => &[],
         }
     }
 
     pub(crate) fn paths_mut(&mut self) -> &mut [Path] {
-        match &mut self.paths {
-            Paths::One(p) => std::slice::from_mut(p),
-            Paths::Many(v) => v,
+        match &mut self.0 {
+            Repr::One(p) => std::slice::from_mut(p),
+            Repr::Many(m) => &mut m.paths,
+            Repr::Empty => &mut [],
         }
     }
 
-    /// The single path, when there is exactly one.
+    /// The single path of an entry that is not marked.
     pub(crate) fn only(&self) -> Option<&Path> {
-        match &self.paths {
-            Paths::One(p) => Some(p),
-            Paths::Many(_) => None,
+        match &self.0 {
+            Repr::One(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn into_only(self) -> Option<Path> {
+        match self.0 {
+            Repr::One(p) => Some(p),
+            _ => None,
         }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        matches!(&self.paths, Paths::Many(v) if v.is_empty())
+        self.paths().is_empty()
+    }
+
+    /// How many leading paths form the multipath set; 0 when no path is
+    /// eligible.
+    pub(crate) fn ecmp(&self) -> u16 {
+        match &self.0 {
+            Repr::One(p) => p.eligible() as u16,
+            Repr::Many(m) => m.ecmp,
+            Repr::Empty => 0,
+        }
+    }
+
+    /// Why the best path won.
+    pub(crate) fn reason(&self) -> Step {
+        match &self.0 {
+            Repr::Many(m) => m.reason,
+            _ => Step::OnlyPath,
+        }
+    }
+
+    /// Whether the paths changed since the last decision.
+    pub(crate) fn dirty(&self) -> bool {
+        matches!(&self.0, Repr::Many(m) if m.dirty)
+    }
+
+    /// Marks the entry for the next decision.
+    pub(crate) fn mark(&mut self) {
+        self.many().dirty = true;
+    }
+
+    /// The entry as `Many`, converting a single path (decided: it is the
+    /// multipath set if eligible) or an empty entry.
+    fn many(&mut self) -> &mut Many {
+        if !matches!(self.0, Repr::Many(_)) {
+            let paths: Vec<Path> = match std::mem::replace(&mut self.0, Repr::Empty) {
+                Repr::One(p) => vec![p],
+                _ => Vec::new(),
+            };
+            let ecmp = paths.first().is_some_and(Path::eligible) as u16;
+            self.0 = Repr::Many(Box::new(Many {
+                sorted_end: paths.len() as u16,
+                paths,
+                ecmp,
+                reason: Step::OnlyPath,
+                dirty: false,
+            }));
+        }
+        match &mut self.0 {
+            Repr::Many(m) => m,
+            _ => unreachable!("converted above"),
+        }
     }
 
     pub(crate) fn find(&self, peer: u16, path_id: u32) -> Option<usize> {
-        let ps = self.paths();
+        let (ps, ecmp, end) = match &self.0 {
+            Repr::One(p) => return (p.peer == peer && p.path_id == path_id).then_some(0),
+            Repr::Many(m) => (&m.paths[..], m.ecmp as usize, m.sorted_end as usize),
+            Repr::Empty => return None,
+        };
         let key = (peer, path_id);
-        let ecmp = (self.ecmp as usize).min(ps.len());
-        let end = (self.sorted_end as usize).clamp(ecmp, ps.len());
+        let ecmp = ecmp.min(ps.len());
+        let end = end.clamp(ecmp, ps.len());
         let is = |p: &Path| p.peer == peer && p.path_id == path_id;
         if let Some(i) = ps[..ecmp].iter().position(is) {
             return Some(i);
@@ -166,48 +231,30 @@ impl Entry {
     }
 
     pub(crate) fn push(&mut self, p: Path) {
-        match &mut self.paths {
-            Paths::Many(v) => v.push(p),
-            Paths::One(_) => {
-                let Paths::One(old) = std::mem::replace(&mut self.paths, Paths::Many(Vec::new()))
-                else {
-                    unreachable!()
-                };
-                self.paths = Paths::Many(vec![old, p]);
-            }
-        }
+        self.many().paths.push(p);
     }
 
     pub(crate) fn remove_at(&mut self, i: usize) -> Path {
+        if let Repr::One(_) = self.0 {
+            let Repr::One(p) = std::mem::replace(&mut self.0, Repr::Empty) else {
+                unreachable!()
+            };
+            return p;
+        }
+        let m = self.many();
         // The regions before and after `i` keep their order.
-        if i < self.sorted_end as usize {
-            self.sorted_end -= 1;
+        if i < m.sorted_end as usize {
+            m.sorted_end -= 1;
         }
-        if i < self.ecmp as usize {
-            self.ecmp -= 1;
+        if i < m.ecmp as usize {
+            m.ecmp -= 1;
         }
-        match &mut self.paths {
-            Paths::Many(v) => {
-                let p = v.remove(i);
-                if v.len() == 1 {
-                    let last = v.pop().expect("one left");
-                    self.paths = Paths::One(last);
-                }
-                p
-            }
-            Paths::One(_) => {
-                let Paths::One(p) = std::mem::replace(&mut self.paths, Paths::Many(Vec::new()))
-                else {
-                    unreachable!()
-                };
-                p
-            }
-        }
+        m.paths.remove(i)
     }
 
     /// The multipath set's next hops, deduplicated and sorted.
     pub(crate) fn next_hops(&self, ctx: &Ctx) -> NextHops {
-        match &self.paths()[..self.ecmp as usize] {
+        match &self.paths()[..self.ecmp() as usize] {
             [] => NextHops::new(),
             [p] => NextHops::one(ctx.install_hop(p)),
             ps => {
@@ -219,18 +266,27 @@ impl Entry {
         }
     }
 
-    /// Runs the decision process and reorders the paths: the multipath set
-    /// in decision order (best first), then the others by peer and path id.
+    /// Runs the decision process, reorders the paths (the multipath set
+    /// in decision order, best first, then the others by peer and path
+    /// id) and clears the mark. A single path goes back inline.
     pub(crate) fn decide(&mut self, ctx: &Ctx) {
-        let v = match &mut self.paths {
-            Paths::One(p) => {
-                self.ecmp = p.eligible() as u16;
-                self.sorted_end = 1;
-                self.reason = Step::OnlyPath;
+        let Repr::Many(m) = &mut self.0 else {
+            return;
+        };
+        m.dirty = false;
+        match m.paths.len() {
+            0 => {
+                self.0 = Repr::Empty;
                 return;
             }
-            Paths::Many(v) => v,
-        };
+            1 => {
+                let p = m.paths.pop().expect("one path");
+                self.0 = Repr::One(p);
+                return;
+            }
+            _ => {}
+        }
+        let v = &mut m.paths;
         let cands: Vec<Cand> = v
             .iter()
             .enumerate()
@@ -239,27 +295,41 @@ impl Entry {
             .collect();
         let mut order: Vec<usize> = Vec::with_capacity(v.len());
         if cands.is_empty() {
-            self.ecmp = 0;
-            self.reason = Step::OnlyPath;
+            m.ecmp = 0;
+            m.reason = Step::OnlyPath;
         } else {
-            let d = decide(&cands, ctx.cfg.ibgp_multipath, ctx.cfg.ebgp_multipath);
-            self.ecmp = d.multipath.len() as u16;
-            self.reason = d.reason;
-            order.extend(d.multipath);
+            let ibgp = ctx.cfg.ibgp_multipath;
+            m.reason = select(&cands, ibgp, ctx.cfg.ebgp_multipath, &mut order);
+            m.ecmp = order.len() as u16;
         }
         let mut used = vec![false; v.len()];
         for &i in &order {
             used[i] = true;
         }
         let mut rest: Vec<usize> = (0..v.len()).filter(|&i| !used[i]).collect();
-        rest.sort_unstable_by_key(|&i| (v[i].peer, v[i].path_id));
-        self.sorted_end = u16::try_from(v.len()).unwrap_or(u16::MAX);
+        // Mostly sorted already (the part after the multipath set, with
+        // new paths at the end): the stable sort merges runs in O(n).
+        rest.sort_by_key(|&i| (v[i].peer, v[i].path_id));
+        m.sorted_end = u16::try_from(v.len()).unwrap_or(u16::MAX);
         order.extend(rest);
-        let mut slots: Vec<Option<Path>> = std::mem::take(v).into_iter().map(Some).collect();
-        *v = order
-            .into_iter()
-            .map(|i| slots[i].take().expect("a permutation"))
-            .collect();
+        permute(v, &mut order);
+    }
+}
+
+/// Reorders `v` so that `v[k]` becomes the old `v[order[k]]`, in place
+/// (following each cycle of the permutation; `order` is used up).
+fn permute<T>(v: &mut [T], order: &mut [usize]) {
+    for start in 0..v.len() {
+        let mut k = start;
+        while order[k] != usize::MAX {
+            let src = order[k];
+            order[k] = usize::MAX;
+            if src == start {
+                break;
+            }
+            v.swap(k, src);
+            k = src;
+        }
     }
 }
 
@@ -270,6 +340,14 @@ mod tests {
     #[test]
     fn sizes() {
         assert_eq!(std::mem::size_of::<Path>(), 16);
-        assert!(std::mem::size_of::<Entry>() <= 32);
+        assert_eq!(std::mem::size_of::<Entry>(), 16);
+    }
+
+    #[test]
+    fn permute_follows_cycles() {
+        let mut v: Vec<u32> = (0..7).collect();
+        let order = [3usize, 0, 6, 1, 2, 5, 4];
+        permute(&mut v, &mut order.to_vec());
+        assert_eq!(v, order.iter().map(|&i| i as u32).collect::<Vec<_>>());
     }
 }
