@@ -193,9 +193,26 @@ pub fn martian(p: &IpNet) -> bool {
         ([0xff00, 0, 0, 0, 0, 0, 0, 0], 8),  // multicast
     ];
     match p {
-        IpNet::V4(p) => V4
-            .iter()
-            .any(|&(a, l)| covers4(u32::from_be_bytes(a), l, p)),
+        IpNet::V4(p) => {
+            // The same test as the list, by first octet (this runs per
+            // prefix): 0/8, 127/8, 169.254/16, and 224/4 + 240/4, which
+            // hold 255.255.255.255/32.
+            let a = u32::from(p.network());
+            let first = a >> 24;
+            let len = p.prefix_len();
+            let hit = match first {
+                0 | 127 => len >= 8,
+                169 => len >= 16 && (a >> 16) & 0xff == 254,
+                224..=255 => len >= 4,
+                _ => false,
+            };
+            debug_assert_eq!(
+                hit,
+                V4.iter()
+                    .any(|&(a, l)| covers4(u32::from_be_bytes(a), l, p))
+            );
+            hit
+        }
         IpNet::V6(p) => V6.iter().any(|&(a, l)| {
             let a: u128 = a.iter().fold(0, |acc, w| acc << 16 | *w as u128);
             covers6(a, l, p)
@@ -331,6 +348,22 @@ mod tests {
         let r = PrefixRule::allow(n("10.0.0.0/8"));
         assert!(r.matches(&n("10.0.0.0/8")));
         assert!(!r.matches(&n("10.0.0.0/9")));
+    }
+
+    /// The first-octet martian test agrees with the list (its
+    /// debug_assert compares them) for every first octet and length.
+    #[test]
+    fn martian_by_octet_agrees_with_the_list() {
+        for first in 0u32..=255 {
+            for second in [0u32, 1, 253, 254, 255] {
+                for low in [0u32, 0xffff] {
+                    for len in 0u8..=32 {
+                        let a = first << 24 | second << 16 | low;
+                        let _ = martian(&IpNet::V4(Ipv4Net::new_assert(a.into(), len).trunc()));
+                    }
+                }
+            }
+        }
     }
 
     #[test]
