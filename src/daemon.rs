@@ -267,7 +267,11 @@ pub async fn run(setup: Setup, mut view: Option<Box<dyn View>>) -> Result<(), St
         .then(|| tokio::time::interval(Duration::from_secs(1)));
     let resolver = fib.resolver();
     let connected = resolver.0.read().map(|v| v.connected()).unwrap_or_default();
-    let mut rib = Rib::with_resolver(setup.rib.clone(), Box::new(resolver.clone()));
+    let mut rib_cfg = setup.rib.clone();
+    // Change sets feed the kernel and the foreground view; with neither,
+    // the RIB need not build them.
+    rib_cfg.emit_changes = setup.fib.install || view.is_some();
+    let mut rib = Rib::with_resolver(rib_cfg, Box::new(resolver.clone()));
     rib.set_policy(setup.policy.clone());
     rib.set_connected(connected);
     let sync_pending: std::collections::HashSet<IpAddr> =
@@ -459,8 +463,7 @@ impl State {
                     .as_ref()
                     .and_then(|_| self.rib.peer(peer))
                     .map(|p| p.counters.ipv4.rejected + p.counters.ipv6.rejected);
-                let out = self.rib.update_deferred(peer, &update, now);
-                changes.extend(out.changes);
+                let max_prefix = self.rib.update_into(peer, &update, now, changes);
                 if let Some(af) = update.as_end_of_rib() {
                     // If this End-of-RIB may end the initial sync, the batch
                     // so far reaches the FIB before it hears so.
@@ -495,7 +498,7 @@ impl State {
                         }
                     }
                 }
-                match out.max_prefix {
+                match max_prefix {
                     Some(MaxPrefixEvent::Warning { peer, count, limit }) => {
                         warn!(%peer, count, limit, "max-prefix warning threshold reached");
                     }

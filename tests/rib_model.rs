@@ -188,12 +188,17 @@ fn to_update(p: usize, op: &Op) -> Option<Update> {
 /// `commits`, UPDATEs go through `update_deferred` and the decision runs
 /// only after op i when `commits[i % len]` (and at the end), as the daemon
 /// batches them.
+/// With `emit` off the RIB builds no change sets from UPDATEs (install off
+/// and no view): its table must come out the same.
 fn run(
     order: &[(usize, Op)],
     commits: &[bool],
+    emit: bool,
 ) -> (BTreeMap<IpNet, Vec<NextHop>>, BTreeMap<IpNet, Vec<NextHop>>) {
     let now = Instant::now();
-    let mut rib = Rib::new(RibConfig::new(64512, Ipv4Addr::new(192, 168, 83, 1)));
+    let mut cfg = RibConfig::new(64512, Ipv4Addr::new(192, 168, 83, 1));
+    cfg.emit_changes = emit;
+    let mut rib = Rib::new(cfg);
     let mut up = [false; PEERS];
     let mut fib: BTreeMap<IpNet, Vec<NextHop>> = BTreeMap::new();
     let apply = |fib: &mut BTreeMap<IpNet, Vec<NextHop>>, cs: Vec<RouteChange>| {
@@ -281,10 +286,12 @@ proptest! {
         for picks in [&picks_a, &picks_b] {
             let order = interleave(&per_peer, picks);
             for batching in [&[][..], &commits[..]] {
-                let (installed, fib) = run(&order, batching);
+                let (installed, fib) = run(&order, batching, true);
                 prop_assert_eq!(&installed, &want);
                 prop_assert_eq!(&fib, &want);
             }
+            let (installed, _) = run(&order, &commits, false);
+            prop_assert_eq!(&installed, &want);
         }
     }
 }

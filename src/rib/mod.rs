@@ -57,6 +57,12 @@ pub struct RibConfig {
     pub ibgp_multipath: usize,
     /// eBGP multipath width, across paths from the same neighbour AS.
     pub ebgp_multipath: usize,
+    /// Whether UPDATEs and [`Rib::commit`] return change sets. The daemon
+    /// turns this off when nothing consumes them (kernel install off and
+    /// no foreground view): the decisions are the same, the changes are
+    /// not built. Other mutators (peer down, policy, stale sweeps) return
+    /// theirs either way.
+    pub emit_changes: bool,
 }
 
 impl RibConfig {
@@ -66,6 +72,7 @@ impl RibConfig {
             router_id,
             ibgp_multipath: DEFAULT_MULTIPATH,
             ebgp_multipath: 1,
+            emit_changes: true,
         }
     }
 }
@@ -522,29 +529,42 @@ impl Rib {
     /// replaced or withdrawn) come before the ones `commit` returns, and a
     /// later change of a prefix supersedes an earlier one. Call `commit`
     /// before reading the table; every other mutator commits first.
-    pub fn update_deferred(&mut self, peer: IpAddr, u: &Update, _now: Instant) -> Outcome {
-        let Some(&idx) = self.peer_index.get(&peer) else {
-            return Outcome::default();
-        };
+    pub fn update_deferred(&mut self, peer: IpAddr, u: &Update, now: Instant) -> Outcome {
+        let mut changes = Vec::new();
+        let max_prefix = self.update_into(peer, u, now, &mut changes);
+        Outcome {
+            changes,
+            max_prefix,
+        }
+    }
+
+    /// [`Rib::update_deferred`], appending the changes to `out` (the
+    /// daemon's batch) instead of returning a vector per UPDATE.
+    pub fn update_into(
+        &mut self,
+        peer: IpAddr,
+        u: &Update,
+        _now: Instant,
+        out: &mut Vec<RouteChange>,
+    ) -> Option<MaxPrefixEvent> {
+        let &idx = self.peer_index.get(&peer)?;
         if !self.peers[idx as usize].up {
-            return Outcome::default();
+            return None;
         }
         self.counters[idx as usize].updates += 1;
         if let Some(af) = u.as_end_of_rib() {
             // Pending decisions stay pending unless stale paths go (the
             // sweep commits first).
             let stale = self.counters[idx as usize];
-            let changes = self.flush_stale(idx, Some(af));
+            out.extend(self.flush_stale(idx, Some(af)));
             // Attribute sets only lose users if stale paths went.
             if stale.ipv4.stale + stale.ipv6.stale > 0 {
                 self.interner.collect();
             }
-            return Outcome {
-                changes,
-                max_prefix: None,
-            };
+            return None;
         }
-        let mut changes = Vec::new();
+        let start = out.len();
+        let changes = out;
         // RFC 7606 §2: treat-as-withdraw withdraws every NLRI of the UPDATE.
         let taw = u.treat_as_withdraw();
         if taw {
@@ -559,7 +579,7 @@ impl Rib {
         let mp_nlri = mp_reach.map(|m| m.nlri.prefixes()).unwrap_or_default();
         let mut mixed = !u.withdrawn.is_empty() || !mp_unreach.is_empty();
         for n in u.withdrawn.iter().chain(mp_unreach) {
-            self.withdraw(idx, n, &mut changes);
+            self.withdraw(idx, n, changes);
         }
         let info = &self.peers[idx as usize].info;
         let (ibgp, four) = (info.ibgp, info.four_octet_as);
@@ -578,20 +598,20 @@ impl Rib {
             };
             let Some(attrs) = attrs else {
                 for n in nlri {
-                    self.withdraw(idx, n, &mut changes);
+                    self.withdraw(idx, n, changes);
                 }
                 continue;
             };
             self.counters[idx as usize].announced += nlri.len() as u64;
-            self.announce(idx, nlri, attrs, &mut changes);
+            self.announce(idx, nlri, attrs, changes);
         }
-        if mixed && changes.len() > 1 {
-            dedup_changes(&mut changes);
+        if mixed && changes.len() - start > 1 {
+            // At most one change per prefix from this UPDATE, the last.
+            let mut own = changes.split_off(start);
+            dedup_changes(&mut own);
+            changes.append(&mut own);
         }
-        Outcome {
-            changes,
-            max_prefix: self.check_max_prefix(idx),
-        }
+        self.check_max_prefix(idx)
     }
 
     fn check_max_prefix(&mut self, idx: u16) -> Option<MaxPrefixEvent> {
@@ -1157,7 +1177,7 @@ fn upsert<P: Pfx>(
     match table.entry(prefix) {
         E::Vacant(v) => {
             let e = v.insert(Entry::new(path));
-            if e.ecmp() > 0 {
+            if ctx.cfg.emit_changes && e.ecmp() > 0 {
                 out.push(RouteChange {
                     prefix: prefix.into(),
                     next_hops: e.next_hops(ctx),
@@ -1171,10 +1191,12 @@ fn upsert<P: Pfx>(
                 && only.peer == path.peer
                 && only.path_id == path.path_id
             {
-                let before = e.next_hops(ctx);
+                let before = ctx.cfg.emit_changes.then(|| e.next_hops(ctx));
                 let old = std::mem::replace(e, Entry::new(path));
-                let after = e.next_hops(ctx);
-                if before != after {
+                if let Some(before) = before
+                    && let after = e.next_hops(ctx)
+                    && before != after
+                {
                     out.push(RouteChange {
                         prefix: prefix.into(),
                         next_hops: after,
@@ -1197,7 +1219,12 @@ fn upsert<P: Pfx>(
 /// Marks an entry for [`Rib::commit`], remembering its next hops.
 fn mark<P: Pfx>(e: &mut Entry, prefix: P, ctx: &Ctx, pending: &mut Vec<(IpNet, NextHops)>) {
     if !e.dirty() {
-        pending.push((prefix.into(), e.next_hops(ctx)));
+        let before = if ctx.cfg.emit_changes {
+            e.next_hops(ctx)
+        } else {
+            NextHops::new()
+        };
+        pending.push((prefix.into(), before));
         e.mark();
     }
 }
@@ -1217,7 +1244,7 @@ fn remove<P: Pfx>(
     let e = table.get_mut(&prefix)?;
     let i = e.find(peer, path_id)?;
     if e.only().is_some() {
-        if e.ecmp() > 0 {
+        if ctx.cfg.emit_changes && e.ecmp() > 0 {
             out.push(RouteChange {
                 prefix: prefix.into(),
                 next_hops: NextHops::new(),
@@ -1244,8 +1271,10 @@ fn settle<P: Pfx>(
         return;
     };
     e.decide(ctx);
-    let after = e.next_hops(ctx);
-    if before != after {
+    if ctx.cfg.emit_changes
+        && let after = e.next_hops(ctx)
+        && before != after
+    {
         out.push(RouteChange {
             prefix: prefix.into(),
             next_hops: after,
