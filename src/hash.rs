@@ -133,8 +133,10 @@ mod tests {
             low.insert(h & 4095);
             top.insert(h >> 57);
         }
-        assert!(low.len() > 700, "{}", low.len());
-        assert_eq!(top.len(), 128);
+        // Random hashes would give about 906 and 127.96 (a missing tag
+        // value has a 4% chance); a hash that ignores bits gives far fewer.
+        assert!(low.len() > 800, "{}", low.len());
+        assert!(top.len() >= 120, "{}", top.len());
     }
 
     #[test]
