@@ -941,7 +941,7 @@ impl Rib {
                 next_hops: e.next_hops(&ctx).to_vec(),
                 reason: (e.ecmp() > 0).then_some(e.reason()),
                 paths: ps.len(),
-                stale: ps[..e.ecmp() as usize].iter().any(|p| p.stale()),
+                stale: ps[..e.ecmp()].iter().any(|p| p.stale()),
                 rejected,
                 reject_reason: ps.iter().find_map(|p| p.reject),
             }
@@ -1038,7 +1038,7 @@ impl Rib {
                     PathState::Unresolved
                 } else if i == 0 && e.ecmp() > 0 {
                     PathState::Best(e.reason())
-                } else if i < e.ecmp() as usize {
+                } else if i < e.ecmp() {
                     PathState::Multipath(lost[i].unwrap_or(Step::PathId))
                 } else {
                     PathState::Lost(lost[i].unwrap_or(Step::PathId))

@@ -58,12 +58,14 @@ struct Many {
     paths: Vec<Path>,
     /// How many leading paths form the multipath set; 0 when no path is
     /// eligible. `paths[0]` is the best path when this is non-zero.
-    ecmp: u16,
+    ecmp: u32,
     /// Paths `ecmp..sorted_end` are in (peer, path id) order: the decision
-    /// leaves the paths outside the multipath set sorted, and paths added
-    /// since go after them. [`Entry::find`] searches that part in
-    /// O(log n), so n ADD-PATH paths of one prefix cost O(n log n).
-    sorted_end: u16,
+    /// leaves the paths outside the multipath set sorted. Paths added since
+    /// go after them, in the same order among themselves. [`Entry::find`]
+    /// searches both runs in O(log n), so a batch adding n ADD-PATH paths
+    /// to one prefix costs O(n log n) to find them, plus the moves of
+    /// inserting into the second run.
+    sorted_end: u32,
     /// Why the best path won.
     reason: Step,
     /// Paths changed since the last decision; the RIB's pending list holds
@@ -162,10 +164,10 @@ impl Entry {
 
     /// How many leading paths form the multipath set; 0 when no path is
     /// eligible.
-    pub(crate) fn ecmp(&self) -> u16 {
+    pub(crate) fn ecmp(&self) -> usize {
         match &self.0 {
-            Repr::One(p) => p.eligible() as u16,
-            Repr::Many(m) => m.ecmp,
+            Repr::One(p) => p.eligible() as usize,
+            Repr::Many(m) => m.ecmp as usize,
             Repr::Empty => 0,
         }
     }
@@ -196,9 +198,9 @@ impl Entry {
                 Repr::One(p) => vec![p],
                 _ => Vec::new(),
             };
-            let ecmp = paths.first().is_some_and(Path::eligible) as u16;
+            let ecmp = paths.first().is_some_and(Path::eligible) as u32;
             self.0 = Repr::Many(Box::new(Many {
-                sorted_end: paths.len() as u16,
+                sorted_end: paths.len() as u32,
                 paths,
                 ecmp,
                 reason: Step::OnlyPath,
@@ -224,14 +226,22 @@ impl Entry {
         if let Some(i) = ps[..ecmp].iter().position(is) {
             return Some(i);
         }
-        if let Ok(i) = ps[ecmp..end].binary_search_by_key(&key, |p| (p.peer, p.path_id)) {
+        let by_key = |p: &Path| (p.peer, p.path_id);
+        if let Ok(i) = ps[ecmp..end].binary_search_by_key(&key, by_key) {
             return Some(ecmp + i);
         }
-        ps[end..].iter().position(is).map(|i| end + i)
+        ps[end..]
+            .binary_search_by_key(&key, by_key)
+            .ok()
+            .map(|i| end + i)
     }
 
+    /// Adds a path that [`Entry::find`] did not find.
     pub(crate) fn push(&mut self, p: Path) {
-        self.many().paths.push(p);
+        let m = self.many();
+        let added = &m.paths[m.sorted_end as usize..];
+        let at = added.partition_point(|q| (q.peer, q.path_id) < (p.peer, p.path_id));
+        m.paths.insert(m.sorted_end as usize + at, p);
     }
 
     pub(crate) fn remove_at(&mut self, i: usize) -> Path {
@@ -254,7 +264,7 @@ impl Entry {
 
     /// The multipath set's next hops, deduplicated and sorted.
     pub(crate) fn next_hops(&self, ctx: &Ctx) -> NextHops {
-        match &self.paths()[..self.ecmp() as usize] {
+        match &self.paths()[..self.ecmp()] {
             [] => NextHops::new(),
             [p] => NextHops::one(ctx.install_hop(p)),
             ps => {
@@ -300,7 +310,7 @@ impl Entry {
         } else {
             let ibgp = ctx.cfg.ibgp_multipath;
             m.reason = select(&cands, ibgp, ctx.cfg.ebgp_multipath, &mut order);
-            m.ecmp = order.len() as u16;
+            m.ecmp = len32(order.len());
         }
         let mut used = vec![false; v.len()];
         for &i in &order {
@@ -310,10 +320,16 @@ impl Entry {
         // Mostly sorted already (the part after the multipath set, with
         // new paths at the end): the stable sort merges runs in O(n).
         rest.sort_by_key(|&i| (v[i].peer, v[i].path_id));
-        m.sorted_end = u16::try_from(v.len()).unwrap_or(u16::MAX);
+        m.sorted_end = len32(v.len());
         order.extend(rest);
         permute(v, &mut order);
     }
+}
+
+/// A path count as stored: a prefix's paths are held in memory, 16 bytes
+/// each, so there are never 2^32 of them.
+fn len32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// Reorders `v` so that `v[k]` becomes the old `v[order[k]]`, in place
