@@ -7,6 +7,9 @@
 //! - `rib/insert 100k x 10 peers`: 100,000 prefixes from each of 10 peers
 //!   (the same prefixes, different next hops per peer: 10 candidate paths
 //!   per prefix, multipath over all 10).
+//! - `rib/calico 1,000 nodes x 3 reflectors`: the harness's Calico
+//!   scenario (see [`calico`]), decisions committed every 1,024 UPDATEs as
+//!   the daemon batches them.
 //! - Memory: before the timed runs, the 1M-route table is built once with
 //!   a counting allocator; the live heap bytes per route and the process's
 //!   peak RSS are printed.
@@ -46,22 +49,27 @@ static ALLOC: Counting = Counting;
 
 const PER_UPDATE: u32 = 100;
 
+/// The attributes of a route a Calico reflector passes on from `node`.
+fn reflected(node: Ipv4Addr) -> Vec<PathAttribute> {
+    [
+        Attr::Origin(Origin::Igp),
+        Attr::AsPath(AsPath::default()),
+        Attr::NextHop(node),
+        Attr::LocalPref(100),
+        Attr::OriginatorId(node),
+        Attr::ClusterList(vec![Ipv4Addr::new(224, 0, 0, 1)]),
+    ]
+    .into_iter()
+    .map(PathAttribute::new)
+    .collect()
+}
+
 /// UPDATE number `u` of a peer: 100 consecutive /28s from `first`.
 fn update(u: u32, first: u32, peer: u8) -> Update {
     let base = u32::from(Ipv4Addr::new(10, 0, 0, 0));
     let next_hop = Ipv4Addr::from(u32::from(Ipv4Addr::new(192, 168, 0, 0)) + u * 16 + peer as u32);
     Update {
-        attributes: vec![
-            Attr::Origin(Origin::Igp),
-            Attr::AsPath(AsPath::default()),
-            Attr::NextHop(next_hop),
-            Attr::LocalPref(100),
-            Attr::OriginatorId(next_hop),
-            Attr::ClusterList(vec![Ipv4Addr::new(224, 0, 0, 1)]),
-        ]
-        .into_iter()
-        .map(PathAttribute::new)
-        .collect(),
+        attributes: reflected(next_hop),
         nlri: (0..PER_UPDATE)
             .map(|i| {
                 let a = Ipv4Addr::from(base + (first + u * PER_UPDATE + i) * 16);
@@ -104,6 +112,52 @@ fn workload(peers: u8, per_peer: u32) -> Vec<(u8, Update)> {
         }
     }
     v
+}
+
+/// A Calico cluster through 3 route reflectors with ADD-PATH, as the
+/// harness's `calico` scenario sends it: per node and reflector one
+/// UPDATE (next hop and ORIGINATOR_ID the node, CLUSTER_LIST the
+/// reflectors') with the node's /26 and a path of the service CIDR, the
+/// reflectors taking turns. 172.16.0.0/16 ends with 3,000 paths.
+fn calico(nodes: u32) -> Vec<(u8, Update)> {
+    let mut v = Vec::new();
+    for k in 0..nodes {
+        let node = Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 200, 0, 0)) + k + 1);
+        let block = Ipv4Addr::from(u32::from(Ipv4Addr::new(172, 15, 0, 0)) + k * 64);
+        for rr in 0..3u8 {
+            let nlri = |net: Ipv4Net| Nlri {
+                path_id: Some(k + 1),
+                prefix: IpNet::V4(net),
+            };
+            v.push((
+                rr,
+                Update {
+                    attributes: reflected(node),
+                    nlri: vec![
+                        nlri(Ipv4Net::new_assert(block, 26)),
+                        nlri(Ipv4Net::new_assert(Ipv4Addr::new(172, 16, 0, 0), 16)),
+                    ],
+                    ..Update::default()
+                },
+            ));
+        }
+    }
+    v
+}
+
+/// Applies UPDATEs as the daemon does: decisions deferred, committed
+/// every 1,024 (its batch bound for UPDATEs of a few prefixes).
+fn load_batched(rib: &mut Rib, updates: &[(u8, Update)]) -> usize {
+    let now = Instant::now();
+    let mut changes = Vec::new();
+    for (i, (p, u)) in updates.iter().enumerate() {
+        rib.update_into(peer(*p), u, now, &mut changes);
+        if i % 1024 == 1023 {
+            changes.extend(rib.commit());
+        }
+    }
+    changes.extend(rib.commit());
+    changes.len()
 }
 
 fn rss_kib(field: &str) -> u64 {
@@ -167,6 +221,16 @@ fn bench(c: &mut Criterion) {
         b.iter_with_large_drop(|| {
             let mut rib = new_rib(10);
             black_box(load(&mut rib, &ten));
+            rib
+        })
+    });
+
+    let cal = calico(1000);
+    g.throughput(Throughput::Elements(cal.len() as u64 * 2));
+    g.bench_function("calico 1,000 nodes x 3 reflectors", |b| {
+        b.iter_with_large_drop(|| {
+            let mut rib = new_rib(3);
+            black_box(load_batched(&mut rib, &cal));
             rib
         })
     });

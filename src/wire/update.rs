@@ -94,6 +94,14 @@ impl Update {
         )
     }
 
+    /// How many prefixes this UPDATE announces and withdraws.
+    pub fn prefix_count(&self) -> usize {
+        self.nlri.len()
+            + self.withdrawn.len()
+            + self.mp_reach().map_or(0, |m| m.nlri.prefixes().len())
+            + self.mp_unreach().map_or(0, |m| m.nlri.prefixes().len())
+    }
+
     /// Every prefix this UPDATE withdraws, classic and MP_UNREACH_NLRI.
     pub fn withdrawn_all(&self) -> impl Iterator<Item = &Nlri> {
         self.withdrawn.iter().chain(
