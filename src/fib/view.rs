@@ -270,6 +270,10 @@ pub struct KernelView {
     /// most lengths have none, so most foreign checks need no lookup.
     foreign_v4: [u32; 33],
     foreign_v6: [u32; 129],
+    /// How many prefixes `routes` holds, by family and length: resolution
+    /// looks up only the lengths that have some (a LAN box has a handful).
+    lens_v4: [u32; 33],
+    lens_v6: [u32; 129],
     /// Bumped on every change that may change a resolution.
     pub generation: u64,
 }
@@ -287,6 +291,8 @@ impl KernelView {
             routes: FastMap::default(),
             foreign_v4: [0; 33],
             foreign_v6: [0; 129],
+            lens_v4: [0; 33],
+            lens_v6: [0; 129],
             generation: 0,
         }
     }
@@ -321,6 +327,8 @@ impl KernelView {
         self.routes.clear();
         self.foreign_v4 = [0; 33];
         self.foreign_v6 = [0; 129];
+        self.lens_v4 = [0; 33];
+        self.lens_v6 = [0; 129];
         self.generation += 1;
     }
 
@@ -379,6 +387,7 @@ impl KernelView {
         if r.protocol == self.protocol || !self.watched(r.table) {
             return false;
         }
+        let held = self.routes.len();
         let list = self.routes.entry(r.prefix).or_default();
         let pos = list
             .iter()
@@ -402,6 +411,16 @@ impl KernelView {
         };
         if list.is_empty() {
             self.routes.remove(&r.prefix);
+        }
+        let len = usize::from(r.prefix.prefix_len());
+        let n = match r.prefix {
+            IpNet::V4(_) => &mut self.lens_v4[len],
+            IpNet::V6(_) => &mut self.lens_v6[len],
+        };
+        match self.routes.len().cmp(&held) {
+            std::cmp::Ordering::Greater => *n += 1,
+            std::cmp::Ordering::Less => *n -= 1,
+            std::cmp::Ordering::Equal => {}
         }
         if counted && delta != 0 {
             let n = self.foreign_count(&r.prefix);
@@ -495,8 +514,16 @@ impl KernelView {
                 }]
             });
         }
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        for len in (0..=max).rev() {
+        let lens: &[u32] = if addr.is_ipv4() {
+            &self.lens_v4
+        } else {
+            &self.lens_v6
+        };
+        for len in (0..lens.len()).rev() {
+            if lens[len] == 0 {
+                continue;
+            }
+            let len = len as u8;
             let net = IpNet::new(addr, len).expect("length in range").trunc();
             let Some(list) = self.routes.get(&net) else {
                 continue;
@@ -629,6 +656,29 @@ mod tests {
         assert!(v.route(route("10.0.0.0/24", 2, 0, &[(None, 2)]), true));
         v.resolve_via_default = false;
         assert_eq!(v.resolve(&nh("10.0.0.7")), None);
+    }
+
+    #[test]
+    fn per_length_counts_follow_the_table() {
+        let mut v = view();
+        let r0 = route("10.0.0.0/24", 2, 0, &[(None, 2)]);
+        let r1 = route("10.0.0.0/24", 4, 100, &[(None, 2)]);
+        v.route(r0.clone(), false);
+        v.route(r1.clone(), false);
+        // A delete of a route that is not there changes nothing.
+        v.route(route("10.1.0.0/16", 4, 0, &[(None, 2)]), true);
+        assert_eq!((v.lens_v4[24], v.lens_v4[16]), (1, 0));
+        v.route(r0, true);
+        assert_eq!(v.lens_v4[24], 1);
+        assert!(v.resolve(&nh("10.0.0.7")).is_some());
+        v.route(r1, true);
+        assert_eq!(v.lens_v4[24], 0);
+        assert_eq!(v.resolve(&nh("10.0.0.7")), None);
+        v.route(route("2001:db8::/64", 2, 0, &[(None, 2)]), false);
+        assert_eq!(v.lens_v6[64], 1);
+        assert!(v.resolve(&nh("2001:db8::5")).is_some());
+        v.clear();
+        assert_eq!(v.lens_v6[64], 0);
     }
 
     #[test]
