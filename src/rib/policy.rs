@@ -176,6 +176,7 @@ impl fmt::Display for Reject {
 /// Martian prefixes: never routable on the LAN. A prefix is martian if
 /// it lies inside one of these (RFC 6890 special-purpose blocks that can
 /// never be forwarded).
+#[inline]
 pub fn martian(p: &IpNet) -> bool {
     const V4: [([u8; 4], u8); 6] = [
         ([0, 0, 0, 0], 8),          // "this network", RFC 1122 §3.2.1.3
@@ -221,6 +222,7 @@ pub fn martian(p: &IpNet) -> bool {
 }
 
 /// Whether `net/len` holds `p` (integer arithmetic; this runs per prefix).
+#[inline]
 fn covers4(net: u32, len: u8, p: &Ipv4Net) -> bool {
     p.prefix_len() >= len
         && (u32::from(p.network()) ^ net)
@@ -238,6 +240,7 @@ fn covers6(net: u128, len: u8, p: &Ipv6Net) -> bool {
 }
 
 /// Whether `outer` equals or covers `inner`.
+#[inline]
 fn covers(outer: &IpNet, inner: &IpNet) -> bool {
     match (outer, inner) {
         (IpNet::V4(o), IpNet::V4(i)) => covers4(u32::from(o.network()), o.prefix_len(), i),
@@ -256,6 +259,7 @@ pub struct ForPeer<'a> {
 impl ForPeer<'_> {
     /// The verdict for `prefix`, given the box's connected networks.
     /// `None` accepts.
+    #[inline]
     pub fn evaluate(&self, prefix: &IpNet, connected: &[IpNet]) -> Option<Reject> {
         if !self.rules.is_empty() {
             match self.rules.iter().find(|r| r.matches(prefix)) {
