@@ -283,6 +283,17 @@ pub struct Fsm {
     rng: u64,
 }
 
+/// KEEPALIVE, UPDATE and ROUTE-REFRESH on an established session restart
+/// the hold timer (RFC 4271 §8.2.2, Established state).
+fn restart_hold(id: ConnId, n: &Negotiated, out: &mut Vec<Output>) {
+    if n.hold_time > 0 {
+        out.push(Output::Arm(
+            Timer::Hold(id),
+            Duration::from_secs(n.hold_time as u64),
+        ));
+    }
+}
+
 impl Fsm {
     /// `seed` makes the jitter reproducible; use something that differs
     /// per peer, such as a hash of its address.
@@ -492,6 +503,14 @@ impl Fsm {
     }
 
     fn received(&mut self, id: ConnId, msg: Received, out: &mut Vec<Output>, now: Instant) {
+        // The common case, every UPDATE and KEEPALIVE of an established
+        // session, without cloning the negotiated parameters.
+        if let Some(ConnState::Established(n)) = &self.conns[id.index()]
+            && !matches!(msg, Received::Open(_) | Received::Notification(_))
+        {
+            restart_hold(id, n, out);
+            return;
+        }
         let Some(state) = self.conns[id.index()].clone() else {
             return;
         };
@@ -513,15 +532,7 @@ impl Fsm {
             (ConnState::Established(_), Received::Open(_)) => {
                 self.fsm_error(id, err::FSM_UNEXPECTED_IN_ESTABLISHED, out, now);
             }
-            (ConnState::Established(n), _) => {
-                // KEEPALIVE, UPDATE and ROUTE-REFRESH restart the hold timer.
-                if n.hold_time > 0 {
-                    out.push(Output::Arm(
-                        Timer::Hold(id),
-                        Duration::from_secs(n.hold_time as u64),
-                    ));
-                }
-            }
+            (ConnState::Established(n), _) => restart_hold(id, &n, out),
         }
     }
 
