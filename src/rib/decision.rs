@@ -102,7 +102,15 @@ pub struct Decision {
 pub fn decide(c: &[Cand], width: usize, ebgp_width: usize) -> Decision {
     let mut lost: Vec<Option<Step>> = vec![None; c.len()];
     let mut multipath = Vec::new();
-    let reason = run(c, width, ebgp_width, Some(&mut lost), &mut multipath);
+    let scratch = &mut Scratch::default();
+    let reason = run(
+        c,
+        width,
+        ebgp_width,
+        Some(&mut lost),
+        &mut multipath,
+        scratch,
+    );
     Decision {
         multipath,
         reason,
@@ -114,7 +122,42 @@ pub fn decide(c: &[Cand], width: usize, ebgp_width: usize) -> Decision {
 /// returns the reason. This is what the RIB runs on every change; a
 /// Calico service CIDR has a path per node and reflector.
 pub fn select(c: &[Cand], width: usize, ebgp_width: usize, multipath: &mut Vec<usize>) -> Step {
-    run(c, width, ebgp_width, None, multipath)
+    run(
+        c,
+        width,
+        ebgp_width,
+        None,
+        multipath,
+        &mut Scratch::default(),
+    )
+}
+
+/// [`select`] with buffers kept from earlier decisions.
+pub(crate) fn select_in(
+    c: &[Cand],
+    (width, ebgp_width): (usize, usize),
+    multipath: &mut Vec<usize>,
+    scratch: &mut Scratch,
+) -> Step {
+    run(c, width, ebgp_width, None, multipath, scratch)
+}
+
+/// The buffers a decision needs, kept between decisions by the RIB so
+/// that a large entry does not allocate (and map) them each time.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    alive: Vec<u32>,
+    order: Vec<(Tie, u32)>,
+}
+
+impl Scratch {
+    /// Lets go of buffers an unusually large entry grew.
+    pub(crate) fn trim(&mut self, keep: usize) {
+        if self.order.capacity() > keep {
+            self.alive = Vec::new();
+            self.order = Vec::new();
+        }
+    }
 }
 
 /// The tie-breakers after the multipath steps, as one integer key per
@@ -181,10 +224,13 @@ fn run(
     ebgp_width: usize,
     mut lost: Option<&mut [Option<Step>]>,
     multipath: &mut Vec<usize>,
+    scratch: &mut Scratch,
 ) -> Step {
     assert!(!c.is_empty());
     multipath.clear();
-    let mut alive: Vec<u32> = (0..c.len() as u32).collect();
+    let Scratch { alive, order } = scratch;
+    alive.clear();
+    alive.extend(0..c.len() as u32);
     let mut last = Step::OnlyPath;
     let mut step = |alive: &mut Vec<u32>, s: Step, keep: &dyn Fn(usize) -> bool| {
         if keep_if(alive, &mut lost, s, keep) {
@@ -199,23 +245,23 @@ fn run(
         alive.iter().any(|&i| key(&c[i as usize]) != k).then_some(k)
     }
     // §9.1.1: degree of preference = LOCAL_PREF, highest first.
-    if let Some(lp) = lowest(c, &alive, |x| Reverse(x.local_pref)) {
-        step(&mut alive, Step::LocalPref, &|i| c[i].local_pref == lp.0);
+    if let Some(lp) = lowest(c, alive, |x| Reverse(x.local_pref)) {
+        step(alive, Step::LocalPref, &|i| c[i].local_pref == lp.0);
     }
     // §9.1.2.2 a.
-    if let Some(l) = lowest(c, &alive, |x| x.as_path_len) {
-        step(&mut alive, Step::AsPathLen, &|i| c[i].as_path_len == l);
+    if let Some(l) = lowest(c, alive, |x| x.as_path_len) {
+        step(alive, Step::AsPathLen, &|i| c[i].as_path_len == l);
     }
     // §9.1.2.2 b.
-    if let Some(o) = lowest(c, &alive, |x| x.origin) {
-        step(&mut alive, Step::Origin, &|i| c[i].origin == o);
+    if let Some(o) = lowest(c, alive, |x| x.origin) {
+        step(alive, Step::Origin, &|i| c[i].origin == o);
     }
     // §9.1.2.2 c: remove a path if another path from the same neighbour
     // AS has a lower MED. One pass finds each neighbour AS's lowest MED
     // (there are few neighbour ASes: one, for Calico's reflectors).
     let mut lowest: Vec<(u32, u32)> = Vec::with_capacity(2);
     let mut meds_differ = false;
-    for &i in &alive {
+    for &i in alive.iter() {
         let ci = &c[i as usize];
         match lowest.iter_mut().find(|(asn, _)| *asn == ci.neighbor_as) {
             Some(e) => {
@@ -226,7 +272,7 @@ fn run(
         }
     }
     if meds_differ {
-        step(&mut alive, Step::Med, &|i| {
+        step(alive, Step::Med, &|i| {
             lowest
                 .iter()
                 .find(|(asn, _)| *asn == c[i].neighbor_as)
@@ -235,17 +281,15 @@ fn run(
     }
     // §9.1.2.2 d.
     if alive.iter().any(|&i| c[i as usize].ebgp) {
-        step(&mut alive, Step::EbgpOverIbgp, &|i| c[i].ebgp);
+        step(alive, Step::EbgpOverIbgp, &|i| c[i].ebgp);
     }
 
     // The remaining paths are equal up to the router-id step: the
     // multipath candidates, in the order of the remaining tie-breakers.
     // Only the head of that order is sorted: a Calico service CIDR has a
     // path per node and reflector, and the multipath set is its first few.
-    let mut order: Vec<(Tie, u32)> = alive
-        .iter()
-        .map(|&i| (Tie::of(&c[i as usize]), i))
-        .collect();
+    order.clear();
+    order.extend(alive.iter().map(|&i| (Tie::of(&c[i as usize]), i)));
     let head = order.len().min(4 * width.max(ebgp_width) + 16);
     if head < order.len() {
         order.select_nth_unstable(head - 1);
