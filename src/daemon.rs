@@ -29,9 +29,10 @@ use crate::wire::{Notification, iana::err};
 /// touched prefix, one change set to the FIB): up to this many events...
 const EVENT_BATCH: usize = 1024;
 /// ...or until they carry this many prefixes. An UPDATE carries up to
-/// about 900 IPv4 prefixes, so a change set stays under 27,000 changes;
-/// a Calico reflector's UPDATEs carry one or two, and a batch of 1,024
-/// decides its service CIDR's thousands of paths once, not four times.
+/// about 900 IPv4 prefixes, so a batch's change set stays within a few
+/// tens of thousands of changes. A Calico reflector's UPDATEs carry one
+/// or two prefixes: a batch takes 1,024 of them and decides the service
+/// CIDR (a path per node and reflector) once for them, not four times.
 const BATCH_PREFIXES: usize = 25_600;
 
 /// Everything the daemon starts with.
