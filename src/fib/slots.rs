@@ -163,7 +163,7 @@ impl<T: Hash + Eq + Clone, X: Default> Interner<T, X> {
     }
 
     /// References held on a live id (0 when free).
-    #[cfg(debug_assertions)]
+    #[cfg(any(test, debug_assertions))]
     pub fn refs(&self, id: u32) -> u32 {
         self.items[id as usize].as_ref().map_or(0, |i| i.refs)
     }
