@@ -118,22 +118,11 @@ pub fn decide(c: &[Cand], width: usize, ebgp_width: usize) -> Decision {
     }
 }
 
-/// [`decide`] without the per-candidate steps: fills `multipath` and
-/// returns the reason. This is what the RIB runs on every change; a
-/// Calico service CIDR has a path per node and reflector.
-pub fn select(c: &[Cand], width: usize, ebgp_width: usize, multipath: &mut Vec<usize>) -> Step {
-    run(
-        c,
-        width,
-        ebgp_width,
-        None,
-        multipath,
-        &mut Scratch::default(),
-    )
-}
-
-/// [`select`] with buffers kept from earlier decisions.
-pub(crate) fn select_in(
+/// [`decide`] without the per-candidate steps, with buffers kept from
+/// earlier decisions: fills `multipath` and returns the reason. This is
+/// what the RIB runs on every change; a Calico service CIDR has a path per
+/// node and reflector.
+pub(crate) fn select(
     c: &[Cand],
     (width, ebgp_width): (usize, usize),
     multipath: &mut Vec<usize>,
@@ -496,7 +485,7 @@ mod tests {
             let got = decide(&cs, width, ebgp_width);
             proptest::prop_assert_eq!(&got, &reference(&cs, width, ebgp_width));
             let mut mp = vec![7];
-            let reason = select(&cs, width, ebgp_width, &mut mp);
+            let reason = select(&cs, (width, ebgp_width), &mut mp, &mut Scratch::default());
             proptest::prop_assert_eq!(reason, got.reason);
             proptest::prop_assert_eq!(mp, got.multipath);
         }

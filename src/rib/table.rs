@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::attrs::PathAttrs;
-use super::decision::{self, Cand, Step, select_in};
+use super::decision::{self, Cand, Step, select};
 use super::policy::Reject;
 use super::{PeerSlot, RibConfig};
 use crate::route::{NextHop, NextHops};
@@ -318,7 +318,7 @@ impl Entry {
                 m.reason = Step::OnlyPath;
             } else {
                 let widths = (ctx.cfg.ibgp_multipath, ctx.cfg.ebgp_multipath);
-                m.reason = select_in(cands, widths, order, run);
+                m.reason = select(cands, widths, order, run);
                 m.ecmp = len32(order.len());
             }
             used.clear();
