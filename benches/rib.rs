@@ -10,6 +10,8 @@
 //! - `rib/calico 1,000 nodes x 3 reflectors`: the harness's Calico
 //!   scenario (see [`calico`]), decisions committed every 1,024 UPDATEs as
 //!   the daemon batches them.
+//! - `trie/...`: the prefix trie alone, 1M /28 inserts with 16- and
+//!   32-byte values and with slab indices (what the entry's size costs).
 //! - Memory: before the timed runs, the 1M-route table is built once with
 //!   a counting allocator; the live heap bytes per route and the process's
 //!   peak RSS are printed.
@@ -237,6 +239,53 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
+/// What the size of the trie's values costs: 1M ascending /28s inserted
+/// into a `PrefixMap` of 16-byte values (the Loc-RIB entry), of 32-byte
+/// values (its size before), and of u32 indices into a vector of 32-byte
+/// values (a slab). The figures in docs/rib.md and docs/performance.md.
+fn trie(c: &mut Criterion) {
+    use prefix_trie::PrefixMap;
+    use prefix_trie::map::Entry;
+    fn fill<T>(m: &mut PrefixMap<Ipv4Net, T>, mut v: impl FnMut(u32) -> T) {
+        for i in 0..1_000_000u32 {
+            let a = Ipv4Addr::from(0x0a00_0000u32 + (i << 4));
+            if let Entry::Vacant(e) = m.entry(Ipv4Net::new_assert(a, 28)) {
+                e.insert(v(i));
+            }
+        }
+    }
+    let mut g = c.benchmark_group("trie");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(1_000_000));
+    g.bench_function("insert 1M /28, 16-byte values", |b| {
+        b.iter_with_large_drop(|| {
+            let mut m = PrefixMap::new();
+            fill(&mut m, |i| [u64::from(i); 2]);
+            m
+        })
+    });
+    g.bench_function("insert 1M /28, 32-byte values", |b| {
+        b.iter_with_large_drop(|| {
+            let mut m = PrefixMap::new();
+            fill(&mut m, |i| [u64::from(i); 4]);
+            m
+        })
+    });
+    g.bench_function("insert 1M /28, u32 index into a slab", |b| {
+        b.iter_with_large_drop(|| {
+            let mut m = PrefixMap::new();
+            let mut slab: Vec<[u64; 4]> = Vec::new();
+            fill(&mut m, |i| {
+                slab.push([u64::from(i); 4]);
+                slab.len() as u32 - 1
+            });
+            (m, slab)
+        })
+    });
+    g.finish();
+}
+
 criterion_group!(memory_group, memory);
+criterion_group!(trie_group, trie);
 criterion_group!(benches, bench);
-criterion_main!(memory_group, benches);
+criterion_main!(memory_group, benches, trie_group);
