@@ -219,9 +219,12 @@ fn inner(n: u32) {
         Mem::start();
         let t = Instant::now();
         for c in chunks() {
-            h.apply(c.map(|i| fib::change(prefix(i), vec![gw])).collect())
-                .await
-                .unwrap();
+            h.apply(
+                c.map(|i| fib::change(prefix(i), vec![gw]))
+                    .collect::<Vec<_>>(),
+            )
+            .await
+            .unwrap();
         }
         h.flush().await.unwrap();
         let install = t.elapsed();
@@ -249,9 +252,12 @@ fn inner(n: u32) {
         let t = Instant::now();
         let (h, _ev, task) = fib::spawn(cfg).await.unwrap();
         for c in chunks() {
-            h.apply(c.map(|i| fib::change(prefix(i), vec![gw])).collect())
-                .await
-                .unwrap();
+            h.apply(
+                c.map(|i| fib::change(prefix(i), vec![gw]))
+                    .collect::<Vec<_>>(),
+            )
+            .await
+            .unwrap();
         }
         h.initial_sync_done().await.unwrap();
         h.flush().await.unwrap();
@@ -266,9 +272,12 @@ fn inner(n: u32) {
         Mem::start();
         let t = Instant::now();
         for c in chunks() {
-            h.apply(c.map(|i| fib::change(prefix(i), vec![])).collect())
-                .await
-                .unwrap();
+            h.apply(
+                c.map(|i| fib::change(prefix(i), vec![]))
+                    .collect::<Vec<_>>(),
+            )
+            .await
+            .unwrap();
         }
         h.flush().await.unwrap();
         let withdraw = t.elapsed();

@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use bgpd::rib::{PeerInfo, Rib, RibConfig};
+use bgpd::route::ChangeSet;
 use bgpd::wire::{AsPath, Attr, Nlri, Origin, PathAttribute, Update};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ipnet::{IpNet, Ipv4Net};
@@ -101,7 +102,10 @@ fn load(rib: &mut Rib, updates: &[(u8, Update)]) -> usize {
     let now = Instant::now();
     let mut n = 0;
     for (p, u) in updates {
-        n += rib.update(peer(*p), u, now).changes.len();
+        let mut changes = ChangeSet::new();
+        rib.update(peer(*p), u, now, &mut changes);
+        changes.append(rib.commit());
+        n += changes.len();
     }
     n
 }
@@ -151,14 +155,14 @@ fn calico(nodes: u32) -> Vec<(u8, Update)> {
 /// every 1,024 (its batch bound for UPDATEs of a few prefixes).
 fn load_batched(rib: &mut Rib, updates: &[(u8, Update)]) -> usize {
     let now = Instant::now();
-    let mut changes = Vec::new();
+    let mut changes = ChangeSet::new();
     for (i, (p, u)) in updates.iter().enumerate() {
-        rib.update_into(peer(*p), u, now, &mut changes);
+        rib.update(peer(*p), u, now, &mut changes);
         if i % 1024 == 1023 {
-            changes.extend(rib.commit());
+            changes.append(rib.commit());
         }
     }
-    changes.extend(rib.commit());
+    changes.append(rib.commit());
     changes.len()
 }
 
@@ -182,7 +186,10 @@ fn memory(_: &mut Criterion) {
     let t = Instant::now();
     for u in 0..N / PER_UPDATE {
         let up = update(u, 0, 0);
-        black_box(rib.update(peer(0), &up, now));
+        let mut changes = ChangeSet::new();
+        black_box(rib.update(peer(0), &up, now, &mut changes));
+        changes.append(rib.commit());
+        black_box(changes);
     }
     let took = t.elapsed();
     let live = LIVE.load(Ordering::Relaxed) - live0;

@@ -21,7 +21,7 @@ use crate::rib::{
     Down, MaxPrefix as RibMaxPrefix, MaxPrefixEvent, PathState, PeerInfo,
     PeerPolicy as RibPeerPolicy, Policy, PrefixRule, Rib, RibConfig,
 };
-use crate::route::RouteChange;
+use crate::route::{ChangeSet, RouteChange};
 use crate::session::{self, Accepted, PeerEvent, PeerSpec, RangeSpec, Speaker};
 use crate::wire::{Notification, iana::err};
 
@@ -305,7 +305,7 @@ pub async fn run(setup: Setup, mut view: Option<Box<dyn View>>) -> Result<(), St
                 // Take what the peers have queued (up to a bound) as one
                 // batch: the RIB decides each touched prefix once and the
                 // FIB gets one change set.
-                let mut changes = Vec::new();
+                let mut changes = ChangeSet::new();
                 let mut next = Some(ev);
                 let (mut n, mut prefixes) = (0, 0);
                 while let Some(ev) = next {
@@ -323,7 +323,7 @@ pub async fn run(setup: Setup, mut view: Option<Box<dyn View>>) -> Result<(), St
                         None
                     };
                 }
-                changes.extend(state.rib.commit());
+                changes.append(state.rib.commit());
                 state.apply(changes, &mut view).await;
             }
             Some(FibEvent::ReachabilityChanged) = fib_events.recv() => {
@@ -331,7 +331,7 @@ pub async fn run(setup: Setup, mut view: Option<Box<dyn View>>) -> Result<(), St
                 // next-hop reachability may have too.
                 let connected = state.resolver.0.read().map(|v| v.connected()).unwrap_or_default();
                 let mut changes = state.rib.set_connected(connected);
-                changes.extend(state.rib.reresolve());
+                changes.append(state.rib.reresolve());
                 state.apply(changes, &mut view).await;
             }
             _ = sleep_until(stale_due) => {
@@ -425,12 +425,12 @@ struct State {
 impl State {
     /// Feeds a peer event to the RIB and adds the route changes to
     /// `changes` (the batch so far; UPDATEs are decided at its end, see
-    /// [`Rib::update_deferred`]).
+    /// [`Rib::update`]).
     async fn peer_event(
         &mut self,
         ev: PeerEvent,
         view: &mut Option<Box<dyn View>>,
-        changes: &mut Vec<RouteChange>,
+        changes: &mut ChangeSet,
     ) {
         let now = Instant::now();
         match ev {
@@ -438,8 +438,8 @@ impl State {
                 self.stale.remove(&peer);
                 self.eor_wanted
                     .insert(peer, negotiated.families.iter().collect());
-                changes.extend(self.adopt_range_policy(peer));
-                changes.extend(
+                changes.append(self.adopt_range_policy(peer));
+                changes.append(
                     self.rib
                         .peer_up(peer, PeerInfo::from_negotiated(&negotiated)),
                 );
@@ -452,7 +452,7 @@ impl State {
                     _ => Down::Hard,
                 };
                 let (down, keep) = self.rib.peer_down(peer, now, how);
-                changes.extend(down);
+                changes.append(down);
                 if let Some(d) = keep {
                     self.stale.insert(peer, now + d);
                     let line = format!(
@@ -475,7 +475,7 @@ impl State {
                     .as_ref()
                     .and_then(|_| self.rib.peer(peer))
                     .map(|p| p.counters.ipv4.rejected + p.counters.ipv6.rejected);
-                let max_prefix = self.rib.update_into(peer, &update, now, changes);
+                let max_prefix = self.rib.update(peer, &update, now, changes);
                 if let Some(af) = update.as_end_of_rib() {
                     // If this End-of-RIB may end the initial sync, the batch
                     // so far reaches the FIB before it hears so.
@@ -484,8 +484,8 @@ impl State {
                         .as_ref()
                         .is_some_and(|p| p.contains(&peer))
                     {
-                        changes.extend(self.rib.commit());
-                        self.apply(std::mem::take(changes), view).await;
+                        changes.append(self.rib.commit());
+                        self.apply(changes.take(), view).await;
                     }
                     self.end_of_rib(peer, af).await;
                 }
@@ -517,12 +517,13 @@ impl State {
                     Some(MaxPrefixEvent::Exceeded { peer, count, limit }) => {
                         warn!(%peer, count, limit, "max-prefix exceeded: closing the session (Cease 6/1)");
                         // Nothing beyond the limit may reach the kernel: the
-                        // peer's routes go now, merged into the batch's
-                        // change set, so the FIB only sees the result.
+                        // peer's routes go now, in the batch's change set,
+                        // which supersedes the batch's earlier changes, so
+                        // the FIB only sees the result.
                         let (down, _) = self.rib.peer_down(peer, now, Down::Hard);
                         // The RIB now ignores this peer's UPDATEs still in
                         // flight, until its next session comes up.
-                        *changes = merge_changes(std::mem::take(changes), down);
+                        changes.append(down);
                         // RFC 4486 §4: Cease / Maximum Number of Prefixes Reached.
                         let n = Notification::new(err::CEASE, err::CEASE_MAX_PREFIXES, vec![]);
                         if let Some(h) = self.speaker.peer(&peer) {
@@ -586,26 +587,26 @@ impl State {
     }
 
     /// A dynamic peer takes its range's import policy.
-    fn adopt_range_policy(&mut self, peer: IpAddr) -> Vec<RouteChange> {
+    fn adopt_range_policy(&mut self, peer: IpAddr) -> ChangeSet {
         let Some((_, cfg)) = &self.config else {
-            return Vec::new();
+            return ChangeSet::new();
         };
         if self.rib.policy().peers.contains_key(&peer) {
-            return Vec::new();
+            return ChangeSet::new();
         }
         let Some(r) = cfg.ranges.iter().find(|r| r.prefix.contains(&peer)) else {
-            return Vec::new();
+            return ChangeSet::new();
         };
         let s = cfg.rib_settings();
         match s.ranges.iter().find(|(net, _)| *net == r.prefix) {
             Some((_, p)) => self.rib.set_peer_policy(peer, peer_policy(p, &s.import)),
-            None => Vec::new(),
+            None => ChangeSet::new(),
         }
     }
 
     /// Hands route changes on: to the FIB (waiting when its queue is full:
     /// that is the backpressure) and the view.
-    async fn apply(&mut self, changes: Vec<RouteChange>, view: &mut Option<Box<dyn View>>) {
+    async fn apply(&mut self, changes: ChangeSet, view: &mut Option<Box<dyn View>>) {
         if changes.is_empty() {
             return;
         }
@@ -857,22 +858,6 @@ impl State {
         info!("{summary}");
         Ok(summary)
     }
-}
-
-/// Joins two change sets; for a prefix in both, the later change wins.
-fn merge_changes(first: Vec<RouteChange>, later: Vec<RouteChange>) -> Vec<RouteChange> {
-    let mut index: HashMap<ipnet::IpNet, usize> = HashMap::new();
-    let mut out: Vec<RouteChange> = Vec::with_capacity(first.len() + later.len());
-    for c in first.into_iter().chain(later) {
-        match index.get(&c.prefix) {
-            Some(&i) => out[i] = c,
-            None => {
-                index.insert(c.prefix, out.len());
-                out.push(c);
-            }
-        }
-    }
-    out
 }
 
 /// One prefix with its candidates, for `bgpd show routes PREFIX` and

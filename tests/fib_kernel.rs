@@ -569,7 +569,7 @@ fn fib_100k_install_withdraw() {
                     .iter()
                     .enumerate()
                     .map(|(i, p)| fib::change(*p, vec![hops[i % 2]]))
-                    .collect(),
+                    .collect::<Vec<_>>(),
             )
             .await
             .unwrap();
@@ -583,9 +583,14 @@ fn fib_100k_install_withdraw() {
         assert_eq!(h.status().await.unwrap().installed, n as usize);
         let t = Instant::now();
         for chunk in prefixes.chunks(1000) {
-            h.apply(chunk.iter().map(|p| fib::change(*p, vec![])).collect())
-                .await
-                .unwrap();
+            h.apply(
+                chunk
+                    .iter()
+                    .map(|p| fib::change(*p, vec![]))
+                    .collect::<Vec<_>>(),
+            )
+            .await
+            .unwrap();
         }
         h.flush().await.unwrap();
         let withdraw = t.elapsed();

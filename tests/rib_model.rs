@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use bgpd::rib::{Down, GrInfo, PeerInfo, Rib, RibConfig};
-use bgpd::route::{NextHop, RouteChange};
+use bgpd::route::{ChangeSet, NextHop};
 use bgpd::wire::{AfiSafi, AsPath, Attr, Nlri, Origin, PathAttribute, Update};
 use ipnet::IpNet;
 use proptest::prelude::*;
@@ -184,9 +184,9 @@ fn to_update(p: usize, op: &Op) -> Option<Update> {
 }
 
 /// Runs the ops in the given global order; returns the RIB's installed
-/// set and the FIB built from its change stream. With a non-empty
-/// `commits`, UPDATEs go through `update_deferred` and the decision runs
-/// only after op i when `commits[i % len]` (and at the end), as the daemon
+/// set and the FIB built from its change stream. Without `commits`, each
+/// UPDATE is decided at once; with a non-empty
+/// `commits`, the decision runs only after op i when `commits[i % len]` (and at the end), as the daemon
 /// batches them.
 /// With `emit` off the RIB builds no change sets from UPDATEs (install off
 /// and no view): its table must come out the same.
@@ -201,7 +201,7 @@ fn run(
     let mut rib = Rib::new(cfg);
     let mut up = [false; PEERS];
     let mut fib: BTreeMap<IpNet, Vec<NextHop>> = BTreeMap::new();
-    let apply = |fib: &mut BTreeMap<IpNet, Vec<NextHop>>, cs: Vec<RouteChange>| {
+    let apply = |fib: &mut BTreeMap<IpNet, Vec<NextHop>>, cs: ChangeSet| {
         for c in cs {
             if c.next_hops.is_empty() {
                 fib.remove(&c.prefix);
@@ -229,13 +229,11 @@ fn run(
             apply(&mut fib, rib.peer_up(addr, info(*p)));
         }
         let u = to_update(*p, op).unwrap();
-        if commits.is_empty() {
-            apply(&mut fib, rib.update(addr, &u, now).changes);
-        } else {
-            apply(&mut fib, rib.update_deferred(addr, &u, now).changes);
-            if commits[i % commits.len()] {
-                apply(&mut fib, rib.commit());
-            }
+        let mut changes = ChangeSet::new();
+        rib.update(addr, &u, now, &mut changes);
+        apply(&mut fib, changes);
+        if commits.is_empty() || commits[i % commits.len()] {
+            apply(&mut fib, rib.commit());
         }
     }
     apply(&mut fib, rib.commit());

@@ -9,7 +9,7 @@ use bgpd::rib::{
     Down, GrInfo, MaxPrefix, MaxPrefixEvent, PathState, PeerInfo, PeerPolicy, Policy, PrefixRule,
     Reject, Rib, RibConfig, Step,
 };
-use bgpd::route::{NextHop, Resolver, RouteChange};
+use bgpd::route::{ChangeSet, NextHop, Resolver, RouteChange};
 use bgpd::wire::{
     Action, AfiSafi, AsPath, Attr, AttrError, MpNlri, MpReach, MpUnreach, NextHop as WireNh, Nlri,
     Notification, Origin, PathAttribute, SegmentType, Update,
@@ -117,6 +117,31 @@ fn apply(fib: &mut BTreeMap<IpNet, Vec<NextHop>>, changes: &[RouteChange]) {
     }
 }
 
+/// One UPDATE decided at once, as a lone UPDATE in a daemon batch:
+/// [`Rib::update`], then [`Rib::commit`], one change per prefix.
+struct Decided {
+    changes: ChangeSet,
+    max_prefix: Option<MaxPrefixEvent>,
+}
+
+fn update(rib: &mut Rib, peer: IpAddr, u: &Update, now: Instant) -> Decided {
+    let mut changes = ChangeSet::new();
+    let max_prefix = rib.update(peer, u, now, &mut changes);
+    changes.append(rib.commit());
+    changes.dedup();
+    Decided {
+        changes,
+        max_prefix,
+    }
+}
+
+/// [`Rib::update`] alone: the changes known before the batch's commit.
+fn deferred(rib: &mut Rib, peer: IpAddr, u: &Update, now: Instant) -> ChangeSet {
+    let mut changes = ChangeSet::new();
+    rib.update(peer, u, now, &mut changes);
+    changes
+}
+
 fn installed(rib: &Rib) -> BTreeMap<IpNet, Vec<NextHop>> {
     rib.installed()
         .into_iter()
@@ -144,7 +169,7 @@ fn calico_three_reflectors_add_path() {
                 .nlri(&format!("172.15.{n}.0/26"), Some(n as u32 + 1))
                 .nlri("172.16.0.0/16", Some(n as u32 + 1))
                 .build();
-            let out = rib.update(ip(rr), &u, now);
+            let out = update(&mut rib, ip(rr), &u, now);
             assert_eq!(out.max_prefix, None);
             apply(&mut fib, &out.changes);
         }
@@ -197,7 +222,7 @@ fn calico_three_reflectors_add_path() {
             .withdraw("172.15.4.0/26", Some(5))
             .withdraw("172.16.0.0/16", Some(5))
             .build();
-        apply(&mut fib, &rib.update(ip(rr), &u, now).changes);
+        apply(&mut fib, &update(&mut rib, ip(rr), &u, now).changes);
     }
     assert!(!fib.contains_key(&net("172.15.4.0/26")));
     assert_eq!(fib[&net("172.16.0.0/16")], want_nodes[..4].to_vec());
@@ -213,7 +238,7 @@ fn without_add_path_one_path_per_reflector() {
         let u = U::reflected(&format!("192.168.83.{}", 21 + i))
             .nlri("172.16.0.0/16", None)
             .build();
-        rib.update(ip(rr), &u, now);
+        update(&mut rib, ip(rr), &u, now);
     }
     assert_eq!(
         installed(&rib)[&net("172.16.0.0/16")],
@@ -223,7 +248,7 @@ fn without_add_path_one_path_per_reflector() {
     let u = U::reflected("192.168.83.23")
         .nlri("172.16.0.0/16", None)
         .build();
-    let out = rib.update(ip("192.168.83.11"), &u, now);
+    let out = update(&mut rib, ip("192.168.83.11"), &u, now);
     assert_eq!(
         out.changes,
         vec![RouteChange {
@@ -243,7 +268,7 @@ fn graceful_restart_stale_refresh_end_of_rib() {
         .nlri("172.15.0.0/26", None)
         .nlri("172.15.0.64/26", None)
         .build();
-    rib.update(rr, &u, t0);
+    update(&mut rib, rr, &u, t0);
     let before = installed(&rib);
 
     // The TCP session drops: routes stay, stale, for the restart time.
@@ -264,10 +289,10 @@ fn graceful_restart_stale_refresh_end_of_rib() {
     let u = U::reflected("192.168.83.21")
         .nlri("172.15.0.0/26", None)
         .build();
-    assert!(rib.update(rr, &u, t0).changes.is_empty());
+    assert!(update(&mut rib, rr, &u, t0).changes.is_empty());
     assert_eq!(rib.peer(rr).unwrap().counters.ipv4.stale, 1);
     let eor = Update::end_of_rib(AfiSafi::IPV4_UNICAST);
-    let out = rib.update(rr, &eor, t0);
+    let out = update(&mut rib, rr, &eor, t0);
     assert_eq!(
         out.changes,
         vec![RouteChange {
@@ -290,7 +315,7 @@ fn graceful_restart_timer_expiry_and_hard_down() {
     let u = U::reflected("192.168.83.21")
         .nlri("172.15.0.0/26", None)
         .build();
-    rib.update(rr, &u, t0);
+    update(&mut rib, rr, &u, t0);
     rib.peer_down(rr, t0, Down::Graceful);
     let gone = vec![RouteChange {
         prefix: net("172.15.0.0/26"),
@@ -301,19 +326,22 @@ fn graceful_restart_timer_expiry_and_hard_down() {
 
     // A NOTIFICATION (hard down) removes at once, GR or not.
     rib.peer_up(rr, reflector("192.168.83.11"));
-    rib.update(rr, &u, t0);
+    update(&mut rib, rr, &u, t0);
     let (changes, timer) = rib.peer_down(rr, t0, Down::Hard);
-    assert_eq!((changes, timer), (gone.clone(), None));
+    assert_eq!((changes, timer), (gone.clone().into(), None));
 
     // A peer without GR: removed at once.
     rib.peer_up(rr, PeerInfo::ibgp(AS, v4("192.168.83.11")));
-    rib.update(rr, &u, t0);
-    assert_eq!(rib.peer_down(rr, t0, Down::Graceful), (gone.clone(), None));
+    update(&mut rib, rr, &u, t0);
+    assert_eq!(
+        rib.peer_down(rr, t0, Down::Graceful),
+        (gone.clone().into(), None)
+    );
 
     // Re-established without the Forwarding bit: stale routes go at once
     // (RFC 4724 §4.2).
     rib.peer_up(rr, reflector("192.168.83.11"));
-    rib.update(rr, &u, t0);
+    update(&mut rib, rr, &u, t0);
     rib.peer_down(rr, t0, Down::Graceful);
     assert_eq!(rib.peer_up(rr, reflector("192.168.83.11")), gone);
 }
@@ -328,7 +356,7 @@ fn treat_as_withdraw() {
         .nlri("172.15.0.0/26", None)
         .nlri("172.15.0.64/26", None)
         .build();
-    rib.update(rr, &u, now);
+    update(&mut rib, rr, &u, now);
     // The same NLRI again, but with an attribute error whose RFC 7606
     // action is treat-as-withdraw: both prefixes are withdrawn.
     let mut bad = U::reflected("192.168.83.22")
@@ -342,7 +370,7 @@ fn treat_as_withdraw() {
         reason: "MED of bad length".into(),
     });
     assert!(bad.treat_as_withdraw());
-    let out = rib.update(rr, &bad, now);
+    let out = update(&mut rib, rr, &bad, now);
     assert_eq!(out.changes.len(), 2);
     assert!(out.changes.iter().all(|c| c.is_withdraw()));
     assert!(rib.is_empty());
@@ -365,7 +393,7 @@ fn policy_defaults_allow_list_and_explicit_allow() {
         .nlri("10.1.2.0/24", None) // inside one: fine
         .nlri("172.15.0.0/26", None)
         .build();
-    let out = rib.update(rr, &u, now);
+    let out = update(&mut rib, rr, &u, now);
     let got: Vec<IpNet> = out.changes.iter().map(|c| c.prefix).collect();
     assert_eq!(got, vec![net("10.1.2.0/24"), net("172.15.0.0/26")]);
     fn reason(rib: &Rib, p: &str) -> Reject {
@@ -450,18 +478,18 @@ fn max_prefix_warning_then_exceeded() {
         }
         u.build()
     };
-    assert_eq!(rib.update(rr, &batch(0, 7), now).max_prefix, None);
+    assert_eq!(update(&mut rib, rr, &batch(0, 7), now).max_prefix, None);
     assert_eq!(
-        rib.update(rr, &batch(7, 8), now).max_prefix,
+        update(&mut rib, rr, &batch(7, 8), now).max_prefix,
         Some(MaxPrefixEvent::Warning {
             peer: rr,
             count: 8,
             limit: 10
         })
     );
-    assert_eq!(rib.update(rr, &batch(8, 10), now).max_prefix, None);
+    assert_eq!(update(&mut rib, rr, &batch(8, 10), now).max_prefix, None);
     assert_eq!(
-        rib.update(rr, &batch(10, 11), now).max_prefix,
+        update(&mut rib, rr, &batch(10, 11), now).max_prefix,
         Some(MaxPrefixEvent::Exceeded {
             peer: rr,
             count: 11,
@@ -488,7 +516,7 @@ fn multipath_width_is_deterministic() {
             let u = U::reflected(&node)
                 .nlri("172.16.0.0/16", Some(n as u32 + 1))
                 .build();
-            rib.update(rr, &u, now);
+            update(&mut rib, rr, &u, now);
         }
         installed(&rib)[&net("172.16.0.0/16")].clone()
     };
@@ -522,7 +550,7 @@ fn decision_steps_through_the_rib() {
         }
     };
     let send = |rib: &mut Rib, peer, u: U| {
-        rib.update(peer, &u.nlri("172.15.0.0/26", None).build(), now);
+        update(rib, peer, &u.nlri("172.15.0.0/26", None).build(), now);
     };
     send(
         &mut rib,
@@ -608,14 +636,14 @@ fn ebgp_over_ibgp_and_as_loop() {
     let ib = U::reflected("192.168.83.21")
         .nlri("172.15.0.0/26", None)
         .build();
-    rib.update(i, &ib, now);
+    update(&mut rib, i, &ib, now);
     // eBGP: its LOCAL_PREF is ignored (RFC 4271 §5.1.5) so both are 100.
     let eb = U::new("192.168.83.50")
         .attr(Attr::AsPath(AsPath::default()))
         .attr(Attr::LocalPref(10))
         .nlri("172.15.0.0/26", None)
         .build();
-    rib.update(e, &eb, now);
+    update(&mut rib, e, &eb, now);
     let v = rib.prefix(net("172.15.0.0/26")).unwrap();
     assert_eq!(v.paths[0].peer, e);
     assert_eq!(v.paths[0].state, PathState::Best(Step::EbgpOverIbgp));
@@ -625,7 +653,7 @@ fn ebgp_over_ibgp_and_as_loop() {
         .attr(Attr::AsPath(AsPath::sequence(vec![65001, AS])))
         .nlri("172.15.1.0/26", None)
         .build();
-    rib.update(e, &lp, now);
+    update(&mut rib, e, &lp, now);
     assert_eq!(
         rib.prefix(net("172.15.1.0/26")).unwrap().paths[0].state,
         PathState::Rejected(Reject::AsLoop)
@@ -651,7 +679,7 @@ fn as4_path_is_merged_on_two_octet_sessions() {
         .attr(Attr::As4Path(AsPath::sequence(vec![4_200_000_000])))
         .nlri("172.15.0.0/26", None)
         .build();
-    rib.update(e, &u, now);
+    update(&mut rib, e, &u, now);
     let a = &rib.prefix(net("172.15.0.0/26")).unwrap().paths[0].attrs;
     // reconcile_as4 keeps the AS_PATH head and the AS4_PATH tail as two
     // sequences: the same path.
@@ -697,7 +725,8 @@ fn ipv6_mp_reach_and_unreach() {
     };
     let g: Ipv6Addr = "fd00::21".parse().unwrap();
     let ll: Ipv6Addr = "fe80::21".parse().unwrap();
-    let out = rib.update(
+    let out = update(
+        &mut rib,
         rr,
         &mp(
             WireNh::V6 {
@@ -711,7 +740,8 @@ fn ipv6_mp_reach_and_unreach() {
     );
     assert_eq!(out.changes[0].next_hops, vec![NextHop::new(IpAddr::V6(g))]);
     // Only a link-local next hop: installed through the session's interface.
-    let out = rib.update(
+    let out = update(
+        &mut rib,
         rr,
         &mp(
             WireNh::V6 {
@@ -732,7 +762,8 @@ fn ipv6_mp_reach_and_unreach() {
     );
     assert_eq!(rib.peer(rr).unwrap().counters.ipv6.accepted, 2);
     // Martian v6.
-    rib.update(
+    update(
+        &mut rib,
         rr,
         &mp(
             WireNh::V6 {
@@ -753,7 +784,7 @@ fn ipv6_mp_reach_and_unreach() {
         }))],
         ..Update::default()
     };
-    let out = rib.update(rr, &w, now);
+    let out = update(&mut rib, rr, &w, now);
     assert!(out.changes[0].is_withdraw());
     assert_eq!(rib.installed().len(), 1);
     // IPv6 End-of-RIB after a graceful down only touches IPv6... the
@@ -780,7 +811,7 @@ fn unresolved_next_hops_are_not_eligible() {
     rib.peer_up(rr, reflector("192.168.83.11"));
     for (n, id) in [("192.168.83.21", 1), ("192.168.83.22", 2)] {
         let u = U::reflected(n).nlri("172.16.0.0/16", Some(id)).build();
-        rib.update(rr, &u, now);
+        update(&mut rib, rr, &u, now);
     }
     let v = rib.prefix(net("172.16.0.0/16")).unwrap();
     assert_eq!(v.next_hops, vec![nh("192.168.83.21")]);
@@ -814,12 +845,12 @@ fn batched_updates_lose_no_change() {
     let u = U::reflected("192.168.83.21")
         .nlri("172.16.0.0/16", None)
         .build();
-    apply(&mut fib, &rib.update(a, &u, now).changes);
+    apply(&mut fib, &update(&mut rib, a, &u, now).changes);
     // b's path joins the ECMP set, left to commit.
     let u = U::reflected("192.168.83.22")
         .nlri("172.16.0.0/16", None)
         .build();
-    apply(&mut fib, &rib.update_deferred(b, &u, now).changes);
+    apply(&mut fib, &deferred(&mut rib, b, &u, now));
     // A dynamic neighbour takes its range's policy: nothing to re-evaluate,
     // so nothing is committed yet.
     assert!(rib.set_peer_policy(c, PeerPolicy::default()).is_empty());
@@ -839,7 +870,7 @@ fn batched_updates_lose_no_change() {
         .nlri("172.16.0.0/16", None)
         .build();
     apply(&mut fib, &rib.peer_up(c, reflector("192.168.83.54")));
-    apply(&mut fib, &rib.update_deferred(c, &u, now).changes);
+    apply(&mut fib, &deferred(&mut rib, c, &u, now));
     apply(&mut fib, &rib.peer_down(a, now, Down::Hard).0);
     apply(&mut fib, &rib.commit());
     assert_eq!(fib, installed(&rib));

@@ -22,7 +22,7 @@ use ipnet::IpNet;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::route::{NextHop, RouteChange};
+use crate::route::{ChangeSet, NextHop, RouteChange};
 pub use task::spawn;
 pub use view::{Hop, KernelResolver, KernelRoute, KernelView};
 
@@ -80,7 +80,7 @@ impl Default for FibConfig {
 #[derive(Debug)]
 pub enum FibCommand {
     /// New forwarding state per prefix; the latest per prefix wins.
-    Apply(Vec<RouteChange>),
+    Apply(ChangeSet),
     /// The peers' End-of-RIBs arrived (or their timeout passed): routes
     /// left from a previous run that the RIB did not re-learn go now.
     InitialSyncDone,
@@ -250,8 +250,13 @@ impl FibHandle {
     /// Hands changes to the FIB task in commands of at most
     /// [`APPLY_CHUNK`], in order, waiting while its queue is full. The queue
     /// is bounded in commands, so this bounds what waits in it: a change
-    /// is 56 bytes there and 13 once the task has taken it.
-    pub async fn apply(&self, changes: Vec<RouteChange>) -> Result<(), FibClosed> {
+    /// is 56 bytes there and 13 once the task has taken it. A set that
+    /// takes several commands is first reduced to one change per prefix:
+    /// the task may push a command's changes before it takes the next, and
+    /// the kernel must only ever see a prefix's final state (a max-prefix
+    /// violation's routes, withdrawn in the same set, never reach it).
+    pub async fn apply(&self, changes: impl Into<ChangeSet>) -> Result<(), FibClosed> {
+        let mut changes = changes.into();
         if changes.len() <= APPLY_CHUNK {
             return self
                 .tx
@@ -259,9 +264,10 @@ impl FibHandle {
                 .await
                 .map_err(|_| FibClosed);
         }
+        changes.dedup();
         let mut it = changes.into_iter();
         loop {
-            let chunk: Vec<RouteChange> = it.by_ref().take(APPLY_CHUNK).collect();
+            let chunk: ChangeSet = it.by_ref().take(APPLY_CHUNK).collect();
             if chunk.is_empty() {
                 return Ok(());
             }

@@ -29,7 +29,7 @@ use prefix_trie::PrefixMap;
 
 use crate::fsm::Negotiated;
 use crate::hash::FastMap;
-use crate::route::{AlwaysResolves, NextHop, NextHops, Resolver, RouteChange};
+use crate::route::{AlwaysResolves, ChangeSet, NextHop, NextHops, Resolver, RouteChange};
 use crate::wire::{AfiSafi, Nlri, Update};
 
 pub use attrs::{DEFAULT_LOCAL_PREF, PathAttrs};
@@ -163,14 +163,6 @@ pub enum MaxPrefixEvent {
         count: u32,
         limit: u32,
     },
-}
-
-/// The result of one UPDATE.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Outcome {
-    /// At most one change per prefix, the last.
-    pub changes: Vec<RouteChange>,
-    pub max_prefix: Option<MaxPrefixEvent>,
 }
 
 /// Counts of one family of one peer's Adj-RIB-In, as it is now.
@@ -315,7 +307,7 @@ pub struct Rib {
     v4: PrefixMap<Ipv4Net, Entry>,
     v6: PrefixMap<Ipv6Net, Entry>,
     /// Prefixes whose paths changed since the last decision (see
-    /// [`Rib::update_deferred`]), each with its next hops before.
+    /// [`Rib::update`]), each with its next hops before.
     pending: Vec<(IpNet, NextHops)>,
 }
 
@@ -355,7 +347,7 @@ impl Rib {
     /// session must go now: RFC 4724 §4.2 removes them for each family the
     /// new session's GR capability does not list with the Forwarding State
     /// bit (or all of them if it has no GR capability).
-    pub fn peer_up(&mut self, peer: IpAddr, info: PeerInfo) -> Vec<RouteChange> {
+    pub fn peer_up(&mut self, peer: IpAddr, info: PeerInfo) -> ChangeSet {
         let idx = match self.peer_index.get(&peer) {
             Some(&i) => i,
             None => {
@@ -389,7 +381,7 @@ impl Rib {
                         }
                         Err(_) => {
                             tracing::error!(%peer, "65536 peers hold routes; ignoring this one");
-                            return Vec::new();
+                            return ChangeSet::new();
                         }
                     },
                 };
@@ -402,7 +394,7 @@ impl Rib {
         slot.up = true;
         slot.warned = false;
         slot.exceeded = false;
-        let mut changes = Vec::new();
+        let mut changes = ChangeSet::new();
         let c = self.counters[idx as usize];
         for (af, stale) in [
             (AfiSafi::IPV4_UNICAST, c.ipv4.stale),
@@ -414,7 +406,7 @@ impl Rib {
                 .as_ref()
                 .is_some_and(|g| g.families.iter().any(|&(f, fwd)| f == af && fwd));
             if stale > 0 && !preserved {
-                changes.extend(self.flush_stale(idx, Some(af)));
+                changes.append(self.flush_stale(idx, Some(af)));
             }
         }
         changes
@@ -430,9 +422,9 @@ impl Rib {
         peer: IpAddr,
         now: Instant,
         how: Down,
-    ) -> (Vec<RouteChange>, Option<Duration>) {
+    ) -> (ChangeSet, Option<Duration>) {
         let Some(&idx) = self.peer_index.get(&peer) else {
-            return (Vec::new(), None);
+            return (ChangeSet::new(), None);
         };
         let slot = &mut self.peers[idx as usize];
         slot.up = false;
@@ -440,7 +432,7 @@ impl Rib {
             (Some(g), Down::Graceful) if !g.restart_time.is_zero() => Some(g.clone()),
             _ => None,
         };
-        let mut changes = Vec::new();
+        let mut changes = ChangeSet::new();
         let Some(gr) = gr else {
             self.sweep(&mut changes, |_, p| (p.peer == idx).then_some(None));
             self.interner.collect();
@@ -471,9 +463,9 @@ impl Rib {
     }
 
     /// The restart (or stale-path) timer fired: the peer's stale routes go.
-    pub fn stale_timer_expired(&mut self, peer: IpAddr) -> Vec<RouteChange> {
+    pub fn stale_timer_expired(&mut self, peer: IpAddr) -> ChangeSet {
         let Some(&idx) = self.peer_index.get(&peer) else {
-            return Vec::new();
+            return ChangeSet::new();
         };
         self.peers[idx as usize].stale_until = None;
         let c = self.flush_stale(idx, None);
@@ -481,8 +473,8 @@ impl Rib {
         c
     }
 
-    fn flush_stale(&mut self, idx: u16, af: Option<AfiSafi>) -> Vec<RouteChange> {
-        let mut changes = Vec::new();
+    fn flush_stale(&mut self, idx: u16, af: Option<AfiSafi>) -> ChangeSet {
+        let mut changes = ChangeSet::new();
         let c = self.counters[idx as usize];
         let (s4, s6) = (c.ipv4.stale > 0, c.ipv6.stale > 0);
         let (do4, do6) = match af {
@@ -507,45 +499,22 @@ impl Rib {
     /// Applies one UPDATE from `peer`: withdrawals, announcements (classic
     /// and MP_REACH_NLRI, IPv4 and IPv6 unicast), RFC 7606 treat-as-withdraw
     /// and End-of-RIB (RFC 4724 §4.2: the peer's stale leftovers of that
-    /// family go).
-    pub fn update(&mut self, peer: IpAddr, u: &Update, now: Instant) -> Outcome {
-        let mut out = self.update_deferred(peer, u, now);
-        let later = self.commit();
-        if !later.is_empty() {
-            let first = out.changes.is_empty();
-            out.changes.extend(later);
-            if !first {
-                dedup_changes(&mut out.changes);
-            }
-        }
-        out
-    }
-
-    /// [`Rib::update`] without running the decision process for prefixes
-    /// that already had paths: they are marked, and [`Rib::commit`] decides
-    /// each once. A batch of UPDATEs adding n paths to one prefix (a
-    /// Calico service CIDR through ADD-PATH) then costs one decision over
-    /// n paths, not n. The returned changes (new prefixes, single paths
-    /// replaced or withdrawn) come before the ones `commit` returns, and a
-    /// later change of a prefix supersedes an earlier one. Call `commit`
-    /// before reading the table; every other mutator commits first.
-    pub fn update_deferred(&mut self, peer: IpAddr, u: &Update, now: Instant) -> Outcome {
-        let mut changes = Vec::new();
-        let max_prefix = self.update_into(peer, u, now, &mut changes);
-        Outcome {
-            changes,
-            max_prefix,
-        }
-    }
-
-    /// [`Rib::update_deferred`], appending the changes to `out` (the
-    /// daemon's batch) instead of returning a vector per UPDATE.
-    pub fn update_into(
+    /// family go). The one way UPDATEs enter the table.
+    ///
+    /// Prefixes that already had paths are only marked: [`Rib::commit`]
+    /// decides each once, so a batch of UPDATEs adding n paths to one
+    /// prefix (a Calico service CIDR through ADD-PATH) costs one decision
+    /// over n paths, not n. The changes known now (new prefixes, single
+    /// paths replaced or withdrawn) are appended to `batch`; `commit`
+    /// appends the rest, and a later change of a prefix supersedes an
+    /// earlier one ([`ChangeSet`]). Call `commit` before reading the
+    /// table; every other mutator commits first.
+    pub fn update(
         &mut self,
         peer: IpAddr,
         u: &Update,
         _now: Instant,
-        out: &mut Vec<RouteChange>,
+        batch: &mut ChangeSet,
     ) -> Option<MaxPrefixEvent> {
         let &idx = self.peer_index.get(&peer)?;
         if !self.peers[idx as usize].up {
@@ -556,15 +525,15 @@ impl Rib {
             // Pending decisions stay pending unless stale paths go (the
             // sweep commits first).
             let stale = self.counters[idx as usize];
-            out.extend(self.flush_stale(idx, Some(af)));
+            batch.append(self.flush_stale(idx, Some(af)));
             // Attribute sets only lose users if stale paths went.
             if stale.ipv4.stale + stale.ipv6.stale > 0 {
                 self.interner.collect();
             }
             return None;
         }
-        let start = out.len();
-        let changes = out;
+        let start = batch.len();
+        let changes = batch;
         // RFC 7606 §2: treat-as-withdraw withdraws every NLRI of the UPDATE.
         let taw = u.treat_as_withdraw();
         if taw {
@@ -607,9 +576,7 @@ impl Rib {
         }
         if mixed && changes.len() - start > 1 {
             // At most one change per prefix from this UPDATE, the last.
-            let mut own = changes.split_off(start);
-            dedup_changes(&mut own);
-            changes.append(&mut own);
+            changes.dedup_since(start);
         }
         self.check_max_prefix(idx)
     }
@@ -644,7 +611,7 @@ impl Rib {
         None
     }
 
-    fn announce(&mut self, idx: u16, nlri: &[Nlri], attrs: PathAttrs, out: &mut Vec<RouteChange>) {
+    fn announce(&mut self, idx: u16, nlri: &[Nlri], attrs: PathAttrs, out: &mut ChangeSet) {
         let attrs = self.interner.intern(attrs);
         let hop_ok = {
             let ctx = Ctx {
@@ -702,7 +669,7 @@ impl Rib {
         }
     }
 
-    fn withdraw(&mut self, idx: u16, n: &Nlri, out: &mut Vec<RouteChange>) {
+    fn withdraw(&mut self, idx: u16, n: &Nlri, out: &mut ChangeSet) {
         let prefix = trunc(n.prefix);
         let pid = n.path_id.unwrap_or(0);
         self.counters[idx as usize].withdrawn += 1;
@@ -724,7 +691,7 @@ impl Rib {
     /// alone, `Some(None)` to remove it, `Some(Some(p))` to replace it.
     fn sweep(
         &mut self,
-        changes: &mut Vec<RouteChange>,
+        changes: &mut ChangeSet,
         mut f: impl FnMut(IpNet, &Path) -> Option<Option<Path>>,
     ) {
         self.sweep_family::<Ipv4Net>(false, changes, &mut f);
@@ -734,12 +701,12 @@ impl Rib {
     fn sweep_family<P: Pfx>(
         &mut self,
         v6: bool,
-        changes: &mut Vec<RouteChange>,
+        changes: &mut ChangeSet,
         f: &mut dyn FnMut(IpNet, &Path) -> Option<Option<Path>>,
     ) where
         Self: TableOf<P>,
     {
-        changes.extend(self.commit());
+        changes.append(self.commit());
         let ctx = Ctx {
             peers: &self.peers,
             cfg: &self.cfg,
@@ -796,8 +763,8 @@ impl Rib {
 
     /// Decides every prefix whose paths changed since the last decision
     /// and returns the ones whose next hops changed.
-    pub fn commit(&mut self) -> Vec<RouteChange> {
-        let mut out = Vec::new();
+    pub fn commit(&mut self) -> ChangeSet {
+        let mut out = ChangeSet::new();
         if self.pending.is_empty() {
             return out;
         }
@@ -816,7 +783,7 @@ impl Rib {
 
     /// Replaces the import policy and re-evaluates every path from the
     /// Adj-RIB-In, without touching the sessions.
-    pub fn set_policy(&mut self, policy: Policy) -> Vec<RouteChange> {
+    pub fn set_policy(&mut self, policy: Policy) -> ChangeSet {
         self.policy = policy;
         self.reevaluate()
     }
@@ -824,24 +791,28 @@ impl Rib {
     /// Sets one peer's policy (a dynamic neighbour taking its range's).
     /// Re-evaluates only if the peer holds paths; the changes include any
     /// the batch so far left to [`Rib::commit`].
-    pub fn set_peer_policy(&mut self, peer: IpAddr, p: PeerPolicy) -> Vec<RouteChange> {
+    pub fn set_peer_policy(&mut self, peer: IpAddr, p: PeerPolicy) -> ChangeSet {
         self.policy.peers.insert(peer, p);
         let holds = self.peer_index.get(&peer).is_some_and(|&i| {
             let c = &self.counters[i as usize];
             c.ipv4.received + c.ipv6.received > 0
         });
-        if holds { self.reevaluate() } else { Vec::new() }
+        if holds {
+            self.reevaluate()
+        } else {
+            ChangeSet::new()
+        }
     }
 
     /// Changes the iBGP multipath width and re-evaluates.
-    pub fn set_multipath(&mut self, ibgp: usize) -> Vec<RouteChange> {
+    pub fn set_multipath(&mut self, ibgp: usize) -> ChangeSet {
         self.cfg.ibgp_multipath = ibgp.max(1);
         self.reevaluate()
     }
 
     /// Sets the box's connected networks (the policy refuses prefixes that
     /// equal or cover them) and re-evaluates.
-    pub fn set_connected(&mut self, mut connected: Vec<IpNet>) -> Vec<RouteChange> {
+    pub fn set_connected(&mut self, mut connected: Vec<IpNet>) -> ChangeSet {
         for c in &mut connected {
             *c = c.trunc();
         }
@@ -851,8 +822,8 @@ impl Rib {
         self.reevaluate()
     }
 
-    fn reevaluate(&mut self) -> Vec<RouteChange> {
-        let mut changes = Vec::new();
+    fn reevaluate(&mut self) -> ChangeSet {
+        let mut changes = ChangeSet::new();
         // Policy verdicts depend on (peer, prefix, attributes): recompute
         // them all; the closure cannot borrow self, so take what it needs.
         let policy = std::mem::take(&mut self.policy);
@@ -884,8 +855,8 @@ impl Rib {
     /// Asks the resolver again about every next hop (the FIB calls this
     /// when links, addresses or other routes changed) and re-decides the
     /// prefixes whose paths changed eligibility.
-    pub fn reresolve(&mut self) -> Vec<RouteChange> {
-        let mut changes = Vec::new();
+    pub fn reresolve(&mut self) -> ChangeSet {
+        let mut changes = ChangeSet::new();
         let mut cache: HashMap<IpAddr, bool> = HashMap::new();
         self.resolved.clear();
         let resolver = std::mem::replace(&mut self.resolver, Box::new(AlwaysResolves));
@@ -914,7 +885,7 @@ impl Rib {
     }
 
     /// Replaces the resolver and re-resolves every next hop.
-    pub fn set_resolver(&mut self, resolver: Box<dyn Resolver + Send>) -> Vec<RouteChange> {
+    pub fn set_resolver(&mut self, resolver: Box<dyn Resolver + Send>) -> ChangeSet {
         self.resolver = resolver;
         self.reresolve()
     }
@@ -1170,7 +1141,7 @@ fn upsert<P: Pfx>(
     ctx: &Ctx,
     prefix: P,
     path: Path,
-    out: &mut Vec<RouteChange>,
+    out: &mut ChangeSet,
     pending: &mut Vec<(IpNet, NextHops)>,
 ) -> Option<Path> {
     use prefix_trie::map::Entry as E;
@@ -1238,7 +1209,7 @@ fn remove<P: Pfx>(
     prefix: P,
     peer: u16,
     path_id: u32,
-    out: &mut Vec<RouteChange>,
+    out: &mut ChangeSet,
     pending: &mut Vec<(IpNet, NextHops)>,
 ) -> Option<Path> {
     let e = table.get_mut(&prefix)?;
@@ -1265,7 +1236,7 @@ fn settle<P: Pfx>(
     ctx: &Ctx,
     prefix: P,
     before: NextHops,
-    out: &mut Vec<RouteChange>,
+    out: &mut ChangeSet,
 ) {
     let Some(e) = table.get_mut(&prefix) else {
         return;
@@ -1283,24 +1254,6 @@ fn settle<P: Pfx>(
     if e.is_empty() {
         table.remove(&prefix);
     }
-}
-
-/// Keeps only the last change of each prefix, in order.
-fn dedup_changes(changes: &mut Vec<RouteChange>) {
-    let mut last: FastMap<IpNet, usize> =
-        FastMap::with_capacity_and_hasher(changes.len(), Default::default());
-    for (i, c) in changes.iter().enumerate() {
-        last.insert(c.prefix, i);
-    }
-    if last.len() == changes.len() {
-        return;
-    }
-    let mut i = 0;
-    changes.retain(|c| {
-        let keep = last[&c.prefix] == i;
-        i += 1;
-        keep
-    });
 }
 
 #[cfg(test)]
