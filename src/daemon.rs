@@ -17,10 +17,7 @@ use crate::control::{self, Query, Request, Response};
 use crate::fib::{self, FibConfig, FibEvent, FibHandle};
 use crate::fsm::DownReason;
 use crate::notify;
-use crate::rib::{
-    Down, MaxPrefix as RibMaxPrefix, MaxPrefixEvent, PathState, PeerInfo,
-    PeerPolicy as RibPeerPolicy, Policy, PrefixRule, Rib, RibConfig,
-};
+use crate::rib::{Down, MaxPrefixEvent, PathState, PeerInfo, Policy, Rib, RibConfig};
 use crate::route::{ChangeSet, RouteChange};
 use crate::session::{self, Accepted, PeerEvent, PeerSpec, RangeSpec, Speaker};
 use crate::wire::{Notification, iana::err};
@@ -49,8 +46,6 @@ pub struct Setup {
     /// The routing table's settings and import policy.
     pub rib: RibConfig,
     pub policy: Policy,
-    /// Per-peer max-prefix restart delays.
-    pub restart_after: HashMap<IpAddr, Duration>,
     /// How routes reach the kernel.
     pub fib: FibConfig,
 }
@@ -59,8 +54,7 @@ impl Setup {
     /// The daemon's setup from a validated configuration file.
     pub fn from_config(path: PathBuf, cfg: Config) -> Setup {
         let mut rib = RibConfig::new(cfg.local_as, cfg.router_id);
-        rib.ibgp_multipath = cfg.multipath.max(1) as usize;
-        let (policy, restart_after) = rib_policy(&cfg);
+        rib.ibgp_multipath = cfg.multipath.max(1);
         Setup {
             local_as: cfg.local_as,
             router_id: cfg.router_id,
@@ -69,9 +63,8 @@ impl Setup {
             listen: cfg.listen.clone(),
             control: Some((cfg.control.socket.clone(), cfg.control.group.clone())),
             rib,
-            policy,
-            restart_after,
-            fib: fib_config(&cfg),
+            policy: cfg.policy(),
+            fib: cfg.kernel.fib_config(),
             config: Some((path, cfg)),
         }
     }
@@ -110,22 +103,6 @@ fn start_mrt(file: &std::path::Path) -> Result<session::MrtSink, String> {
     Ok(tx)
 }
 
-/// The FIB's settings from the `[kernel]` section.
-pub fn fib_config(cfg: &Config) -> FibConfig {
-    let k = &cfg.kernel;
-    let keep = (!k.graceful_restart_keep.is_zero()).then_some(k.graceful_restart_keep);
-    FibConfig {
-        table: k.table,
-        protocol: k.protocol,
-        metric: k.metric,
-        install: k.install,
-        reconcile_interval: k.reconcile_interval,
-        keep_on_shutdown: keep,
-        stale_timeout: keep.unwrap_or(FibConfig::default().stale_timeout),
-        resolve_via_default: k.resolve_via_default,
-    }
-}
-
 /// Why the kernel side could not start, for people.
 fn explain_fib(e: std::io::Error) -> String {
     match e.kind() {
@@ -135,61 +112,6 @@ fn explain_fib(e: std::io::Error) -> String {
         ),
         _ => format!("cannot open the kernel's routing netlink socket: {e}"),
     }
-}
-
-/// Import rules from the config's form to the RIB's: denies first, then
-/// allows, as `rib::Policy::evaluate` takes the first match.
-fn rules(i: &config::ImportPolicy) -> Vec<PrefixRule> {
-    let conv = |m: &config::PrefixMatch, allow: bool| {
-        let mut r = if allow {
-            PrefixRule::allow(m.prefix)
-        } else {
-            PrefixRule::deny(m.prefix)
-        };
-        r.ge = m.ge;
-        r.le = m.le;
-        r
-    };
-    let mut out: Vec<PrefixRule> = i.deny.iter().map(|m| conv(m, false)).collect();
-    out.extend(i.allow.iter().map(|m| conv(m, true)));
-    out
-}
-
-fn peer_policy(p: &config::PeerPolicy, global: &config::ImportPolicy) -> RibPeerPolicy {
-    let mut r = rules(&p.import);
-    // A peer-level exception to the defaults: an exact allow of the
-    // default route overrides the protection (rib::Policy::evaluate).
-    if p.import.allow_default_route && !global.allow_default_route {
-        r.push(PrefixRule::allow("0.0.0.0/0".parse().unwrap()));
-        r.push(PrefixRule::allow("::/0".parse().unwrap()));
-    }
-    RibPeerPolicy {
-        rules: Some(r),
-        max_prefix: p.max_prefix.map(|m| RibMaxPrefix {
-            limit: m.limit,
-            warn_percent: m.warning_percent,
-        }),
-    }
-}
-
-/// The RIB's import policy from the configuration, and each peer's
-/// max-prefix restart delay.
-pub fn rib_policy(cfg: &Config) -> (Policy, HashMap<IpAddr, Duration>) {
-    let s = cfg.rib_settings();
-    let mut policy = Policy {
-        rules: rules(&s.import),
-        reject_default_route: !s.import.allow_default_route,
-        reject_connected: !s.import.allow_connected,
-        ..Policy::default()
-    };
-    let mut restart = HashMap::new();
-    for (addr, p) in &s.peers {
-        policy.peers.insert(*addr, peer_policy(p, &s.import));
-        if let Some(d) = p.max_prefix.and_then(|m| m.restart_after) {
-            restart.insert(*addr, d);
-        }
-    }
-    (policy, restart)
 }
 
 /// Called with every peer event and route change, for the foreground view.
@@ -287,7 +209,6 @@ pub async fn run(setup: Setup, mut view: Option<Box<dyn View>>) -> Result<(), St
         config: setup.config,
         rib,
         stale: HashMap::new(),
-        restart_after: setup.restart_after.clone(),
         fib: fib.clone(),
         install: setup.fib.install,
         resolver,
@@ -409,7 +330,6 @@ struct State {
     rib: Rib,
     /// When each gracefully restarting peer's stale routes expire.
     stale: HashMap<IpAddr, Instant>,
-    restart_after: HashMap<IpAddr, Duration>,
     fib: FibHandle,
     /// `[kernel] install`: when off, change sets do not go to the FIB
     /// (`show fib` and `show route` report the RIB's choice as not
@@ -531,7 +451,11 @@ impl State {
                                 .cmd
                                 .send(session::PeerCommand::Fail {
                                     notification: n,
-                                    restart_after: self.restart_after.get(&peer).copied(),
+                                    restart_after: self
+                                        .rib
+                                        .policy()
+                                        .max_prefix(peer)
+                                        .and_then(|m| m.restart_after),
                                 })
                                 .await;
                         }
@@ -594,12 +518,8 @@ impl State {
         if self.rib.policy().peers.contains_key(&peer) {
             return ChangeSet::new();
         }
-        let Some(r) = cfg.ranges.iter().find(|r| r.prefix.contains(&peer)) else {
-            return ChangeSet::new();
-        };
-        let s = cfg.rib_settings();
-        match s.ranges.iter().find(|(net, _)| *net == r.prefix) {
-            Some((_, p)) => self.rib.set_peer_policy(peer, peer_policy(p, &s.import)),
+        match cfg.range_policy(peer) {
+            Some(p) => self.rib.set_peer_policy(peer, p),
             None => ChangeSet::new(),
         }
     }
@@ -819,17 +739,15 @@ impl State {
             || !d.peers_added.is_empty()
             || !d.peers_removed.is_empty();
         if policy_changed {
-            let (mut policy, restart) = rib_policy(&new);
+            let mut policy = new.policy();
             // Dynamic peers keep the policy of their range.
-            let s = new.rib_settings();
             for p in self.rib.peers() {
                 if !policy.peers.contains_key(&p.addr)
-                    && let Some((_, rp)) = s.ranges.iter().find(|(n, _)| n.contains(&p.addr))
+                    && let Some(rp) = new.range_policy(p.addr)
                 {
-                    policy.peers.insert(p.addr, peer_policy(rp, &s.import));
+                    policy.peers.insert(p.addr, rp);
                 }
             }
-            self.restart_after = restart;
             let changes = self.rib.set_policy(policy);
             if !changes.is_empty() {
                 done.push(format!(
@@ -840,7 +758,7 @@ impl State {
             self.apply(changes, view).await;
         }
         if d.multipath_changed {
-            let changes = self.rib.set_multipath(new.multipath.max(1) as usize);
+            let changes = self.rib.set_multipath(new.multipath.max(1));
             done.push(format!("multipath {}", new.multipath));
             self.apply(changes, view).await;
         }

@@ -224,6 +224,10 @@ pub struct Config {
     pub required: Vec<Capability>,
 }
 
+/// The hold time offered unless configured otherwise, seconds (RFC 4271
+/// §10 suggests 90).
+pub const DEFAULT_HOLD_TIME: u16 = 90;
+
 impl Config {
     /// Defaults for a peer; capabilities are the caller's.
     pub fn new(local_as: u32, local_id: Ipv4Addr, remote_as: Option<u32>) -> Config {
@@ -231,7 +235,7 @@ impl Config {
             local_as,
             local_id,
             remote_as,
-            hold_time: 90,
+            hold_time: DEFAULT_HOLD_TIME,
             keepalive: None,
             passive: false,
             connect_retry: Duration::from_secs(5),

@@ -24,4 +24,5 @@ pub mod notify;
 pub mod rib;
 pub mod route;
 pub mod session;
+pub mod units;
 pub mod wire;

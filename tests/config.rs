@@ -9,6 +9,7 @@ use std::time::Duration;
 use bgpd::config::{
     self, Config, ConfigErrors, Family, ImportPolicy, MaxPrefix, PrefixMatch, RequiredCapability,
 };
+use bgpd::rib::Reject;
 use bgpd::wire::open::AddPathFamily;
 use bgpd::wire::{AfiSafi, Capability};
 
@@ -67,12 +68,16 @@ fn seed_example_parses() {
     assert_eq!(c.router_id, Ipv4Addr::new(192, 168, 83, 1));
     let addrs: Vec<String> = c.peers.iter().map(|p| p.address.to_string()).collect();
     assert_eq!(addrs, ["192.168.83.36", "192.168.83.49", "192.168.83.54"]);
-    let descr: Vec<&str> = c.peers.iter().map(|p| p.description.as_str()).collect();
+    let descr: Vec<&str> = c
+        .peers
+        .iter()
+        .map(|p| p.session.description.as_str())
+        .collect();
     assert_eq!(descr, ["master1", "master2", "master3"]);
     for p in &c.peers {
-        assert_eq!(p.remote_as, 64512, "iBGP by default");
-        assert_eq!(p.add_path, Family::ALL, "ADD-PATH receive for both");
-        assert!(p.import.is_none());
+        assert_eq!(p.session.remote_as, 64512, "iBGP by default");
+        assert_eq!(p.session.add_path, Family::ALL, "ADD-PATH receive for both");
+        assert!(p.session.import.is_none());
     }
     assert_eq!(c.multipath, 32);
     assert_eq!(c.kernel.table, 254);
@@ -158,15 +163,15 @@ fn minimal_file_gives_defaults() {
 fn peer_defaults() {
     let c = ok(&format!("{HEAD}[[peer]]\naddress = \"192.168.83.36\"\n"));
     let p = &c.peers[0];
-    assert_eq!(p.remote_as, 64512);
+    assert_eq!(p.session.remote_as, 64512);
     assert_eq!(p.port, 179);
-    assert_eq!(p.hold_time, 90);
-    assert_eq!(p.keepalive, None);
+    assert_eq!(p.session.hold_time, 90);
+    assert_eq!(p.session.keepalive, None);
     assert!(!p.passive);
-    assert_eq!(p.families, Family::ALL);
-    assert_eq!(p.add_path, Family::ALL);
-    assert!(p.required.is_empty());
-    assert_eq!(p.max_prefix, None);
+    assert_eq!(p.session.families, Family::ALL);
+    assert_eq!(p.session.add_path, Family::ALL);
+    assert!(p.session.required.is_empty());
+    assert_eq!(p.session.max_prefix, None);
     // The spec is what the foreground view builds, from the same helper.
     let spec = &c.peer_specs()[0];
     let want = bgpd::session::peer_spec(
@@ -282,7 +287,7 @@ fn full_file_maps_onto_runtime_pieces() {
     let p = &c.peers[0];
     assert_eq!(p.connect_retry, Duration::from_secs(90));
     assert_eq!(
-        p.max_prefix,
+        p.session.max_prefix,
         Some(MaxPrefix {
             limit: 1000,
             warning_percent: 80,
@@ -333,7 +338,7 @@ fn full_file_maps_onto_runtime_pieces() {
         afi_safi: AfiSafi::IPV4_UNICAST
     }));
     assert_eq!(
-        p.required,
+        p.session.required,
         [
             RequiredCapability::FourOctetAs,
             RequiredCapability::RouteRefresh,
@@ -361,21 +366,34 @@ fn full_file_maps_onto_runtime_pieces() {
         Some("node-secret")
     );
 
-    let rib = c.rib_settings();
-    assert_eq!(rib.multipath, 8);
-    assert!(rib.import.allow_default_route);
-    assert_eq!(rib.import.deny.len(), 1);
-    let pp = rib.policy_for("10.0.0.2".parse().unwrap()).unwrap();
-    assert!(pp.import.allow_connected, "the peer's own policy");
-    assert!(!pp.import.allow_default_route, "replaces the global one");
-    let v6 = rib.policy_for("2001:db8::2".parse().unwrap()).unwrap();
-    assert_eq!(v6.import, c.import, "no own policy: the global one");
-    let dynamic = rib.policy_for("10.1.2.3".parse().unwrap()).unwrap();
+    assert_eq!(c.multipath, 8);
+    let policy = c.policy();
+    assert!(policy.import.allow_default_route);
+    assert_eq!(policy.import.deny.len(), 1);
+    let edge = ip("10.0.0.2");
+    let own = policy.peers[&edge].import.as_ref().unwrap();
+    assert!(own.allow_connected, "the peer's own policy");
+    assert!(!own.allow_default_route, "replaces the global one");
+    // ... and the RIB applies it so: the peer's allow-list, not the global.
+    let verdict = |peer: IpAddr, p: &str| policy.evaluate(peer, &p.parse().unwrap(), &[]);
+    assert_eq!(verdict(edge, "10.9.1.0/24"), None);
+    assert_eq!(verdict(edge, "172.16.0.0/16"), Some(Reject::NotAllowed));
+    assert_eq!(verdict(edge, "0.0.0.0/0"), Some(Reject::NotAllowed));
+    let v6 = ip("2001:db8::2");
+    assert!(
+        policy.peers[&v6].import.is_none(),
+        "no own policy: the global one"
+    );
+    assert_eq!(verdict(v6, "172.16.1.0/24"), None);
+    assert_eq!(verdict(v6, "172.16.99.0/24"), Some(Reject::DeniedByRule));
+    assert_eq!(verdict(v6, "10.9.1.0/24"), Some(Reject::NotAllowed));
+    let dynamic = c.range_policy(ip("10.1.2.3")).unwrap();
     assert_eq!(dynamic.max_prefix.unwrap().limit, 100);
     assert_eq!(dynamic.max_prefix.unwrap().warning_percent, 75);
-    assert!(rib.policy_for("10.255.0.1".parse().unwrap()).is_none());
+    assert!(dynamic.import.is_none());
+    assert!(c.range_policy(ip("10.255.0.1")).is_none());
 
-    let k = c.kernel_settings();
+    let k = &c.kernel;
     assert!(!k.install);
     assert_eq!((k.table, k.protocol, k.metric), (100, 200, 50));
     assert_eq!(k.graceful_restart_keep, Duration::from_secs(120));
@@ -828,12 +846,12 @@ fn diff_added_removed() {
 fn diff_policy_only() {
     let old = seed();
     let mut new = seed();
-    new.peers[0].max_prefix = Some(MaxPrefix {
+    new.peers[0].session.max_prefix = Some(MaxPrefix {
         limit: 10,
         warning_percent: 75,
         restart_after: None,
     });
-    new.peers[1].description = "renamed".into();
+    new.peers[1].session.description = "renamed".into();
     let d = config::diff(&old, &new);
     assert_eq!(d.peers_changed.len(), 1, "{d:?}");
     let c = &d.peers_changed[0];
@@ -846,7 +864,7 @@ fn diff_global_import_touches_peers_without_their_own() {
     let old = seed();
     let mut new = seed();
     new.import.allow_default_route = true;
-    new.peers[2].import = Some(old.import.clone());
+    new.peers[2].session.import = Some(old.import.clone());
     let d = config::diff(&old, &new);
     assert!(d.import_changed);
     let changed: Vec<IpAddr> = d.peers_changed.iter().map(|c| c.address).collect();
@@ -858,9 +876,9 @@ fn diff_global_import_touches_peers_without_their_own() {
 fn diff_session_change() {
     let old = seed();
     let mut new = seed();
-    new.peers[0].hold_time = 30;
-    new.peers[1].password = Some("x".into());
-    new.peers[1].import = Some(ImportPolicy::default());
+    new.peers[0].session.hold_time = 30;
+    new.peers[1].session.password = Some("x".into());
+    new.peers[1].session.import = Some(ImportPolicy::default());
     let d = config::diff(&old, &new);
     assert_eq!(d.peers_changed.len(), 2);
     assert!(d.peers_changed[0].session && !d.peers_changed[0].policy);

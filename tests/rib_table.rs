@@ -6,8 +6,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 use bgpd::rib::{
-    Down, GrInfo, MaxPrefix, MaxPrefixEvent, PathState, PeerInfo, PeerPolicy, Policy, PrefixRule,
-    Reject, Rib, RibConfig, Step,
+    Down, GrInfo, ImportPolicy, MaxPrefix, MaxPrefixEvent, PathState, PeerInfo, PeerPolicy, Policy,
+    PrefixMatch, Reject, Rib, RibConfig, Step,
 };
 use bgpd::route::{ChangeSet, NextHop, Resolver, RouteChange};
 use bgpd::wire::{
@@ -416,11 +416,14 @@ fn policy_defaults_allow_list_and_explicit_allow() {
     // An allow-list, with an exact rule that explicitly allows the
     // default route: applied from the Adj-RIB-In, no session reset.
     let policy = Policy {
-        rules: vec![
-            PrefixRule::allow(net("172.15.0.0/16")).le(26),
-            PrefixRule::allow(net("172.16.0.0/16")).le(32),
-            PrefixRule::allow(net("0.0.0.0/0")),
-        ],
+        import: ImportPolicy {
+            allow: vec![
+                PrefixMatch::exact(net("172.15.0.0/16")).le(26),
+                PrefixMatch::exact(net("172.16.0.0/16")).le(32),
+                PrefixMatch::exact(net("0.0.0.0/0")),
+            ],
+            ..ImportPolicy::default()
+        },
         ..Policy::default()
     };
     let changes = rib.set_policy(policy.clone());
@@ -439,18 +442,26 @@ fn policy_defaults_allow_list_and_explicit_allow() {
         vec![net("0.0.0.0/0"), net("172.15.0.0/26")]
     );
 
-    // Per-peer rules replace the global ones; a deny rule.
+    // A peer's own policy replaces the global one whole; a deny-list
+    // alone rejects only what it names, and the defaults hold.
     let mut p2 = policy;
     p2.peers.insert(
         rr,
         PeerPolicy {
-            rules: Some(vec![PrefixRule::deny(net("172.15.0.0/16")).le(32)]),
+            import: Some(ImportPolicy {
+                deny: vec![PrefixMatch::exact(net("172.15.0.0/16")).le(32)],
+                ..ImportPolicy::default()
+            }),
             max_prefix: None,
         },
     );
     rib.set_policy(p2);
     assert_eq!(reason(&rib, "172.15.0.0/26"), Reject::DeniedByRule);
-    assert!(rib.installed().is_empty());
+    assert_eq!(reason(&rib, "0.0.0.0/0"), Reject::DefaultRoute);
+    assert_eq!(
+        installed(&rib).keys().copied().collect::<Vec<_>>(),
+        vec![net("10.1.2.0/24")]
+    );
 }
 
 #[test]
@@ -462,10 +473,11 @@ fn max_prefix_warning_then_exceeded() {
     policy.peers.insert(
         rr,
         PeerPolicy {
-            rules: None,
+            import: None,
             max_prefix: Some(MaxPrefix {
                 limit: 10,
-                warn_percent: 80,
+                warning_percent: 80,
+                restart_after: None,
             }),
         },
     );
@@ -857,7 +869,10 @@ fn batched_updates_lose_no_change() {
     // b's own policy now denies it: re-evaluation commits the pending
     // decision first and returns it with its own changes.
     let deny = PeerPolicy {
-        rules: Some(vec![PrefixRule::deny(net("172.16.0.0/16"))]),
+        import: Some(ImportPolicy {
+            deny: vec![PrefixMatch::exact(net("172.16.0.0/16"))],
+            ..ImportPolicy::default()
+        }),
         ..PeerPolicy::default()
     };
     let out = rib.set_peer_policy(b, deny);

@@ -157,7 +157,6 @@ pub async fn run(opts: Options) -> Result<(), String> {
         // The protective defaults: no default route, martians or
         // connected networks; everything else is accepted.
         policy: crate::rib::Policy::default(),
-        restart_after: Default::default(),
         // Into the main table (issue 5), unless --no-install.
         fib: crate::fib::FibConfig {
             install: !opts.no_install,

@@ -8,39 +8,33 @@
 
 mod parse;
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ipnet::IpNet;
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
+use crate::fib::FibConfig;
+use crate::rib::{PeerPolicy, Policy};
 use crate::session::{self, PeerSpec, RangeSpec, TransportOptions};
+use crate::units::ser_duration;
 use crate::wire::open::AddPathFamily;
 use crate::wire::{AfiSafi, Capability};
 
-/// Default TCP port of BGP.
-pub const BGP_PORT: u16 = 179;
-/// Default hold time offered, seconds (as `fsm::Config::new`).
-pub const DEFAULT_HOLD_TIME: u16 = 90;
-/// Default graceful-restart time offered, seconds.
-pub const DEFAULT_RESTART_TIME: u16 = 120;
-/// Default ECMP width.
-pub const DEFAULT_MULTIPATH: u16 = 32;
+pub use crate::fib::{DEFAULT_METRIC, RT_TABLE_MAIN as TABLE_MAIN, RTPROT_BGP as DEFAULT_PROTOCOL};
+pub use crate::fsm::DEFAULT_HOLD_TIME;
+pub use crate::rib::DEFAULT_MULTIPATH;
+pub use crate::rib::policy::{ImportPolicy, MaxPrefix, PrefixMatch};
+pub use crate::session::{BGP_PORT, DEFAULT_RESTART_TIME};
+pub use crate::units::format_duration;
 /// Default peer limit of a dynamic range.
 pub const DEFAULT_RANGE_LIMIT: u32 = 1000;
 /// Default max-prefix warning threshold, percent.
 pub const DEFAULT_WARNING_PERCENT: u8 = 75;
 /// Default control socket.
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/bgpd/bgpd.sock";
-/// The main routing table (RT_TABLE_MAIN).
-pub const TABLE_MAIN: u32 = 254;
-/// rtm_protocol of bgpd's routes (186 "bgp" in /etc/iproute2/rt_protos).
-pub const DEFAULT_PROTOCOL: u8 = 186;
-/// Default route metric (as FRR installs BGP routes).
-pub const DEFAULT_METRIC: u32 = 20;
 /// Linux accepts TCP-MD5 keys of at most this many bytes.
 pub const MAX_PASSWORD: usize = session::socket::MAX_MD5_KEY;
 
@@ -205,98 +199,20 @@ impl RequiredCapability {
     }
 }
 
-/// A prefix-list entry: `prefix [ge G] [le L]` (Cisco `ip prefix-list`,
-/// BIRD `prefix{G,L}`). Without ge/le it matches `prefix` exactly.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
-pub struct PrefixMatch {
-    pub prefix: IpNet,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ge: Option<u8>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub le: Option<u8>,
-}
-
-impl PrefixMatch {
-    /// Whether `p` matches, with the RIB's semantics: `ge` defaults to the
-    /// entry's length; `le` to the family's maximum when only `ge` is
-    /// given, else to `ge`.
-    pub fn matches(&self, p: &IpNet) -> bool {
-        if !self.prefix.contains(p) {
-            return false;
-        }
-        let base = self.prefix.prefix_len();
-        let (lo, hi) = match (self.ge, self.le) {
-            (None, None) => (base, base),
-            (Some(g), None) => (g, p.max_prefix_len()),
-            (None, Some(l)) => (base, l),
-            (Some(g), Some(l)) => (g, l),
-        };
-        (lo..=hi).contains(&p.prefix_len())
-    }
-}
-
-impl fmt::Display for PrefixMatch {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.prefix)?;
-        if let Some(g) = self.ge {
-            write!(f, " ge {g}")?;
-        }
-        if let Some(l) = self.le {
-            write!(f, " le {l}")?;
-        }
-        Ok(())
-    }
-}
-
-/// Import policy: the allow-list, the deny-list, and the switches that
-/// lift the LAN-protecting defaults (which reject the default route,
-/// martians, and prefixes equal to or covering a connected network).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct ImportPolicy {
-    /// Empty: everything the defaults let through is accepted.
-    pub allow: Vec<PrefixMatch>,
-    /// Checked before `allow`.
-    pub deny: Vec<PrefixMatch>,
-    pub allow_default_route: bool,
-    pub allow_connected: bool,
-}
-
-/// Per-peer max-prefix (Cisco `neighbor X maximum-prefix L W restart R`,
-/// BIRD `import limit L action restart`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct MaxPrefix {
-    pub limit: u32,
-    pub warning_percent: u8,
-    /// `None`: the session stays down until a reload or a manual reset.
-    #[serde(
-        serialize_with = "ser_opt_duration",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub restart_after: Option<Duration>,
-}
-
-/// One `[[peer]]`.
+/// What configured peers and dynamic ranges have in common: the session
+/// template. A `[[peer]]` adds its address, port and connection settings;
+/// a `[[range]]` its prefix and neighbour limit. The runtime uses the same
+/// shape ([`Config::session_spec`], and a range's `PeerSpec` template).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct PeerConfig {
-    pub address: IpAddr,
-    pub port: u16,
+pub struct SessionConfig {
     pub remote_as: u32,
     pub description: String,
-    pub passive: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
     pub ttl_security: bool,
     pub hold_time: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keepalive: Option<u16>,
-    #[serde(serialize_with = "ser_duration")]
-    pub connect_retry: Duration,
-    #[serde(serialize_with = "ser_duration")]
-    pub idle_hold: Duration,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub source: Option<IpAddr>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub interface: Option<String>,
     pub families: Vec<Family>,
     /// Families in which the peer may send several paths per prefix.
     pub add_path: Vec<Family>,
@@ -308,27 +224,71 @@ pub struct PeerConfig {
     pub import: Option<ImportPolicy>,
 }
 
+impl SessionConfig {
+    /// The template a peer or range starts from: iBGP, both families with
+    /// ADD-PATH receive, the global timers.
+    pub fn new(remote_as: u32, hold_time: u16, keepalive: Option<u16>) -> Self {
+        SessionConfig {
+            remote_as,
+            description: String::new(),
+            password: None,
+            ttl_security: false,
+            hold_time,
+            keepalive,
+            families: Family::ALL.to_vec(),
+            add_path: Family::ALL.to_vec(),
+            required: Vec::new(),
+            max_prefix: None,
+            import: None,
+        }
+    }
+
+    /// What the RIB keeps of it.
+    pub fn policy(&self) -> PeerPolicy {
+        PeerPolicy {
+            import: self.import.clone(),
+            max_prefix: self.max_prefix,
+        }
+    }
+
+    /// The template without its policy and description: what a session
+    /// depends on.
+    fn session_part(&self) -> SessionConfig {
+        SessionConfig {
+            max_prefix: None,
+            import: None,
+            description: String::new(),
+            ..self.clone()
+        }
+    }
+}
+
+/// One `[[peer]]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PeerConfig {
+    pub address: IpAddr,
+    pub port: u16,
+    pub passive: bool,
+    #[serde(serialize_with = "ser_duration")]
+    pub connect_retry: Duration,
+    #[serde(serialize_with = "ser_duration")]
+    pub idle_hold: Duration,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
+    #[serde(flatten)]
+    pub session: SessionConfig,
+}
+
 /// One `[[range]]`: dynamic neighbours (Cisco `bgp listen range`, BIRD 2
-/// `neighbor range`).
+/// `neighbor range`). They are passive: a neighbour connects to us.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RangeConfig {
     pub prefix: IpNet,
-    pub remote_as: u32,
     pub limit: u32,
-    pub description: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub password: Option<String>,
-    pub ttl_security: bool,
-    pub hold_time: u16,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub keepalive: Option<u16>,
-    pub families: Vec<Family>,
-    pub add_path: Vec<Family>,
-    pub required: Vec<RequiredCapability>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_prefix: Option<MaxPrefix>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub import: Option<ImportPolicy>,
+    #[serde(flatten)]
+    pub session: SessionConfig,
 }
 
 /// `[kernel]`: what the FIB does.
@@ -421,7 +381,7 @@ pub struct Config {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keepalive: Option<u16>,
     pub graceful_restart_time: u16,
-    pub multipath: u16,
+    pub multipath: usize,
     pub import: ImportPolicy,
     #[serde(rename = "peer")]
     pub peers: Vec<PeerConfig>,
@@ -440,38 +400,6 @@ pub fn default_listen() -> Vec<SocketAddr> {
         SocketAddr::new(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), BGP_PORT),
         SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), BGP_PORT),
     ]
-}
-
-/// What the RIB needs of one peer (or of the dynamic peers of a range).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PeerPolicy {
-    /// The effective policy: the peer's own `import`, else the global one.
-    pub import: ImportPolicy,
-    pub max_prefix: Option<MaxPrefix>,
-    pub families: Vec<Family>,
-}
-
-/// What the daemon hands the RIB.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RibSettings {
-    pub multipath: u16,
-    /// The global import policy.
-    pub import: ImportPolicy,
-    pub peers: BTreeMap<IpAddr, PeerPolicy>,
-    /// For dynamic neighbours: the first range containing the address.
-    pub ranges: Vec<(IpNet, PeerPolicy)>,
-}
-
-impl RibSettings {
-    /// The policy of a configured or dynamic peer.
-    pub fn policy_for(&self, addr: IpAddr) -> Option<&PeerPolicy> {
-        self.peers.get(&addr).or_else(|| {
-            self.ranges
-                .iter()
-                .find(|(p, _)| p.contains(&addr))
-                .map(|(_, pp)| pp)
-        })
-    }
 }
 
 impl Config {
@@ -507,14 +435,16 @@ impl Config {
         self.peers.iter().find(|p| p.address == addr)
     }
 
-    /// The peer's effective import policy.
-    pub fn import_for_peer<'a>(&'a self, p: &'a PeerConfig) -> &'a ImportPolicy {
-        p.import.as_ref().unwrap_or(&self.import)
+    /// The range a dynamic neighbour at `addr` belongs to (ranges are
+    /// disjoint, so there is at most one).
+    pub fn range_of(&self, addr: IpAddr) -> Option<&RangeConfig> {
+        self.ranges.iter().find(|r| r.prefix.contains(&addr))
     }
 
-    /// The range's effective import policy.
-    pub fn import_for_range<'a>(&'a self, r: &'a RangeConfig) -> &'a ImportPolicy {
-        r.import.as_ref().unwrap_or(&self.import)
+    /// A peer's or range's effective import policy: its own, else the
+    /// global one.
+    pub fn import_of<'a>(&'a self, s: &'a SessionConfig) -> &'a ImportPolicy {
+        s.import.as_ref().unwrap_or(&self.import)
     }
 
     /// One spec per `[[peer]]`, in file order.
@@ -522,25 +452,32 @@ impl Config {
         self.peers.iter().map(|p| self.peer_spec(p)).collect()
     }
 
+    /// The session of one peer or range member at `addr`, from the
+    /// template they share.
+    pub fn session_spec(&self, addr: IpAddr, s: &SessionConfig) -> PeerSpec {
+        let mut spec = session::peer_spec(addr, self.local_as, self.router_id, Some(s.remote_as));
+        spec.description = s.description.clone();
+        spec.fsm.hold_time = s.hold_time;
+        spec.fsm.keepalive = s.keepalive;
+        spec.fsm.capabilities = self.capabilities(&s.families, &s.add_path);
+        spec.fsm.required = s.required.iter().map(|r| r.capability()).collect();
+        spec.transport.password = s.password.clone();
+        spec.transport.ttl_security = s.ttl_security;
+        spec
+    }
+
     pub fn peer_spec(&self, p: &PeerConfig) -> PeerSpec {
-        let mut spec =
-            session::peer_spec(p.address, self.local_as, self.router_id, Some(p.remote_as));
+        let mut spec = self.session_spec(p.address, &p.session);
         spec.port = p.port;
-        spec.description = p.description.clone();
-        spec.fsm.hold_time = p.hold_time;
-        spec.fsm.keepalive = p.keepalive;
         spec.fsm.passive = p.passive;
         spec.fsm.connect_retry = p.connect_retry;
         spec.fsm.connect_retry_max = spec.fsm.connect_retry_max.max(p.connect_retry);
         spec.fsm.idle_hold = p.idle_hold;
         spec.fsm.idle_hold_max = spec.fsm.idle_hold_max.max(p.idle_hold);
-        spec.fsm.capabilities = self.capabilities(&p.families, &p.add_path);
-        spec.fsm.required = p.required.iter().map(|r| r.capability()).collect();
         spec.transport = TransportOptions {
             source: p.source,
             interface: p.interface.clone(),
-            password: p.password.clone(),
-            ttl_security: p.ttl_security,
+            ..spec.transport
         };
         spec
     }
@@ -551,20 +488,8 @@ impl Config {
         self.ranges
             .iter()
             .map(|r| {
-                let mut t = session::peer_spec(
-                    r.prefix.network(),
-                    self.local_as,
-                    self.router_id,
-                    Some(r.remote_as),
-                );
-                t.description = r.description.clone();
-                t.fsm.hold_time = r.hold_time;
-                t.fsm.keepalive = r.keepalive;
+                let mut t = self.session_spec(r.prefix.network(), &r.session);
                 t.fsm.passive = true;
-                t.fsm.capabilities = self.capabilities(&r.families, &r.add_path);
-                t.fsm.required = r.required.iter().map(|c| c.capability()).collect();
-                t.transport.password = r.password.clone();
-                t.transport.ttl_security = r.ttl_security;
                 t.dynamic = true;
                 RangeSpec {
                     prefix: r.prefix,
@@ -599,44 +524,41 @@ impl Config {
             .collect()
     }
 
-    /// What the RIB needs: multipath width, import policies, max-prefix.
-    pub fn rib_settings(&self) -> RibSettings {
-        RibSettings {
-            multipath: self.multipath,
+    /// The RIB's import policy: the global `[import]`, and each configured
+    /// peer's own policy and max-prefix. Dynamic neighbours take theirs
+    /// from [`Config::range_policy`] when they come up.
+    pub fn policy(&self) -> Policy {
+        Policy {
             import: self.import.clone(),
             peers: self
                 .peers
                 .iter()
-                .map(|p| (p.address, self.peer_policy(p)))
+                .map(|p| (p.address, p.session.policy()))
                 .collect(),
-            ranges: self
-                .ranges
-                .iter()
-                .map(|r| {
-                    (
-                        r.prefix,
-                        PeerPolicy {
-                            import: self.import_for_range(r).clone(),
-                            max_prefix: r.max_prefix,
-                            families: r.families.clone(),
-                        },
-                    )
-                })
-                .collect(),
+            ..Policy::default()
         }
     }
 
-    pub fn peer_policy(&self, p: &PeerConfig) -> PeerPolicy {
-        PeerPolicy {
-            import: self.import_for_peer(p).clone(),
-            max_prefix: p.max_prefix,
-            families: p.families.clone(),
-        }
+    /// The policy of a dynamic neighbour at `addr`: its range's.
+    pub fn range_policy(&self, addr: IpAddr) -> Option<PeerPolicy> {
+        self.range_of(addr).map(|r| r.session.policy())
     }
+}
 
-    /// What the FIB needs.
-    pub fn kernel_settings(&self) -> KernelSettings {
-        self.kernel.clone()
+impl KernelSettings {
+    /// The FIB's settings.
+    pub fn fib_config(&self) -> FibConfig {
+        let keep = (!self.graceful_restart_keep.is_zero()).then_some(self.graceful_restart_keep);
+        FibConfig {
+            table: self.table,
+            protocol: self.protocol,
+            metric: self.metric,
+            install: self.install,
+            reconcile_interval: self.reconcile_interval,
+            keep_on_shutdown: keep,
+            stale_timeout: keep.unwrap_or(FibConfig::default().stale_timeout),
+            resolve_via_default: self.resolve_via_default,
+        }
     }
 }
 
@@ -689,25 +611,6 @@ impl ConfigDiff {
     }
 }
 
-/// The peer's session-relevant settings, without its policy.
-fn session_part(p: &PeerConfig) -> PeerConfig {
-    PeerConfig {
-        max_prefix: None,
-        import: None,
-        description: String::new(),
-        ..p.clone()
-    }
-}
-
-fn range_session_part(r: &RangeConfig) -> RangeConfig {
-    RangeConfig {
-        max_prefix: None,
-        import: None,
-        description: String::new(),
-        ..r.clone()
-    }
-}
-
 /// Which peers, ranges and settings differ between `old` and `new`.
 /// A change of `local_as`, `router_id` or `graceful_restart_time`
 /// changes every peer's session. A description change alone is no change
@@ -721,8 +624,16 @@ pub fn diff(old: &Config, new: &Config) -> ConfigDiff {
         match old.peer(p.address) {
             None => d.peers_added.push(p.address),
             Some(o) => {
-                let session = global_session || session_part(o) != session_part(p);
-                let policy = old.peer_policy(o) != new.peer_policy(p);
+                let session = global_session
+                    || PeerConfig {
+                        session: o.session.session_part(),
+                        ..o.clone()
+                    } != PeerConfig {
+                        session: p.session.session_part(),
+                        ..p.clone()
+                    };
+                let policy = old.import_of(&o.session) != new.import_of(&p.session)
+                    || o.session.max_prefix != p.session.max_prefix;
                 if session || policy {
                     d.peers_changed.push(PeerChange {
                         address: p.address,
@@ -742,10 +653,12 @@ pub fn diff(old: &Config, new: &Config) -> ConfigDiff {
         match old.ranges.iter().find(|o| o.prefix == r.prefix) {
             None => d.ranges_added.push(r.prefix),
             Some(o) => {
-                if global_session || range_session_part(o) != range_session_part(r) {
+                if global_session
+                    || (o.limit, o.session.session_part()) != (r.limit, r.session.session_part())
+                {
                     d.ranges_changed.push(r.prefix);
-                } else if old.import_for_range(o) != new.import_for_range(r)
-                    || o.max_prefix != r.max_prefix
+                } else if old.import_of(&o.session) != new.import_of(&r.session)
+                    || o.session.max_prefix != r.session.max_prefix
                 {
                     d.ranges_policy_changed.push(r.prefix);
                 }
@@ -774,37 +687,6 @@ pub fn diff(old: &Config, new: &Config) -> ConfigDiff {
         d.restart_required.push("mrt");
     }
     d
-}
-
-/// Durations are written as a string with units, "90s", "2m", "1m30s".
-pub fn format_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    if s == 0 {
-        return "0s".into();
-    }
-    let (h, m, sec) = (s / 3600, (s / 60) % 60, s % 60);
-    let mut out = String::new();
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    if sec > 0 {
-        out.push_str(&format!("{sec}s"));
-    }
-    out
-}
-
-fn ser_duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format_duration(*d))
-}
-
-fn ser_opt_duration<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-    match d {
-        Some(d) => s.serialize_str(&format_duration(*d)),
-        None => s.serialize_none(),
-    }
 }
 
 /// Where a config file came from, for messages: the path as given.

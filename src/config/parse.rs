@@ -21,6 +21,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::*;
+use crate::units::parse_duration;
 
 type S<T> = Spanned<T>;
 type Span = Range<usize>;
@@ -629,7 +630,7 @@ fn build(cx: &mut Cx) -> Option<Config> {
     let multipath = match &top.multipath {
         None => DEFAULT_MULTIPATH,
         Some(m) => match *m.get_ref() {
-            n @ 1..=256 => n as u16,
+            n @ 1..=256 => n as usize,
             n => {
                 cx.err(
                     &m.span(),
@@ -851,6 +852,76 @@ struct Globals {
     keepalive: Option<u16>,
 }
 
+/// What `[[peer]]` and `[[range]]` tables share: the session template's
+/// keys, borrowed from either.
+struct RawSession<'a> {
+    remote_as: &'a Option<S<i64>>,
+    description: &'a Option<S<String>>,
+    password: &'a Option<S<String>>,
+    ttl_security: Option<bool>,
+    hold_time: &'a Option<S<RawDuration>>,
+    keepalive: &'a Option<S<RawDuration>>,
+    families: &'a Option<S<Vec<S<String>>>>,
+    add_path: &'a Option<S<Vec<S<String>>>>,
+    required: &'a Option<S<Vec<S<String>>>>,
+    max_prefix: &'a Option<S<RawMaxPrefix>>,
+    import: &'a Option<S<RawImport>>,
+}
+
+/// The shared keys of a raw `[[peer]]` or `[[range]]`.
+macro_rules! raw_session {
+    ($r:expr) => {
+        RawSession {
+            remote_as: &$r.remote_as,
+            description: &$r.description,
+            password: &$r.password,
+            ttl_security: $r.ttl_security,
+            hold_time: &$r.hold_time,
+            keepalive: &$r.keepalive,
+            families: &$r.families,
+            add_path: &$r.add_path,
+            required: &$r.required,
+            max_prefix: &$r.max_prefix,
+            import: &$r.import,
+        }
+    };
+}
+
+/// The session template of a peer or range (`what` names the table in
+/// messages).
+fn session(cx: &mut Cx, g: &Globals, r: RawSession, span: &Span, what: &str) -> SessionConfig {
+    let remote_as = r
+        .remote_as
+        .as_ref()
+        .and_then(|v| asn(cx, v, "remote_as"))
+        .unwrap_or(g.local_as);
+    let password = r.password.as_ref().and_then(|p| password(cx, p));
+    let (hold_time, keepalive) = timers(cx, g, r.hold_time, r.keepalive, span);
+    let (families, add_path, required) = families(cx, r.families, r.add_path, r.required);
+    let max_prefix = r.max_prefix.as_ref().and_then(|m| max_prefix(cx, m));
+    let import = r
+        .import
+        .as_ref()
+        .map(|i| import_policy(cx, i.get_ref(), &format!("{what} import")));
+    SessionConfig {
+        remote_as,
+        description: r
+            .description
+            .as_ref()
+            .map(|d| d.get_ref().clone())
+            .unwrap_or_default(),
+        password,
+        ttl_security: r.ttl_security.unwrap_or(false),
+        hold_time,
+        keepalive,
+        families,
+        add_path,
+        required,
+        max_prefix,
+        import,
+    }
+}
+
 /// The peer's address (when valid) and, when it has no error, the peer.
 fn peer(
     cx: &mut Cx,
@@ -884,19 +955,12 @@ fn peer(
             n => {
                 cx.err(
                     &p.span(),
-                    format!("`port` {n} is not a TCP port; use 1-65535 (default 179)"),
+                    format!("`port` {n} is not a TCP port; use 1-65535 (default {BGP_PORT})"),
                 );
                 BGP_PORT
             }
         },
     };
-    let remote_as = r
-        .remote_as
-        .as_ref()
-        .and_then(|v| asn(cx, v, "remote_as"))
-        .unwrap_or(g.local_as);
-    let password = r.password.as_ref().and_then(|p| password(cx, p));
-    let (hold_time, keepalive) = timers(cx, g, &r.hold_time, &r.keepalive, span);
     let connect_retry = opt_duration(
         cx,
         &r.connect_retry,
@@ -915,12 +979,7 @@ fn peer(
         );
     }
     let interface = r.interface.as_ref().and_then(|i| interface(cx, i));
-    let (families, add_path, required) = families(cx, &r.families, &r.add_path, &r.required);
-    let max_prefix = r.max_prefix.as_ref().and_then(|m| max_prefix(cx, m));
-    let import = r
-        .import
-        .as_ref()
-        .map(|i| import_policy(cx, i.get_ref(), "[[peer]] import"));
+    let session = session(cx, g, raw_session!(r), span, "[[peer]]");
     if cx.errors.len() > n0 {
         return (address, None);
     }
@@ -930,26 +989,12 @@ fn peer(
     let p = PeerConfig {
         address,
         port,
-        remote_as,
-        description: r
-            .description
-            .as_ref()
-            .map(|d| d.get_ref().clone())
-            .unwrap_or_default(),
         passive: r.passive.unwrap_or(false),
-        password,
-        ttl_security: r.ttl_security.unwrap_or(false),
-        hold_time,
-        keepalive,
         connect_retry,
         idle_hold,
         source,
         interface,
-        families,
-        add_path,
-        required,
-        max_prefix,
-        import,
+        session,
     };
     (Some(address), Some(p))
 }
@@ -968,11 +1013,6 @@ fn range(
         }
         Some(p) => prefix(cx, p, "prefix"),
     };
-    let remote_as = r
-        .remote_as
-        .as_ref()
-        .and_then(|v| asn(cx, v, "remote_as"))
-        .unwrap_or(g.local_as);
     let limit = match &r.limit {
         None => DEFAULT_RANGE_LIMIT,
         Some(l) => match *l.get_ref() {
@@ -986,40 +1026,21 @@ fn range(
             }
         },
     };
-    let password = r.password.as_ref().and_then(|p| password(cx, p));
-    let (hold_time, keepalive) = timers(cx, g, &r.hold_time, &r.keepalive, span);
-    let (families, add_path, required) = families(cx, &r.families, &r.add_path, &r.required);
-    let max_prefix = r.max_prefix.as_ref().and_then(|m| max_prefix(cx, m));
-    let import = r
-        .import
-        .as_ref()
-        .map(|i| import_policy(cx, i.get_ref(), "[[range]] import"));
+    let session = session(cx, g, raw_session!(r), span, "[[range]]");
     if cx.errors.len() > n0 {
         return (prefix, None);
     }
     let Some(prefix) = prefix else {
         return (None, None);
     };
-    let r = RangeConfig {
-        prefix,
-        remote_as,
-        limit,
-        description: r
-            .description
-            .as_ref()
-            .map(|d| d.get_ref().clone())
-            .unwrap_or_default(),
-        password,
-        ttl_security: r.ttl_security.unwrap_or(false),
-        hold_time,
-        keepalive,
-        families,
-        add_path,
-        required,
-        max_prefix,
-        import,
-    };
-    (Some(prefix), Some(r))
+    (
+        Some(prefix),
+        Some(RangeConfig {
+            prefix,
+            limit,
+            session,
+        }),
+    )
 }
 
 /// A peer's hold time and keepalive, inheriting the global ones.
@@ -1611,40 +1632,6 @@ fn secs(cx: &mut Cx, v: &S<RawDuration>, key: &str) -> Option<u64> {
             }
         },
     }
-}
-
-/// "90", "90s", "2m", "1h", "1m30s".
-pub(super) fn parse_duration(t: &str) -> Option<u64> {
-    let t = t.trim();
-    if t.is_empty() {
-        return None;
-    }
-    if let Ok(n) = t.parse::<u64>() {
-        return Some(n);
-    }
-    let mut total: u64 = 0;
-    let mut num = String::new();
-    let mut last_unit = u64::MAX;
-    for c in t.chars() {
-        if c.is_ascii_digit() {
-            num.push(c);
-            continue;
-        }
-        let unit = match c {
-            'h' => 3600,
-            'm' => 60,
-            's' => 1,
-            _ => return None,
-        };
-        if num.is_empty() || unit >= last_unit {
-            return None;
-        }
-        let n: u64 = num.parse().ok()?;
-        total = total.checked_add(n.checked_mul(unit)?)?;
-        num.clear();
-        last_unit = unit;
-    }
-    num.is_empty().then_some(total)
 }
 
 fn secs_u16(cx: &mut Cx, v: &S<RawDuration>, key: &str) -> Option<u16> {

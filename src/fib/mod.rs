@@ -31,6 +31,10 @@ pub use view::{Hop, KernelResolver, KernelRoute, KernelView};
 pub const RTPROT_BGP: u8 = 186;
 /// The main routing table (RT_TABLE_MAIN).
 pub const RT_TABLE_MAIN: u32 = 254;
+/// The route metric (RTA_PRIORITY) of bgpd's routes unless configured
+/// otherwise: 20, as FRR installs eBGP routes, so a `proto static` route
+/// with the kernel's default metric 0 keeps precedence.
+pub const DEFAULT_METRIC: u32 = 20;
 
 /// How the FIB installs routes.
 #[derive(Clone, Debug)]
@@ -66,7 +70,7 @@ impl Default for FibConfig {
         FibConfig {
             table: RT_TABLE_MAIN,
             protocol: RTPROT_BGP,
-            metric: 20,
+            metric: DEFAULT_METRIC,
             install: true,
             reconcile_interval: Duration::from_secs(60),
             keep_on_shutdown: None,

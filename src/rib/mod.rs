@@ -34,7 +34,7 @@ use crate::wire::{AfiSafi, Nlri, Update};
 
 pub use attrs::{DEFAULT_LOCAL_PREF, PathAttrs};
 pub use decision::Step;
-pub use policy::{MaxPrefix, PeerPolicy, Policy, PrefixRule, Reject, RuleAction};
+pub use policy::{ImportPolicy, MaxPrefix, PeerPolicy, Policy, PrefixMatch, Reject};
 pub use table::Entry;
 use table::{Ctx, Path, STALE, UNRESOLVED};
 
@@ -590,7 +590,7 @@ impl Rib {
             slot.exceeded = true;
             return Some(MaxPrefixEvent::Exceeded { peer, count, limit });
         }
-        let warn_at = (limit as u64 * mp.warn_percent as u64).div_ceil(100);
+        let warn_at = (limit as u64 * mp.warning_percent as u64).div_ceil(100);
         if count as u64 >= warn_at && !slot.warned && !slot.exceeded {
             slot.warned = true;
             return Some(MaxPrefixEvent::Warning { peer, count, limit });

@@ -4,45 +4,34 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use serde::Serialize;
 
 use crate::hash::FastMap;
 
-/// What a rule does with a prefix it matches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RuleAction {
-    Allow,
-    Deny,
-}
-
 /// A prefix-list entry: `prefix [ge G] [le L]`, as in Cisco's and FRR's
-/// prefix lists. Without ge/le it matches `prefix` exactly; with them, any
-/// prefix inside `prefix` whose length is within `ge..=le` (`ge` defaults
-/// to the rule's length, `le` to the family's maximum when `ge` is given,
-/// else to `ge`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PrefixRule {
-    pub action: RuleAction,
+/// prefix lists and BIRD's `prefix{G,L}`. Without ge/le it matches
+/// `prefix` exactly; with them, any prefix inside `prefix` whose length is
+/// within `ge..=le`, where `ge` defaults to the entry's length and `le` to
+/// the family's maximum.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct PrefixMatch {
     pub prefix: IpNet,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ge: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub le: Option<u8>,
 }
 
-impl PrefixRule {
-    pub fn allow(prefix: IpNet) -> Self {
-        PrefixRule {
-            action: RuleAction::Allow,
+impl PrefixMatch {
+    /// Matches `prefix` (its network) exactly.
+    pub fn exact(prefix: IpNet) -> Self {
+        PrefixMatch {
             prefix: prefix.trunc(),
             ge: None,
             le: None,
-        }
-    }
-
-    pub fn deny(prefix: IpNet) -> Self {
-        PrefixRule {
-            action: RuleAction::Deny,
-            ..PrefixRule::allow(prefix)
         }
     }
 
@@ -56,12 +45,13 @@ impl PrefixRule {
         self
     }
 
-    /// Whether the rule names prefixes exactly (no ge/le): such an Allow
-    /// rule overrides the protective defaults.
+    /// Whether the entry names prefixes exactly (no ge/le): such an allow
+    /// entry overrides the protective defaults.
     pub fn is_exact(&self) -> bool {
         self.ge.is_none() && self.le.is_none()
     }
 
+    #[inline]
     pub fn matches(&self, p: &IpNet) -> bool {
         if !covers(&self.prefix, p) {
             return false;
@@ -78,13 +68,9 @@ impl PrefixRule {
     }
 }
 
-impl fmt::Display for PrefixRule {
+impl fmt::Display for PrefixMatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let a = match self.action {
-            RuleAction::Allow => "allow",
-            RuleAction::Deny => "deny",
-        };
-        write!(f, "{a} {}", self.prefix)?;
+        write!(f, "{}", self.prefix)?;
         if let Some(g) = self.ge {
             write!(f, " ge {g}")?;
         }
@@ -95,46 +81,70 @@ impl fmt::Display for PrefixRule {
     }
 }
 
-/// A per-peer max-prefix limit (counted over accepted paths, all families).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// An import policy (the config's `[import]`, global or per peer): the
+/// deny-list, the allow-list, and the switches that lift the protective
+/// defaults (which reject the default route, martians, and prefixes equal
+/// to or covering a connected network). Evaluation, for a prefix:
+/// 1. a `deny` entry matches: rejected;
+/// 2. `allow` is not empty: the first matching entry decides; an exact
+///    one accepts outright (overriding the defaults), a ranged one goes on
+///    to the defaults; no match rejects (it is an allow-list);
+/// 3. the defaults: the default route unless `allow_default_route` (when
+///    allowed, it is not held against the connected networks it covers),
+///    martians always, prefixes equal to or covering a connected network
+///    unless `allow_connected`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ImportPolicy {
+    /// Empty: everything the defaults let through is accepted.
+    pub allow: Vec<PrefixMatch>,
+    /// Checked before `allow`.
+    pub deny: Vec<PrefixMatch>,
+    pub allow_default_route: bool,
+    pub allow_connected: bool,
+}
+
+/// A per-peer max-prefix limit, counted over accepted paths of all
+/// families (Cisco `neighbor X maximum-prefix L W restart R`, BIRD
+/// `import limit L action restart`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct MaxPrefix {
     pub limit: u32,
     /// Warn when the count reaches this percentage of the limit.
-    pub warn_percent: u8,
+    pub warning_percent: u8,
+    /// When the session that went over the limit may come back; `None`:
+    /// it stays down until a reload or a reset. The RIB does not use it:
+    /// the controller does, when it closes the session.
+    #[serde(
+        serialize_with = "crate::units::ser_opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub restart_after: Option<Duration>,
 }
 
-/// Per-peer overrides.
+/// What one peer (configured, or dynamic through its range) has of its own.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PeerPolicy {
-    /// Replaces the global rules for this peer when set.
-    pub rules: Option<Vec<PrefixRule>>,
+    /// Replaces the global import policy for this peer when set (nothing
+    /// is merged).
+    pub import: Option<ImportPolicy>,
     pub max_prefix: Option<MaxPrefix>,
 }
 
-/// The import policy. Evaluation, first match wins:
-/// 1. the peer's rules if it has any, else the global rules: a Deny match
-///    rejects; an exact Allow match accepts outright (overriding the
-///    defaults); a ranged Allow match goes on to the defaults; no match in
-///    a non-empty list rejects (the list is an allow-list);
-/// 2. the defaults: the default route, martians, and prefixes that equal
-///    or cover a connected network are rejected.
+/// The RIB's import policy: the global one, per-peer overrides, and the
+/// martian check (always on outside tests).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
-    pub rules: Vec<PrefixRule>,
+    pub import: ImportPolicy,
     pub peers: FastMap<IpAddr, PeerPolicy>,
-    pub reject_default_route: bool,
     pub reject_martians: bool,
-    pub reject_connected: bool,
 }
 
 impl Default for Policy {
     fn default() -> Self {
         Policy {
-            rules: Vec::new(),
+            import: ImportPolicy::default(),
             peers: FastMap::default(),
-            reject_default_route: true,
             reject_martians: true,
-            reject_connected: true,
         }
     }
 }
@@ -239,33 +249,37 @@ fn covers(outer: &IpNet, inner: &IpNet) -> bool {
 /// The policy as it applies to one peer: looked up once per UPDATE, then
 /// evaluated per prefix.
 pub struct ForPeer<'a> {
-    policy: &'a Policy,
-    rules: &'a [PrefixRule],
+    import: &'a ImportPolicy,
+    reject_martians: bool,
 }
 
 impl ForPeer<'_> {
     /// The verdict for `prefix`, given the box's connected networks.
-    /// `None` accepts.
+    /// `None` accepts. See [`ImportPolicy`] for the order.
     #[inline]
     pub fn evaluate(&self, prefix: &IpNet, connected: &[IpNet]) -> Option<Reject> {
-        if !self.rules.is_empty() {
-            match self.rules.iter().find(|r| r.matches(prefix)) {
-                Some(r) if r.action == RuleAction::Deny => return Some(Reject::DeniedByRule),
-                Some(r) if r.is_exact() => return None,
+        let i = self.import;
+        if i.deny.iter().any(|m| m.matches(prefix)) {
+            return Some(Reject::DeniedByRule);
+        }
+        if !i.allow.is_empty() {
+            match i.allow.iter().find(|m| m.matches(prefix)) {
+                Some(m) if m.is_exact() => return None,
                 Some(_) => {}
                 None => return Some(Reject::NotAllowed),
             }
         }
-        let policy = self.policy;
-        if policy.reject_default_route && prefix.prefix_len() == 0 {
-            return Some(Reject::DefaultRoute);
+        if prefix.prefix_len() == 0 {
+            // The default route covers every connected network; allowing
+            // it is allowing that (the kernel prefers the connected routes).
+            return (!i.allow_default_route).then_some(Reject::DefaultRoute);
         }
-        if policy.reject_martians && martian(prefix) {
+        if self.reject_martians && martian(prefix) {
             return Some(Reject::Martian);
         }
         // A prefix equal to or shorter than (covering) a connected network
         // would steal the box's own LAN traffic.
-        if policy.reject_connected && connected.iter().any(|c| covers(prefix, c)) {
+        if !i.allow_connected && connected.iter().any(|c| covers(prefix, c)) {
             return Some(Reject::Connected);
         }
         None
@@ -273,17 +287,17 @@ impl ForPeer<'_> {
 }
 
 impl Policy {
-    /// The policy for one peer: its own rules if it has any, else the
-    /// global ones.
+    /// The policy for one peer: its own import policy if it has one, else
+    /// the global one.
     pub fn for_peer(&self, peer: IpAddr) -> ForPeer<'_> {
-        let rules = self
+        let import = self
             .peers
             .get(&peer)
-            .and_then(|p| p.rules.as_deref())
-            .unwrap_or(&self.rules);
+            .and_then(|p| p.import.as_ref())
+            .unwrap_or(&self.import);
         ForPeer {
-            policy: self,
-            rules,
+            import,
+            reject_martians: self.reject_martians,
         }
     }
 
@@ -324,21 +338,123 @@ mod tests {
     }
 
     #[test]
-    fn rule_ranges() {
-        let r = PrefixRule::allow(n("172.16.0.0/16")).le(32);
+    fn prefix_ranges() {
+        let r = PrefixMatch::exact(n("172.16.0.0/16")).le(32);
         assert!(r.matches(&n("172.16.0.0/16")));
         assert!(r.matches(&n("172.16.3.4/32")));
         assert!(!r.matches(&n("172.0.0.0/8")));
-        let r = PrefixRule::allow(n("172.15.0.0/16")).le(26);
+        let r = PrefixMatch::exact(n("172.15.0.0/16")).le(26);
         assert!(r.matches(&n("172.15.1.64/26")));
         assert!(!r.matches(&n("172.15.1.64/27")));
-        let r = PrefixRule::allow(n("10.0.0.0/8")).ge(24);
+        let r = PrefixMatch::exact(n("10.0.0.0/8")).ge(24);
         assert!(r.matches(&n("10.1.2.0/24")));
         assert!(r.matches(&n("10.1.2.3/32")));
         assert!(!r.matches(&n("10.1.0.0/16")));
-        let r = PrefixRule::allow(n("10.0.0.0/8"));
+        let r = PrefixMatch::exact(n("10.0.0.0/8"));
         assert!(r.matches(&n("10.0.0.0/8")));
         assert!(!r.matches(&n("10.0.0.0/9")));
+    }
+
+    fn peer_with(import: ImportPolicy) -> (Policy, IpAddr) {
+        let peer: IpAddr = "192.168.83.36".parse().unwrap();
+        let mut p = Policy::default();
+        p.peers.insert(
+            peer,
+            PeerPolicy {
+                import: Some(import),
+                max_prefix: None,
+            },
+        );
+        (p, peer)
+    }
+
+    /// The documented order (docs/configuration.md): a deny-list alone
+    /// rejects only what it names; the allow-list is what makes unmatched
+    /// prefixes go.
+    #[test]
+    fn deny_list_alone_rejects_only_what_it_names() {
+        let (p, peer) = peer_with(ImportPolicy {
+            deny: vec![PrefixMatch::exact(n("172.15.0.0/16")).le(32)],
+            ..ImportPolicy::default()
+        });
+        let e = |s: &str| p.evaluate(peer, &n(s), &[]);
+        assert_eq!(e("172.15.1.0/26"), Some(Reject::DeniedByRule));
+        assert_eq!(e("172.16.0.0/16"), None);
+        let (p, peer) = peer_with(ImportPolicy {
+            allow: vec![PrefixMatch::exact(n("172.16.0.0/16"))],
+            deny: vec![PrefixMatch::exact(n("172.16.0.0/16"))],
+            ..ImportPolicy::default()
+        });
+        assert_eq!(
+            p.evaluate(peer, &n("172.16.0.0/16"), &[]),
+            Some(Reject::DeniedByRule),
+            "deny before allow"
+        );
+        assert_eq!(
+            p.evaluate(peer, &n("172.17.0.0/16"), &[]),
+            Some(Reject::NotAllowed)
+        );
+    }
+
+    /// A peer's own import policy replaces the global one whole: its
+    /// switches apply to it, and lifting one does not make an allow-list.
+    #[test]
+    fn a_peer_policy_replaces_the_global_one_whole() {
+        let conn = [n("192.168.83.0/24")];
+        let (mut p, peer) = peer_with(ImportPolicy {
+            allow_default_route: true,
+            ..ImportPolicy::default()
+        });
+        p.import.allow_connected = true;
+        let e = |p: &Policy, who: IpAddr, s: &str| p.evaluate(who, &n(s), &conn);
+        assert_eq!(e(&p, peer, "0.0.0.0/0"), None);
+        assert_eq!(e(&p, peer, "172.15.1.0/26"), None, "no allow-list");
+        assert_eq!(
+            e(&p, peer, "192.168.0.0/16"),
+            Some(Reject::Connected),
+            "the global allow_connected does not apply to it"
+        );
+        let other: IpAddr = "192.168.83.49".parse().unwrap();
+        assert_eq!(e(&p, other, "0.0.0.0/0"), Some(Reject::DefaultRoute));
+        assert_eq!(e(&p, other, "192.168.0.0/16"), None);
+        p.peers.get_mut(&peer).unwrap().import = Some(ImportPolicy {
+            allow_connected: true,
+            ..ImportPolicy::default()
+        });
+        assert_eq!(e(&p, peer, "192.168.0.0/16"), None);
+        assert_eq!(e(&p, peer, "0.0.0.0/0"), Some(Reject::DefaultRoute));
+        // The global switch works as well, whatever the connected
+        // networks the default route covers.
+        p.import.allow_default_route = true;
+        assert_eq!(e(&p, other, "0.0.0.0/0"), None);
+        assert_eq!(e(&p, other, "::/0"), None);
+    }
+
+    /// An exact allow entry accepts outright; a ranged one leaves the
+    /// defaults to decide.
+    #[test]
+    fn exact_allow_overrides_the_defaults_ranged_does_not() {
+        let (p, peer) = peer_with(ImportPolicy {
+            allow: vec![
+                PrefixMatch::exact(n("0.0.0.0/0")).le(8),
+                PrefixMatch::exact(n("0.0.0.0/0")),
+            ],
+            ..ImportPolicy::default()
+        });
+        assert_eq!(
+            p.evaluate(peer, &n("0.0.0.0/0"), &[]),
+            Some(Reject::DefaultRoute),
+            "the first match (ranged) decides"
+        );
+        let (p, peer) = peer_with(ImportPolicy {
+            allow: vec![PrefixMatch::exact(n("0.0.0.0/0"))],
+            ..ImportPolicy::default()
+        });
+        assert_eq!(p.evaluate(peer, &n("0.0.0.0/0"), &[]), None);
+        assert_eq!(
+            p.evaluate(peer, &n("10.0.0.0/8"), &[]),
+            Some(Reject::NotAllowed)
+        );
     }
 
     /// The IPv4 martian blocks as listed in [`martian`]'s documentation.

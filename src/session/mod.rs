@@ -122,6 +122,11 @@ pub struct RangeSpec {
     pub limit: usize,
 }
 
+/// The TCP port of BGP.
+pub const BGP_PORT: u16 = 179;
+/// The graceful-restart time offered unless configured otherwise, seconds.
+pub const DEFAULT_RESTART_TIME: u16 = 120;
+
 /// The capabilities bgpd offers by default: IPv4 and IPv6 unicast, route
 /// refresh and enhanced route refresh, 4-octet AS, ADD-PATH receive for
 /// both families, and graceful restart (helper, no forwarding state).
@@ -506,10 +511,10 @@ pub fn peer_spec(
     remote_as: Option<u32>,
 ) -> PeerSpec {
     let mut cfg = fsm::Config::new(local_as, local_id, remote_as);
-    cfg.capabilities = default_capabilities(local_as, 120);
+    cfg.capabilities = default_capabilities(local_as, DEFAULT_RESTART_TIME);
     PeerSpec {
         addr,
-        port: 179,
+        port: BGP_PORT,
         description: String::new(),
         fsm: cfg,
         transport: TransportOptions::default(),
