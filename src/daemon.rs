@@ -41,8 +41,11 @@ pub struct Setup {
     pub listen: Vec<SocketAddr>,
     /// The control socket and the group that may use it.
     pub control: Option<(PathBuf, Option<String>)>,
-    /// The configuration file, for SIGHUP and `bgpd reload`.
-    pub config: Option<(PathBuf, Config)>,
+    /// The configuration, from a file or from flags.
+    pub config: Config,
+    /// The configuration file, for SIGHUP and `bgpd reload`; `None` when
+    /// the configuration came from flags.
+    pub path: Option<PathBuf>,
     /// The routing table's settings and import policy.
     pub rib: RibConfig,
     pub policy: Policy,
@@ -51,8 +54,9 @@ pub struct Setup {
 }
 
 impl Setup {
-    /// The daemon's setup from a validated configuration file.
-    pub fn from_config(path: PathBuf, cfg: Config) -> Setup {
+    /// The daemon's setup from a validated configuration, read from the
+    /// file at `path` or rendered from flags (`None`).
+    pub fn from_config(path: Option<PathBuf>, cfg: Config) -> Setup {
         let mut rib = RibConfig::new(cfg.local_as, cfg.router_id);
         rib.ibgp_multipath = cfg.multipath.max(1);
         Setup {
@@ -61,11 +65,15 @@ impl Setup {
             peers: cfg.peer_specs(),
             ranges: cfg.range_specs(),
             listen: cfg.listen.clone(),
-            control: Some((cfg.control.socket.clone(), cfg.control.group.clone())),
+            control: cfg
+                .control
+                .enabled
+                .then(|| (cfg.control.socket.clone(), cfg.control.group.clone())),
             rib,
             policy: cfg.policy(),
             fib: cfg.kernel.fib_config(),
-            config: Some((path, cfg)),
+            config: cfg,
+            path,
         }
     }
 }
@@ -125,9 +133,7 @@ pub async fn run(setup: Setup, mut view: Option<Box<dyn View>>) -> Result<(), St
     let (ev_tx, mut ev_rx) = mpsc::channel(session::EVENT_QUEUE);
     let (acc_tx, mut acc_rx) = mpsc::channel::<Accepted>(64);
     let mut speaker = Speaker::new(ev_tx);
-    if let Some((_, cfg)) = &setup.config
-        && let Some(file) = &cfg.mrt.file
-    {
+    if let Some(file) = &setup.config.mrt.file {
         speaker.set_mrt(start_mrt(file)?);
         info!(file = %file.display(), "dumping received messages (MRT BGP4MP)");
     }
@@ -144,9 +150,7 @@ pub async fn run(setup: Setup, mut view: Option<Box<dyn View>>) -> Result<(), St
         let l = control::bind(path, group.as_deref())?;
         tokio::spawn(control::serve(l, q_tx));
     }
-    if let Some((_, cfg)) = &setup.config
-        && let Some(addr) = cfg.metrics.listen
-    {
+    if let Some(addr) = setup.config.metrics.listen {
         crate::metrics::serve(addr, q_tx_metrics.clone()).await?;
         info!(%addr, "Prometheus metrics on /metrics");
     }
@@ -207,6 +211,7 @@ pub async fn run(setup: Setup, mut view: Option<Box<dyn View>>) -> Result<(), St
         speaker,
         local_as: setup.local_as,
         config: setup.config,
+        path: setup.path,
         rib,
         stale: HashMap::new(),
         fib: fib.clone(),
@@ -326,7 +331,8 @@ async fn tick(w: &mut Option<tokio::time::Interval>) {
 struct State {
     speaker: Speaker,
     local_as: u32,
-    config: Option<(PathBuf, Config)>,
+    config: Config,
+    path: Option<PathBuf>,
     rib: Rib,
     /// When each gracefully restarting peer's stale routes expire.
     stale: HashMap<IpAddr, Instant>,
@@ -512,9 +518,7 @@ impl State {
 
     /// A dynamic peer takes its range's import policy.
     fn adopt_range_policy(&mut self, peer: IpAddr) -> ChangeSet {
-        let Some((_, cfg)) = &self.config else {
-            return ChangeSet::new();
-        };
+        let cfg = &self.config;
         if self.rib.policy().peers.contains_key(&peer) {
             return ChangeSet::new();
         }
@@ -675,7 +679,7 @@ impl State {
     /// are not touched. A configuration that fails validation is refused
     /// and the running one stays.
     async fn reload(&mut self, view: &mut Option<Box<dyn View>>) -> Result<String, String> {
-        let Some((path, old)) = &self.config else {
+        let (Some(path), old) = (&self.path, &self.config) else {
             return Err("reload: bgpd was started without --config; nothing to reload".into());
         };
         let path = path.clone();
@@ -766,7 +770,7 @@ impl State {
             warn!("reload: [kernel] changes take effect after a restart");
         }
         self.local_as = new.local_as;
-        self.config = Some((path, new));
+        self.config = new;
         notify::notify("READY=1");
         let summary = if done.is_empty() {
             "reloaded: no changes".to_string()

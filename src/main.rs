@@ -1,12 +1,13 @@
 use std::io::Read;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use ipnet::IpNet;
 
-use bgpd::cli::{decode, peer, show};
+use bgpd::cli::{decode, show, view};
+use bgpd::config::{Config, Flags, PeerArg};
 use bgpd::control::Request;
 use bgpd::wire::{AfiSafi, AfiSafiSet};
 
@@ -34,7 +35,7 @@ struct RunArgs {
     /// ADDR[,as=N][,passive][,password=SECRET][,ttl-security][,port=N][,source=ADDR][,interface=IF].
     /// Without as=N the peer is in our AS (iBGP). May be repeated.
     #[arg(long, value_name = "PEER")]
-    peer: Vec<peer::PeerArg>,
+    peer: Vec<PeerArg>,
     /// Our AS number.
     #[arg(long, value_name = "N")]
     asn: Option<u32>,
@@ -61,6 +62,9 @@ struct RunArgs {
     /// Serve `bgpd show` and `bgpd health` on this unix socket.
     #[arg(long, value_name = "PATH")]
     control_socket: Option<PathBuf>,
+    /// Print these flags as a configuration file (for --config) and exit.
+    #[arg(long, conflicts_with = "config")]
+    print_config: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -200,10 +204,7 @@ fn main() -> ExitCode {
             clap_complete::generate(shell, &mut Cli::command(), "bgpd", &mut std::io::stdout());
             ExitCode::SUCCESS
         }
-        None => match cli.run.config.clone() {
-            Some(path) => run_config(path),
-            None => run_foreground(cli.run),
-        },
+        None => run_daemon(cli.run),
     }
 }
 
@@ -217,69 +218,29 @@ fn client(socket: &std::path::Path, req: Request, json: bool) -> ExitCode {
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            eprintln!("bgpd: cannot start the runtime: {e}");
-            ExitCode::from(1)
-        })
-}
-
-fn run_config(path: PathBuf) -> ExitCode {
-    let cfg = match bgpd::config::load(&path) {
-        Ok(c) => c,
-        Err(errors) => {
-            for e in errors.iter() {
-                eprintln!("{e}");
+/// The daemon from a file (`--config`) or from flags (the foreground
+/// view): both are one [`Config`], checked by the same code.
+fn run_daemon(a: RunArgs) -> ExitCode {
+    let (setup, view) = match a.config.clone() {
+        Some(path) => match bgpd::config::load(&path) {
+            Ok(cfg) => (bgpd::daemon::Setup::from_config(Some(path), cfg), None),
+            Err(errors) => {
+                for e in errors.iter() {
+                    eprintln!("{e}");
+                }
+                return ExitCode::from(1);
             }
-            return ExitCode::from(1);
-        }
+        },
+        None => match flags_config(a) {
+            Ok(Some(cfg)) => (
+                bgpd::daemon::Setup::from_config(None, cfg),
+                Some(view::foreground()),
+            ),
+            Ok(None) => return ExitCode::SUCCESS,
+            Err(code) => return code,
+        },
     };
     init_logging();
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
-    match rt.block_on(bgpd::daemon::run(
-        bgpd::daemon::Setup::from_config(path, cfg),
-        None,
-    )) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bgpd: {e}");
-            ExitCode::from(1)
-        }
-    }
-}
-
-fn run_foreground(a: RunArgs) -> ExitCode {
-    let Some(asn) = a.asn else {
-        eprintln!(
-            "bgpd: give --config FILE, or --asn N with --peer ADDR (e.g. --asn 64512 --peer 192.168.83.36); see bgpd --help"
-        );
-        return ExitCode::from(2);
-    };
-    init_logging();
-    let listen = if a.listen.is_empty() {
-        vec![
-            SocketAddr::new(std::net::Ipv6Addr::UNSPECIFIED.into(), a.port),
-            SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), a.port),
-        ]
-    } else {
-        a.listen
-    };
-    let opts = peer::Options {
-        peers: a.peer,
-        asn,
-        router_id: a.router_id,
-        listen_ranges: a.listen_range,
-        listen,
-        hold_time: a.hold_time,
-        no_install: a.no_install,
-        control_socket: a.control_socket,
-    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -290,13 +251,60 @@ fn run_foreground(a: RunArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match rt.block_on(peer::run(opts)) {
+    match rt.block_on(bgpd::daemon::run(setup, view)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bgpd: {e}");
             ExitCode::from(1)
         }
     }
+}
+
+/// The configuration the flags describe; `None` when it was printed
+/// (`--print-config`) instead.
+fn flags_config(a: RunArgs) -> Result<Option<Config>, ExitCode> {
+    let Some(asn) = a.asn else {
+        eprintln!(
+            "bgpd: give --config FILE, or --asn N with --peer ADDR (e.g. --asn 64512 --peer 192.168.83.36); see bgpd --help"
+        );
+        return Err(ExitCode::from(2));
+    };
+    let addrs: Vec<IpAddr> = a.peer.iter().map(|p| p.addr).collect();
+    let router_id = match a
+        .router_id
+        .or_else(|| bgpd::daemon::infer_router_id(&addrs))
+    {
+        Some(id) => id,
+        None if addrs.is_empty() && a.listen_range.is_empty() => Ipv4Addr::UNSPECIFIED,
+        None => {
+            eprintln!(
+                "bgpd: cannot pick a router id: no IPv4 route towards any peer; give --router-id A.B.C.D"
+            );
+            return Err(ExitCode::from(1));
+        }
+    };
+    let flags = Flags {
+        asn,
+        router_id,
+        peers: a.peer,
+        listen_ranges: a.listen_range,
+        listen: a.listen,
+        port: a.port,
+        hold_time: a.hold_time,
+        no_install: a.no_install,
+        control_socket: a.control_socket,
+    };
+    let cfg = flags.to_config().map_err(|errors| {
+        for e in errors.iter() {
+            eprintln!("bgpd: {e}");
+        }
+        ExitCode::from(1)
+    })?;
+    if a.print_config {
+        print!("{}", flags.to_toml());
+        return Ok(None);
+    }
+    Ok(Some(cfg))
 }
 
 fn run_decode(json: bool, two_octet_as: bool, add_path: Vec<AfiSafi>, file: &str) -> ExitCode {

@@ -85,7 +85,7 @@ fn bad_hold_time() {
             "192.168.83.1",
         ],
         1,
-        "must be 0 or at least 3",
+        "0 or at least 3 seconds",
     );
 }
 

@@ -1,5 +1,5 @@
 //! Command-line tools built on the library.
 
 pub mod decode;
-pub mod peer;
 pub mod show;
+pub mod view;

@@ -6,6 +6,7 @@
 //!
 //! Every key is documented in docs/configuration.md.
 
+mod flags;
 mod parse;
 
 use std::fmt;
@@ -38,6 +39,7 @@ pub const DEFAULT_CONTROL_SOCKET: &str = "/run/bgpd/bgpd.sock";
 /// Linux accepts TCP-MD5 keys of at most this many bytes.
 pub const MAX_PASSWORD: usize = session::socket::MAX_MD5_KEY;
 
+pub use flags::{Flags, PeerArg};
 pub use parse::{load, parse};
 
 /// One configuration error. `Display` gives the one-line form
@@ -327,6 +329,9 @@ impl Default for KernelSettings {
 /// `[control]`: the unix socket of `bgpd show` / `bgpctl`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ControlSettings {
+    /// `false`: no control socket (`bgpd show`, `health` and `reload` have
+    /// nothing to ask). The foreground mode without `--control-socket`.
+    pub enabled: bool,
     pub socket: PathBuf,
     /// Group allowed to use the socket (mode 0660); `None`: root only (0600).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -336,6 +341,7 @@ pub struct ControlSettings {
 impl Default for ControlSettings {
     fn default() -> Self {
         ControlSettings {
+            enabled: true,
             socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
             group: None,
         }

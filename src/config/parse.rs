@@ -44,7 +44,18 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
 
 /// Validates configuration text; `file` names it in messages.
 pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
-    let mut cx = Cx::new(text, file);
+    parse_in(Cx::new(text, file))
+}
+
+/// Validates a document rendered from command-line flags: `origins`
+/// gives, per line, the flag it came from, and errors name that flag.
+pub(super) fn parse_rendered(text: &str, origins: &[String]) -> Result<Config, ConfigErrors> {
+    let mut cx = Cx::new(text, "the command line");
+    cx.origins = Some(origins);
+    parse_in(cx)
+}
+
+fn parse_in(mut cx: Cx) -> Result<Config, ConfigErrors> {
     let cfg = build(&mut cx);
     match cfg {
         Some(c) if cx.errors.is_empty() => Ok(c),
@@ -57,6 +68,9 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
 
 struct Cx<'a> {
     file: &'a str,
+    /// For a document rendered from command-line flags: per line, the
+    /// flag it came from, which errors name instead of a file position.
+    origins: Option<&'a [String]>,
     text: &'a str,
     line_starts: Vec<usize>,
     errors: Vec<(usize, ConfigError)>,
@@ -68,6 +82,7 @@ impl<'a> Cx<'a> {
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         Cx {
             file,
+            origins: None,
             text,
             line_starts,
             errors: Vec::new(),
@@ -94,15 +109,21 @@ impl<'a> Cx<'a> {
     fn err(&mut self, span: &Span, message: impl Into<String>) {
         let (line, col) = self.line_col(span.start);
         let message = message.into().replace('\n', " ");
-        self.errors.push((
-            span.start,
-            ConfigError {
+        let e = match self.origins {
+            Some(o) => ConfigError {
+                file: o.get(line - 1).cloned().unwrap_or_else(|| self.file.into()),
+                line: 0,
+                col: 0,
+                message,
+            },
+            None => ConfigError {
                 file: self.file.to_string(),
                 line,
                 col,
                 message,
             },
-        ));
+        };
+        self.errors.push((span.start, e));
     }
 
     fn finish(mut self) -> ConfigErrors {
@@ -504,6 +525,7 @@ struct RawKernel {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawControl {
+    enabled: Option<bool>,
     socket: Option<S<String>>,
     group: Option<S<String>>,
 }
@@ -1396,6 +1418,7 @@ fn table_num(cx: &mut Cx, v: i64, span: &Span) -> Option<u32> {
 fn control(cx: &mut Cx, r: &RawControl) -> ControlSettings {
     let d = ControlSettings::default();
     ControlSettings {
+        enabled: r.enabled.unwrap_or(d.enabled),
         socket: r
             .socket
             .as_ref()
