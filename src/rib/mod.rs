@@ -804,10 +804,13 @@ impl Rib {
         }
     }
 
-    /// Changes the iBGP multipath width and re-evaluates.
+    /// Changes the iBGP multipath width and decides every prefix again.
     pub fn set_multipath(&mut self, ibgp: usize) -> ChangeSet {
         self.cfg.ibgp_multipath = ibgp.max(1);
-        self.reevaluate()
+        // Every entry is decided again: no path changes, the width does.
+        let mut changes = ChangeSet::new();
+        self.sweep(&mut changes, |_, p| Some(Some(p.clone())));
+        changes
     }
 
     /// Sets the box's connected networks (the policy refuses prefixes that
