@@ -15,6 +15,7 @@
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod controller;
 pub mod daemon;
 pub mod fib;
 pub mod fsm;
