@@ -5,10 +5,14 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use crate::hash::FastSet;
 use crate::wire::attrs::reconcile_as4;
+use crate::wire::iana::attr;
 use crate::wire::{
-    AsPath, Attr, Community, LargeCommunity, NextHop as WireNextHop, Origin, Update,
+    Aggregator, AsPath, Attr, Community, ExtCommunity, LargeCommunity, NextHop as WireNextHop,
+    Origin, Update,
 };
 
 /// LOCAL_PREF assumed when an iBGP route has none, and the value given to
@@ -37,7 +41,15 @@ pub struct PathAttrs {
     pub cluster_list: Vec<Ipv4Addr>,
     pub communities: Vec<Community>,
     pub large_communities: Vec<LargeCommunity>,
+    pub ext_communities: Vec<ExtCommunity>,
     pub atomic_aggregate: bool,
+    /// AGGREGATOR, with a 4-octet AS (merged with AS4_AGGREGATOR on
+    /// 2-octet sessions).
+    pub aggregator: Option<Aggregator>,
+    /// Optional transitive attributes this codec does not interpret, as
+    /// (flags, type code, value), passed on to other peers with the
+    /// Partial bit (RFC 4271 §5).
+    pub unknown_transitive: Vec<(u8, u8, Bytes)>,
 }
 
 impl PathAttrs {
@@ -63,7 +75,10 @@ impl PathAttrs {
             cluster_list: Vec::new(),
             communities: Vec::new(),
             large_communities: Vec::new(),
+            ext_communities: Vec::new(),
             atomic_aggregate: false,
+            aggregator: None,
+            unknown_transitive: Vec::new(),
         };
         let mut as4_path = None;
         let mut aggregator = None;
@@ -86,6 +101,11 @@ impl PathAttrs {
                 Attr::ClusterList(c) => a.cluster_list = c.clone(),
                 Attr::Communities(c) => a.communities = c.clone(),
                 Attr::LargeCommunity(c) => a.large_communities = c.clone(),
+                Attr::ExtendedCommunities(c) => a.ext_communities = c.clone(),
+                Attr::Unknown { code, data } if pa.flags & attr::FLAG_TRANSITIVE != 0 => {
+                    let flags = pa.for_propagation().flags;
+                    a.unknown_transitive.push((flags, *code, data.clone()))
+                }
                 Attr::As4Path(p) => as4_path = Some(p),
                 Attr::Aggregator(g) => aggregator = Some(g),
                 Attr::As4Aggregator(g) => as4_aggregator = Some(g),
@@ -95,8 +115,10 @@ impl PathAttrs {
         // RFC 6793 §4.2.3: on a session without the 4-octet AS capability
         // the real path is AS_PATH merged with AS4_PATH; on a 4-octet
         // session AS4_PATH is ignored.
-        if !four_octet_as && as4_path.is_some() {
-            a.as_path = reconcile_as4(&a.as_path, as4_path, aggregator, as4_aggregator).0;
+        a.aggregator = aggregator.copied();
+        if !four_octet_as && (as4_path.is_some() || as4_aggregator.is_some()) {
+            (a.as_path, a.aggregator) =
+                reconcile_as4(&a.as_path, as4_path, aggregator, as4_aggregator);
         }
         a
     }
