@@ -12,7 +12,7 @@ use crate::wire::attrs::reconcile_as4;
 use crate::wire::iana::attr;
 use crate::wire::{
     Aggregator, AsPath, Attr, Community, ExtCommunity, LargeCommunity, NextHop as WireNextHop,
-    Origin, Update,
+    Origin, PathAttribute, Update,
 };
 
 /// LOCAL_PREF assumed when an iBGP route has none, and the value given to
@@ -138,6 +138,86 @@ impl PathAttrs {
             WireNextHop::V6 { global, link_local } => Some((IpAddr::V6(*global), *link_local)),
             WireNextHop::Raw(_) => None,
         }
+    }
+
+    /// The attributes as sent to a peer, sorted by type code, without
+    /// NEXT_HOP and MP_REACH_NLRI (the packer adds them), and the next hop
+    /// on the wire. LOCAL_PREF goes to iBGP peers only. On a session
+    /// without the 4-octet AS capability, AS_PATH carries AS_TRANS for
+    /// the large numbers and AS4_PATH (and AS4_AGGREGATOR) the real ones
+    /// (RFC 6793 §4.2.2).
+    pub fn to_wire(&self, ibgp: bool, four_octet_as: bool) -> (Vec<PathAttribute>, WireNextHop) {
+        let mut v = vec![
+            PathAttribute::new(Attr::Origin(self.origin)),
+            PathAttribute::new(Attr::AsPath(self.as_path.clone())),
+        ];
+        if let Some(m) = self.med {
+            v.push(PathAttribute::new(Attr::MultiExitDisc(m)));
+        }
+        if ibgp {
+            v.push(PathAttribute::new(Attr::LocalPref(self.local_pref)));
+        }
+        if self.atomic_aggregate {
+            v.push(PathAttribute::new(Attr::AtomicAggregate));
+        }
+        if let Some(g) = self.aggregator {
+            v.push(PathAttribute::new(Attr::Aggregator(g)));
+        }
+        if !self.communities.is_empty() {
+            v.push(PathAttribute::new(Attr::Communities(
+                self.communities.clone(),
+            )));
+        }
+        if let Some(o) = self.originator_id {
+            v.push(PathAttribute::new(Attr::OriginatorId(o)));
+        }
+        if !self.cluster_list.is_empty() {
+            v.push(PathAttribute::new(Attr::ClusterList(
+                self.cluster_list.clone(),
+            )));
+        }
+        if !self.ext_communities.is_empty() {
+            v.push(PathAttribute::new(Attr::ExtendedCommunities(
+                self.ext_communities.clone(),
+            )));
+        }
+        let wide = |a: u32| a > u16::MAX as u32;
+        if !four_octet_as {
+            if self
+                .as_path
+                .segments
+                .iter()
+                .flat_map(|s| &s.asns)
+                .any(|a| wide(*a))
+            {
+                v.push(PathAttribute::new(Attr::As4Path(self.as_path.clone())));
+            }
+            if let Some(g) = self.aggregator.filter(|g| wide(g.asn)) {
+                v.push(PathAttribute::new(Attr::As4Aggregator(g)));
+            }
+        }
+        if !self.large_communities.is_empty() {
+            v.push(PathAttribute::new(Attr::LargeCommunity(
+                self.large_communities.clone(),
+            )));
+        }
+        for (flags, code, data) in &self.unknown_transitive {
+            v.push(PathAttribute {
+                flags: *flags,
+                value: Attr::Unknown {
+                    code: *code,
+                    data: data.clone(),
+                },
+            });
+        }
+        let nh = match self.next_hop {
+            IpAddr::V4(a) => WireNextHop::V4(a),
+            IpAddr::V6(g) => WireNextHop::V6 {
+                global: g,
+                link_local: None,
+            },
+        };
+        (v, nh)
     }
 
     /// The AS path length for the decision (RFC 4271 §9.1.2.2 a).

@@ -14,8 +14,10 @@
 //!   the best path won.
 //! - Attributes are interned ([`attrs::Interner`]): a set is stored once.
 
+pub mod adj_out;
 pub mod attrs;
 pub mod decision;
+pub mod export;
 pub mod policy;
 mod table;
 
