@@ -143,7 +143,7 @@ mod tests {
             let mut out = AdjOut::default();
             let mut peer: BTreeMap<IpNet, Arc<PathAttrs>> = BTreeMap::new();
             let mut want: BTreeMap<IpNet, Arc<PathAttrs>> = BTreeMap::new();
-            let mut apply = |b: OutBatch, peer: &mut BTreeMap<IpNet, Arc<PathAttrs>>| {
+            let apply = |b: OutBatch, peer: &mut BTreeMap<IpNet, Arc<PathAttrs>>| {
                 for p in b.withdraw {
                     proptest::prop_assert!(peer.remove(&p).is_some(), "withdrawn but never sent");
                 }
