@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use ipnet::IpNet;
 
 use bgpd::cli::{decode, show, view};
-use bgpd::config::{Config, Flags, PeerArg};
+use bgpd::config::{Config, Flags, PeerArg, RangeArg};
 use bgpd::control::Request;
 use bgpd::wire::{AfiSafi, AfiSafiSet};
 
@@ -32,8 +32,9 @@ struct RunArgs {
     #[arg(long, short = 'c', value_name = "FILE", conflicts_with_all = ["peer", "asn", "listen_range"])]
     config: Option<PathBuf>,
     /// A peer to connect to and accept:
-    /// ADDR[,as=N][,passive][,password=SECRET][,ttl-security][,port=N][,source=ADDR][,interface=IF].
-    /// Without as=N the peer is in our AS (iBGP). May be repeated.
+    /// ADDR[,as=N][,passive][,password=SECRET][,ttl-security][,port=N][,source=ADDR][,interface=IF][,rr-client][,next-hop-self][,default-originate].
+    /// Without as=N the peer is in our AS (iBGP). rr-client: reflect iBGP
+    /// routes to it (RFC 4456). May be repeated.
     #[arg(long, value_name = "PEER")]
     peer: Vec<PeerArg>,
     /// Our AS number.
@@ -44,9 +45,16 @@ struct RunArgs {
     #[arg(long, value_name = "A.B.C.D")]
     router_id: Option<Ipv4Addr>,
     /// Accept dynamic iBGP peers from any address in this prefix (like
-    /// Cisco's `bgp listen range`). May be repeated.
+    /// Cisco's `bgp listen range`): PREFIX[,rr-client]. May be repeated.
     #[arg(long, value_name = "PREFIX")]
-    listen_range: Vec<IpNet>,
+    listen_range: Vec<RangeArg>,
+    /// Announce this prefix to the peers (like Cisco's `network`). May be
+    /// repeated.
+    #[arg(long, value_name = "PREFIX")]
+    network: Vec<IpNet>,
+    /// The route reflector's CLUSTER_ID (RFC 4456). Default: the router id.
+    #[arg(long, value_name = "A.B.C.D")]
+    cluster_id: Option<Ipv4Addr>,
     /// Addresses to listen on. Default: [::]:179 and 0.0.0.0:179.
     #[arg(long, value_name = "ADDR:PORT")]
     listen: Vec<SocketAddr>,
@@ -288,6 +296,8 @@ fn flags_config(a: RunArgs) -> Result<Option<Config>, ExitCode> {
         router_id,
         peers: a.peer,
         listen_ranges: a.listen_range,
+        networks: a.network,
+        cluster_id: a.cluster_id,
         listen: a.listen,
         port: a.port,
         hold_time: a.hold_time,

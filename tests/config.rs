@@ -926,3 +926,112 @@ fn diff_ranges() {
         ["10.1.0.0/16".parse::<ipnet::IpNet>().unwrap()]
     );
 }
+
+// ---------------------------------------------------------------------
+// The send side: route reflection, origination, export policy
+
+const SPEAKER: &str = r#"local_as = 64512
+router_id = "192.168.83.1"
+cluster_id = "224.0.0.2"
+
+[export]
+deny = ["192.168.83.0/24"]
+
+[[network]]
+prefix = "192.168.82.0/24"
+
+[[network]]
+prefix = "2001:db8:82::/64"
+
+[[peer]]
+address = "192.168.83.21"
+rr_client = true
+next_hop_self = true
+
+[[peer]]
+address = "10.0.0.2"
+remote_as = 65001
+default_originate = true
+export = { allow = ["192.168.80.0/21 le 24"], communities = ["64512:100", "no-export"], set = { med = 10, prepend = 2, add_communities = ["64512:7"], add_large_communities = ["64512:1:2"], next_hop = "self", local_pref = 50 } }
+
+[[range]]
+prefix = "192.168.84.0/24"
+rr_client = true
+"#;
+
+#[test]
+fn send_side_keys_parse_and_round_trip() {
+    let c = ok(SPEAKER);
+    assert_eq!(c.cluster_id(), Ipv4Addr::new(224, 0, 0, 2));
+    assert_eq!(c.networks.len(), 2);
+    let rr = &c.peers[0].session;
+    assert!(rr.rr_client && rr.next_hop_self && !rr.default_originate);
+    assert!(rr.export.is_none());
+    assert_eq!(
+        c.export_of(rr).unwrap().deny,
+        [PrefixMatch {
+            prefix: "192.168.83.0/24".parse().unwrap(),
+            ge: None,
+            le: None
+        }],
+        "the global [export]"
+    );
+    let up = &c.peers[1].session;
+    assert!(up.default_originate);
+    let e = up.export.as_ref().unwrap();
+    assert_eq!(e.communities.len(), 2);
+    assert_eq!(e.communities[1], bgpd::wire::Community::NO_EXPORT);
+    assert_eq!(e.set.med, Some(10));
+    assert_eq!(e.set.prepend, Some(2));
+    assert_eq!(e.set.add_large_communities[0].to_string(), "64512:1:2");
+    assert_eq!(e.set.next_hop, Some(config::NextHopAction::Myself));
+    assert!(c.ranges[0].session.rr_client);
+    assert!(c.speaks());
+    let again = ok(&c.to_toml());
+    assert_eq!(c, again, "TOML was:\n{}", c.to_toml());
+    assert!(!ok(HEAD).speaks());
+}
+
+#[test]
+fn send_side_errors() {
+    one_error(
+        &format!("{HEAD}cluster_id = \"192.168.83.1\"\n"),
+        3,
+        &[
+            "`cluster_id` 192.168.83.1 is the router id",
+            "remove `cluster_id`",
+        ],
+    );
+    one_error(
+        &format!("{HEAD}[[peer]]\naddress = \"10.0.0.2\"\nremote_as = 65001\nrr_client = true\n"),
+        5,
+        &["`rr_client` with remote_as 65001", "iBGP"],
+    );
+    one_error(
+        &format!("{HEAD}[[network]]\nprefix = \"192.168.82.1/24\"\n"),
+        4,
+        &["host bits set", "192.168.82.0/24"],
+    );
+    one_error(
+        &format!("{HEAD}[[network]]\nprefix = \"192.168.82\"\n"),
+        4,
+        &["is not a prefix"],
+    );
+    one_error(
+        &format!(
+            "{HEAD}[export]\nallow = [\"192.168.82.0/24\"]\ndeny = [\"192.168.80.0/21 le 32\"]\n"
+        ),
+        3,
+        &["sends nothing", "inside a `deny` entry"],
+    );
+    one_error(
+        &format!("{HEAD}[export]\ncommunities = [\"64512:70000\"]\n"),
+        4,
+        &["is not a community", "ASN:VALUE"],
+    );
+    one_error(
+        &format!("{HEAD}[export]\nset = {{ prepend = 40 }}\n"),
+        4,
+        &["`prepend` 40 is out of range"],
+    );
+}

@@ -26,12 +26,14 @@ pub struct PeerArg {
     pub port: Option<u16>,
     pub source: Option<IpAddr>,
     pub interface: Option<String>,
+    pub rr_client: bool,
+    pub next_hop_self: bool,
+    pub default_originate: bool,
     /// The argument as given, for messages.
     pub text: String,
 }
 
-pub const PEER_SYNTAX: &str =
-    "ADDR[,as=N][,passive][,password=SECRET][,ttl-security][,port=N][,source=ADDR][,interface=IF]";
+pub const PEER_SYNTAX: &str = "ADDR[,as=N][,passive][,password=SECRET][,ttl-security][,port=N][,source=ADDR][,interface=IF][,rr-client][,next-hop-self][,default-originate]";
 
 impl std::str::FromStr for PeerArg {
     type Err = String;
@@ -50,6 +52,9 @@ impl std::str::FromStr for PeerArg {
             port: None,
             source: None,
             interface: None,
+            rr_client: false,
+            next_hop_self: false,
+            default_originate: false,
             text: s.to_string(),
         };
         for opt in parts {
@@ -70,6 +75,9 @@ impl std::str::FromStr for PeerArg {
                 Some(("interface", v)) => p.interface = Some(v.to_string()),
                 None if opt == "passive" => p.passive = true,
                 None if opt == "ttl-security" => p.ttl_security = true,
+                None if opt == "rr-client" => p.rr_client = true,
+                None if opt == "next-hop-self" => p.next_hop_self = true,
+                None if opt == "default-originate" => p.default_originate = true,
                 _ => {
                     return Err(format!(
                         "unknown peer option '{opt}' (expected {PEER_SYNTAX})"
@@ -81,6 +89,42 @@ impl std::str::FromStr for PeerArg {
     }
 }
 
+/// One `--listen-range` argument: `PREFIX[,rr-client]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RangeArg {
+    pub prefix: IpNet,
+    /// Every neighbour of the range is a route-reflector client.
+    pub rr_client: bool,
+    pub text: String,
+}
+
+impl std::str::FromStr for RangeArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut parts = s.split(',');
+        let p = parts.next().unwrap_or_default();
+        let prefix: IpNet = p.parse().map_err(|_| {
+            format!("'{p}' is not a prefix (expected PREFIX[,rr-client], e.g. 192.168.83.0/24)")
+        })?;
+        let mut r = RangeArg {
+            prefix,
+            rr_client: false,
+            text: s.to_string(),
+        };
+        for opt in parts {
+            match opt {
+                "rr-client" => r.rr_client = true,
+                _ => {
+                    return Err(format!(
+                        "unknown range option '{opt}' (expected PREFIX[,rr-client])"
+                    ));
+                }
+            }
+        }
+        Ok(r)
+    }
+}
+
 /// The daemon's flags, as clap parsed them.
 #[derive(Clone, Debug)]
 pub struct Flags {
@@ -88,7 +132,10 @@ pub struct Flags {
     pub router_id: Ipv4Addr,
     pub peers: Vec<PeerArg>,
     /// Dynamic iBGP neighbours (`--listen-range`).
-    pub listen_ranges: Vec<IpNet>,
+    pub listen_ranges: Vec<RangeArg>,
+    /// `--network`: prefixes to announce.
+    pub networks: Vec<IpNet>,
+    pub cluster_id: Option<Ipv4Addr>,
     /// Explicit listeners; empty: `[::]` and `0.0.0.0` on `port`.
     pub listen: Vec<SocketAddr>,
     pub port: u16,
@@ -177,6 +224,9 @@ impl Flags {
             "hold_time",
             self.hold_time as i64,
         );
+        if let Some(c) = self.cluster_id {
+            d.key(&format!("--cluster-id {c}"), "cluster_id", text(c));
+        }
         let install = if self.no_install { "--no-install" } else { "" };
         d.line(install, "[kernel]");
         d.key(install, "install", !self.no_install);
@@ -216,12 +266,29 @@ impl Flags {
             if let Some(i) = &p.interface {
                 d.key(&o, "interface", text(i));
             }
+            for (on, key) in [
+                (p.rr_client, "rr_client"),
+                (p.next_hop_self, "next_hop_self"),
+                (p.default_originate, "default_originate"),
+            ] {
+                if on {
+                    d.key(&o, key, true);
+                }
+            }
         }
         for r in &self.listen_ranges {
             // Dynamic neighbours are in our AS (iBGP), as Calico nodes are.
-            let o = format!("--listen-range {r}");
+            let o = format!("--listen-range {}", r.text);
             d.line(&o, "[[range]]");
-            d.key(&o, "prefix", text(r));
+            d.key(&o, "prefix", text(r.prefix));
+            if r.rr_client {
+                d.key(&o, "rr_client", true);
+            }
+        }
+        for n in &self.networks {
+            let o = format!("--network {n}");
+            d.line(&o, "[[network]]");
+            d.key(&o, "prefix", text(n));
         }
         (d.text, d.origins)
     }
@@ -237,6 +304,8 @@ mod tests {
             router_id: "192.168.83.1".parse().unwrap(),
             peers: peers.iter().map(|p| p.parse().unwrap()).collect(),
             listen_ranges: vec![],
+            networks: vec![],
+            cluster_id: None,
             listen: vec![],
             port: 179,
             hold_time: 90,
@@ -249,7 +318,9 @@ mod tests {
     #[test]
     fn flags_and_file_agree() {
         let mut f = flags(&["192.168.83.36", "10.0.0.2,as=65001,passive,port=1179"]);
-        f.listen_ranges = vec!["192.168.84.0/24".parse().unwrap()];
+        f.listen_ranges = vec!["192.168.84.0/24,rr-client".parse().unwrap()];
+        f.networks = vec!["192.168.82.0/24".parse().unwrap()];
+        f.cluster_id = Some("224.0.0.2".parse().unwrap());
         f.hold_time = 30;
         f.no_install = true;
         let from_flags = f.to_config().unwrap();
@@ -257,6 +328,7 @@ mod tests {
 local_as = 64512
 router_id = "192.168.83.1"
 hold_time = 30
+cluster_id = "224.0.0.2"
 [kernel]
 install = false
 [control]
@@ -270,6 +342,9 @@ passive = true
 port = 1179
 [[range]]
 prefix = "192.168.84.0/24"
+rr_client = true
+[[network]]
+prefix = "192.168.82.0/24"
 "#;
         assert_eq!(from_flags, parse(file, "test").unwrap());
         assert_eq!(

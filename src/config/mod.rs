@@ -27,6 +27,7 @@ use crate::wire::{AfiSafi, Capability};
 pub use crate::fib::{DEFAULT_METRIC, RT_TABLE_MAIN as TABLE_MAIN, RTPROT_BGP as DEFAULT_PROTOCOL};
 pub use crate::fsm::DEFAULT_HOLD_TIME;
 pub use crate::rib::DEFAULT_MULTIPATH;
+pub use crate::rib::export::{Actions, ExportPolicy, NextHopAction};
 pub use crate::rib::policy::{ImportPolicy, MaxPrefix, PrefixMatch};
 pub use crate::session::{BGP_PORT, DEFAULT_RESTART_TIME};
 pub use crate::units::format_duration;
@@ -39,7 +40,7 @@ pub const DEFAULT_CONTROL_SOCKET: &str = "/run/bgpd/bgpd.sock";
 /// Linux accepts TCP-MD5 keys of at most this many bytes.
 pub const MAX_PASSWORD: usize = session::socket::MAX_MD5_KEY;
 
-pub use flags::{Flags, PeerArg};
+pub use flags::{Flags, PeerArg, RangeArg};
 pub use parse::{load, parse};
 
 /// One configuration error. `Display` gives the one-line form
@@ -224,6 +225,17 @@ pub struct SessionConfig {
     /// `None`: the global `[import]` applies.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub import: Option<ImportPolicy>,
+    /// A route-reflector client of ours (RFC 4456): iBGP routes are
+    /// reflected to it, and its routes to every iBGP peer.
+    pub rr_client: bool,
+    /// Routes sent to it carry our address as next hop.
+    pub next_hop_self: bool,
+    /// It is sent a default route (0.0.0.0/0, and ::/0 on IPv6 sessions).
+    pub default_originate: bool,
+    /// `None`: the global `[export]`, if any; without one, everything the
+    /// rules allow to iBGP peers and nothing to eBGP peers (RFC 8212).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub export: Option<ExportPolicy>,
 }
 
 impl SessionConfig {
@@ -242,6 +254,10 @@ impl SessionConfig {
             required: Vec::new(),
             max_prefix: None,
             import: None,
+            rr_client: false,
+            next_hop_self: false,
+            default_originate: false,
+            export: None,
         }
     }
 
@@ -259,6 +275,9 @@ impl SessionConfig {
         SessionConfig {
             max_prefix: None,
             import: None,
+            export: None,
+            next_hop_self: false,
+            default_originate: false,
             description: String::new(),
             ..self.clone()
         }
@@ -291,6 +310,13 @@ pub struct RangeConfig {
     pub limit: u32,
     #[serde(flatten)]
     pub session: SessionConfig,
+}
+
+/// One `[[network]]`: a prefix this router announces (Cisco `network`,
+/// BIRD a static route exported).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NetworkConfig {
+    pub prefix: IpNet,
 }
 
 /// `[kernel]`: what the FIB does.
@@ -388,7 +414,15 @@ pub struct Config {
     pub keepalive: Option<u16>,
     pub graceful_restart_time: u16,
     pub multipath: usize,
+    /// RFC 4456 CLUSTER_ID; `None`: the router id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<Ipv4Addr>,
     pub import: ImportPolicy,
+    /// The global export policy, for peers without their own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub export: Option<ExportPolicy>,
+    #[serde(rename = "network")]
+    pub networks: Vec<NetworkConfig>,
     #[serde(rename = "peer")]
     pub peers: Vec<PeerConfig>,
     #[serde(rename = "range")]
@@ -420,7 +454,10 @@ impl Config {
             keepalive: None,
             graceful_restart_time: DEFAULT_RESTART_TIME,
             multipath: DEFAULT_MULTIPATH,
+            cluster_id: None,
             import: ImportPolicy::default(),
+            export: None,
+            networks: Vec::new(),
             peers: Vec::new(),
             ranges: Vec::new(),
             kernel: KernelSettings::default(),
@@ -445,6 +482,32 @@ impl Config {
     /// disjoint, so there is at most one).
     pub fn range_of(&self, addr: IpAddr) -> Option<&RangeConfig> {
         self.ranges.iter().find(|r| r.prefix.contains(&addr))
+    }
+
+    /// A peer's or range's effective export policy: its own, else the
+    /// global one, else none.
+    pub fn export_of<'a>(&'a self, s: &'a SessionConfig) -> Option<&'a ExportPolicy> {
+        s.export.as_ref().or(self.export.as_ref())
+    }
+
+    /// The CLUSTER_ID (RFC 4456 §7).
+    pub fn cluster_id(&self) -> Ipv4Addr {
+        self.cluster_id.unwrap_or(self.router_id)
+    }
+
+    /// Whether routes are sent to anyone: some peer may be sent routes
+    /// whenever there is an iBGP peer (reflection, origination) or an
+    /// export policy.
+    pub fn speaks(&self) -> bool {
+        let sessions = self
+            .peers
+            .iter()
+            .map(|p| &p.session)
+            .chain(self.ranges.iter().map(|r| &r.session));
+        !self.networks.is_empty()
+            || sessions.clone().any(|s| s.rr_client || s.default_originate)
+            || self.export.is_some()
+            || sessions.clone().any(|s| s.export.is_some())
     }
 
     /// A peer's or range's effective import policy: its own, else the

@@ -433,9 +433,14 @@ struct RawTop {
     keepalive: Option<S<RawDuration>>,
     graceful_restart_time: Option<S<RawDuration>>,
     multipath: Option<S<i64>>,
+    cluster_id: Option<S<String>>,
     // Tables, deserialized on their own; listed for the allowed-keys hint.
     #[serde(rename = "import")]
     _import: Option<IgnoredAny>,
+    #[serde(rename = "export")]
+    _export: Option<IgnoredAny>,
+    #[serde(rename = "network")]
+    _network: Option<IgnoredAny>,
     #[serde(rename = "peer")]
     _peer: Option<IgnoredAny>,
     #[serde(rename = "range")]
@@ -459,6 +464,33 @@ struct RawImport {
     deny: Option<Vec<S<RawPrefixMatch>>>,
     allow_default_route: Option<bool>,
     allow_connected: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExport {
+    allow: Option<Vec<S<RawPrefixMatch>>>,
+    deny: Option<Vec<S<RawPrefixMatch>>>,
+    communities: Option<Vec<S<String>>>,
+    large_communities: Option<Vec<S<String>>>,
+    set: Option<S<RawActions>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawActions {
+    local_pref: Option<S<i64>>,
+    med: Option<S<i64>>,
+    prepend: Option<S<i64>>,
+    add_communities: Option<Vec<S<String>>>,
+    add_large_communities: Option<Vec<S<String>>>,
+    next_hop: Option<S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    prefix: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -488,6 +520,10 @@ macro_rules! raw_session_table {
             required: Option<S<Vec<S<String>>>>,
             max_prefix: Option<S<RawMaxPrefix>>,
             import: Option<S<RawImport>>,
+            rr_client: Option<bool>,
+            next_hop_self: Option<bool>,
+            default_originate: Option<bool>,
+            export: Option<S<RawExport>>,
         }
     };
 }
@@ -565,6 +601,8 @@ fn build(cx: &mut Cx) -> Option<Config> {
     let peer_v = take("peer");
     let range_v = take("range");
     let import_v = take("import");
+    let export_v = take("export");
+    let network_v = take("network");
     let kernel_v = take("kernel");
     let control_v = take("control");
     let metrics_v = take("metrics");
@@ -667,6 +705,43 @@ fn build(cx: &mut Cx) -> Option<Config> {
             .unwrap_or_default(),
     };
 
+    let export = export_v.and_then(|v| {
+        let span = v.span();
+        section::<RawExport>(cx, v, "[export]").and_then(|r| export_policy(cx, &r, &span))
+    });
+    let cluster_id = top.cluster_id.as_ref().and_then(|v| {
+        let id = ip(cx, v, "cluster_id")?;
+        match id {
+            IpAddr::V4(a) if Some(a) == router_id => {
+                cx.err(&v.span(), format!("`cluster_id` {a} is the router id, which is the cluster id anyway; remove `cluster_id`, or give the id the cluster's reflectors share"));
+                None
+            }
+            IpAddr::V4(a) if !a.is_unspecified() => Some(a),
+            _ => {
+                cx.err(&v.span(), format!("`cluster_id` {id} is not a cluster id; write four octets such as \"224.0.0.1\" (RFC 4456)"));
+                None
+            }
+        }
+    });
+    let mut networks: Vec<NetworkConfig> = Vec::new();
+    for (raw, span) in array_of_tables::<RawNetwork>(cx, network_v, "network") {
+        let Some(p) = &raw.prefix else {
+            cx.err(&span, "[[network]] has no `prefix`; add `prefix = \"192.168.82.0/24\"`, the network to announce");
+            continue;
+        };
+        let Some(prefix) = prefix(cx, p, "prefix") else {
+            continue;
+        };
+        if networks.iter().any(|n| n.prefix == prefix) {
+            cx.err(
+                &p.span(),
+                format!("network {prefix} is listed twice; remove one"),
+            );
+            continue;
+        }
+        networks.push(NetworkConfig { prefix });
+    }
+
     let g = Globals {
         local_as: local_as.unwrap_or(0),
         router_id,
@@ -759,7 +834,10 @@ fn build(cx: &mut Cx) -> Option<Config> {
         keepalive,
         graceful_restart_time,
         multipath,
+        cluster_id,
         import,
+        export,
+        networks,
         peers,
         ranges,
         kernel,
@@ -885,6 +963,10 @@ struct RawSession<'a> {
     required: &'a Option<S<Vec<S<String>>>>,
     max_prefix: &'a Option<S<RawMaxPrefix>>,
     import: &'a Option<S<RawImport>>,
+    rr_client: Option<bool>,
+    next_hop_self: Option<bool>,
+    default_originate: Option<bool>,
+    export: &'a Option<S<RawExport>>,
 }
 
 /// The shared keys of a raw `[[peer]]` or `[[range]]`.
@@ -902,6 +984,10 @@ macro_rules! raw_session {
             required: &$r.required,
             max_prefix: &$r.max_prefix,
             import: &$r.import,
+            rr_client: $r.rr_client,
+            next_hop_self: $r.next_hop_self,
+            default_originate: $r.default_originate,
+            export: &$r.export,
         }
     };
 }
@@ -922,6 +1008,15 @@ fn session(cx: &mut Cx, g: &Globals, r: RawSession, span: &Span, what: &str) -> 
         .import
         .as_ref()
         .map(|i| import_policy(cx, i.get_ref(), &format!("{what} import")));
+    let export = r
+        .export
+        .as_ref()
+        .and_then(|e| export_policy(cx, e.get_ref(), &e.span()));
+    let rr_client = r.rr_client.unwrap_or(false);
+    if rr_client && remote_as != g.local_as {
+        let at = r.remote_as.as_ref().map_or(span.clone(), |a| a.span());
+        cx.err(&at, format!("`rr_client` with remote_as {remote_as}: route reflection is for iBGP peers (RFC 4456); remove `rr_client`, or make the peer iBGP (remote_as = {})", g.local_as));
+    }
     SessionConfig {
         remote_as,
         description: r
@@ -938,6 +1033,10 @@ fn session(cx: &mut Cx, g: &Globals, r: RawSession, span: &Span, what: &str) -> 
         required,
         max_prefix,
         import,
+        rr_client,
+        next_hop_self: r.next_hop_self.unwrap_or(false),
+        default_originate: r.default_originate.unwrap_or(false),
+        export,
     }
 }
 
@@ -1252,6 +1351,73 @@ fn import_policy(cx: &mut Cx, r: &RawImport, _where: &str) -> ImportPolicy {
         allow_default_route: r.allow_default_route.unwrap_or(false),
         allow_connected: r.allow_connected.unwrap_or(false),
     }
+}
+
+fn export_policy(cx: &mut Cx, r: &RawExport, span: &Span) -> Option<ExportPolicy> {
+    let n0 = cx.errors.len();
+    let list = |cx: &mut Cx, v: &Option<Vec<S<RawPrefixMatch>>>, key: &str| -> Vec<PrefixMatch> {
+        v.iter()
+            .flatten()
+            .filter_map(|m| prefix_match(cx, m, key))
+            .collect()
+    };
+    fn parsed<T: std::str::FromStr<Err = String>>(
+        cx: &mut Cx,
+        v: &Option<Vec<S<String>>>,
+    ) -> Vec<T> {
+        let mut out = Vec::new();
+        for s in v.iter().flatten() {
+            match s.get_ref().trim().parse() {
+                Ok(c) => out.push(c),
+                Err(e) => cx.err(&s.span(), e),
+            }
+        }
+        out
+    }
+    let allow = list(cx, &r.allow, "allow");
+    let deny = list(cx, &r.deny, "deny");
+    // A policy that can send nothing is a mistake: each allow entry
+    // inside a deny entry.
+    if !allow.is_empty() && allow.iter().all(|a| deny.iter().any(|d| d.covers(a))) {
+        cx.err(span, "this export policy sends nothing: every `allow` entry is inside a `deny` entry; remove the deny entry, or the policy");
+    }
+    let mut set = Actions::default();
+    if let Some(a) = &r.set {
+        let a = a.get_ref();
+        let num = |cx: &mut Cx, v: &Option<S<i64>>, key: &str, max: i64| -> Option<i64> {
+            let v = v.as_ref()?;
+            match *v.get_ref() {
+                n if (0..=max).contains(&n) => Some(n),
+                n => {
+                    cx.err(
+                        &v.span(),
+                        format!("`{key}` {n} is out of range; use 0 to {max}"),
+                    );
+                    None
+                }
+            }
+        };
+        set.local_pref = num(cx, &a.local_pref, "local_pref", u32::MAX as i64).map(|n| n as u32);
+        set.med = num(cx, &a.med, "med", u32::MAX as i64).map(|n| n as u32);
+        set.prepend = num(cx, &a.prepend, "prepend", 32).map(|n| n as u8);
+        set.add_communities = parsed(cx, &a.add_communities);
+        set.add_large_communities = parsed(cx, &a.add_large_communities);
+        set.next_hop = a.next_hop.as_ref().and_then(|v| {
+            if v.get_ref() == "self" {
+                Some(NextHopAction::Myself)
+            } else {
+                ip(cx, v, "next_hop").map(NextHopAction::Address)
+            }
+        });
+    }
+    let p = ExportPolicy {
+        allow,
+        deny,
+        communities: parsed(cx, &r.communities),
+        large_communities: parsed(cx, &r.large_communities),
+        set,
+    };
+    (cx.errors.len() == n0).then_some(p)
 }
 
 fn prefix_match(cx: &mut Cx, m: &S<RawPrefixMatch>, key: &str) -> Option<PrefixMatch> {

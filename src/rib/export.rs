@@ -215,6 +215,12 @@ pub fn route(
     if !to.ibgp && to.policy.is_none() {
         return None; // RFC 8212: no export policy, no routes to eBGP.
     }
+    // RFC 1997: the well-known communities that limit propagation.
+    if attrs.communities.contains(&Community::NO_ADVERTISE)
+        || (!to.ibgp && attrs.communities.contains(&Community::NO_EXPORT))
+    {
+        return None;
+    }
     if let Some(p) = &to.policy
         && !p.permits(prefix, attrs)
     {
@@ -409,6 +415,24 @@ mod tests {
             )
             .is_none()
         );
+    }
+
+    /// RFC 1997: NO_ADVERTISE goes nowhere, NO_EXPORT not to eBGP.
+    #[test]
+    fn well_known_communities_limit_propagation() {
+        let p = net("172.15.190.0/26");
+        let ibgp = peer("192.168.83.36", true, true);
+        let ebgp = OutPeer {
+            policy: Some(Arc::new(ExportPolicy::default())),
+            ..peer("10.0.0.2", false, false)
+        };
+        let src = from("192.168.83.21", true, true);
+        let mut a = learned();
+        a.communities = vec![Community::NO_EXPORT];
+        assert!(route(&LOCAL, &ibgp, &p, &a, &src).is_some());
+        assert!(route(&LOCAL, &ebgp, &p, &a, &src).is_none());
+        a.communities = vec![Community::NO_ADVERTISE];
+        assert!(route(&LOCAL, &ibgp, &p, &a, &src).is_none());
     }
 
     #[test]

@@ -56,15 +56,27 @@ impl PrefixMatch {
         if !covers(&self.prefix, p) {
             return false;
         }
-        let len = p.prefix_len();
+        let (lo, hi) = self.lengths();
+        (lo..=hi).contains(&p.prefix_len())
+    }
+
+    /// The prefix lengths it matches, inclusive.
+    #[inline]
+    pub fn lengths(&self) -> (u8, u8) {
         let base = self.prefix.prefix_len();
-        let (lo, hi) = match (self.ge, self.le) {
+        match (self.ge, self.le) {
             (None, None) => (base, base),
-            (Some(g), None) => (g, p.max_prefix_len()),
+            (Some(g), None) => (g, self.prefix.max_prefix_len()),
             (None, Some(l)) => (base, l),
             (Some(g), Some(l)) => (g, l),
-        };
-        (lo..=hi).contains(&len)
+        }
+    }
+
+    /// Whether every prefix `inner` matches, this matches too.
+    pub fn covers(&self, inner: &PrefixMatch) -> bool {
+        let (ol, oh) = self.lengths();
+        let (il, ih) = inner.lengths();
+        covers(&self.prefix, &inner.prefix) && ol <= il && ih <= oh
     }
 }
 

@@ -220,6 +220,34 @@ impl Community {
     pub const NO_LLGR: Community = Community(0xFFFF_0007);
 }
 
+impl std::str::FromStr for Community {
+    type Err = String;
+    /// `ASN:VALUE` (each 0-65535), or a well-known name of RFC 1997 /
+    /// RFC 9494: `no-export`, `no-advertise`, `no-export-subconfed`,
+    /// `llgr-stale`, `no-llgr`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let named = [
+            ("no-export", Community::NO_EXPORT),
+            ("no-advertise", Community::NO_ADVERTISE),
+            ("no-export-subconfed", Community::NO_EXPORT_SUBCONFED),
+            ("llgr-stale", Community::LLGR_STALE),
+            ("no-llgr", Community::NO_LLGR),
+        ];
+        if let Some((_, c)) = named.iter().find(|(n, _)| *n == s) {
+            return Ok(*c);
+        }
+        let bad = || {
+            format!(
+                "\"{s}\" is not a community; write ASN:VALUE (each 0-65535, e.g. \"64512:100\") or no-export / no-advertise"
+            )
+        };
+        let (a, v) = s.split_once(':').ok_or_else(bad)?;
+        let a: u16 = a.parse().map_err(|_| bad())?;
+        let v: u16 = v.parse().map_err(|_| bad())?;
+        Ok(Community((a as u32) << 16 | v as u32))
+    }
+}
+
 impl fmt::Display for Community {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.0 >> 16, self.0 & 0xffff)
@@ -271,6 +299,27 @@ pub struct LargeCommunity {
     pub global: u32,
     pub local1: u32,
     pub local2: u32,
+}
+
+impl std::str::FromStr for LargeCommunity {
+    type Err = String;
+    /// `GLOBAL:LOCAL1:LOCAL2`, each 0-4294967295 (RFC 8092).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || {
+            format!(
+                "\"{s}\" is not a large community; write GLOBAL:LOCAL1:LOCAL2 (e.g. \"64512:1:2\")"
+            )
+        };
+        let mut it = s.split(':').map(|x| x.parse::<u32>());
+        match (it.next(), it.next(), it.next(), it.next()) {
+            (Some(Ok(global)), Some(Ok(local1)), Some(Ok(local2)), None) => Ok(LargeCommunity {
+                global,
+                local1,
+                local2,
+            }),
+            _ => Err(bad()),
+        }
+    }
 }
 
 impl fmt::Display for LargeCommunity {
