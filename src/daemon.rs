@@ -196,13 +196,13 @@ pub async fn run(setup: Setup, mut view: Option<Box<dyn View>>) -> Result<(), St
     let mut view_tick = view
         .is_some()
         .then(|| tokio::time::interval(Duration::from_secs(1)));
-    let resolver = fib.resolver();
-    let connected = resolver.0.read().map(|v| v.connected()).unwrap_or_default();
+    let reachability = fib.initial_reachability();
+    let connected = reachability.connected();
     let mut rib_cfg = setup.rib.clone();
     // Change sets feed the kernel and the foreground view; with neither,
     // the RIB need not build them.
     rib_cfg.emit_changes = setup.fib.install || view.is_some();
-    let mut rib = Rib::with_resolver(rib_cfg, Box::new(resolver.clone()));
+    let mut rib = Rib::with_resolver(rib_cfg, Box::new(reachability));
     rib.set_policy(setup.policy.clone());
     rib.set_connected(connected);
     let sync_pending: std::collections::HashSet<IpAddr> =
@@ -216,7 +216,7 @@ pub async fn run(setup: Setup, mut view: Option<Box<dyn View>>) -> Result<(), St
         stale: HashMap::new(),
         fib: fib.clone(),
         install: setup.fib.install,
-        resolver,
+        fib_synced: false,
         sync_pending: Some(sync_pending),
         eor_wanted: HashMap::new(),
     };
@@ -252,14 +252,16 @@ pub async fn run(setup: Setup, mut view: Option<Box<dyn View>>) -> Result<(), St
                 changes.append(state.rib.commit());
                 state.apply(changes, &mut view).await;
             }
-            Some(FibEvent::ReachabilityChanged) = fib_events.recv() => {
-                // Links, addresses or routes changed: connected networks and
-                // next-hop reachability may have too.
-                let connected = state.resolver.0.read().map(|v| v.connected()).unwrap_or_default();
-                let mut changes = state.rib.set_connected(connected);
-                changes.append(state.rib.reresolve());
-                state.apply(changes, &mut view).await;
-            }
+            Some(ev) = fib_events.recv() => match ev {
+                FibEvent::Reachability(r) => {
+                    // Links, addresses or routes changed: connected networks
+                    // and next-hop reachability may have too.
+                    let mut changes = state.rib.set_connected(r.connected());
+                    changes.append(state.rib.set_resolver(Box::new(r)));
+                    state.apply(changes, &mut view).await;
+                }
+                FibEvent::InitialSyncOver => state.fib_synced = true,
+            },
             _ = sleep_until(stale_due) => {
                 let now = Instant::now();
                 let due: Vec<IpAddr> = state.stale.iter().filter(|(_, t)| **t <= now).map(|(p, _)| *p).collect();
@@ -341,7 +343,8 @@ struct State {
     /// (`show fib` and `show route` report the RIB's choice as not
     /// installed).
     install: bool,
-    resolver: fib::KernelResolver,
+    /// The FIB's initial sync is over (`FibEvent::InitialSyncOver`).
+    fib_synced: bool,
     /// Configured peers whose End-of-RIB the FIB's initial sync waits for.
     sync_pending: Option<std::collections::HashSet<IpAddr>>,
     /// Per peer, the families whose End-of-RIB has not come yet.
@@ -658,7 +661,7 @@ impl State {
                 Response::ok(control::Health {
                     peers: rows.len(),
                     established: rows.iter().filter(|r| r.state == "up").count(),
-                    fib_synced: self.fib.initial_sync_over(),
+                    fib_synced: self.fib_synced,
                     paths: self
                         .rib
                         .peers()
