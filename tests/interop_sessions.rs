@@ -454,12 +454,15 @@ fn same_router_id_gets_2_3() {
     let Some((mut lab, core, peer)) = pair("sameid", "192.168.83.2") else {
         return;
     };
-    start_bird2(&mut lab, &peer, "bird", &bird2_conf(""));
+    // Two routers with one BGP identifier (not the address of either:
+    // bgpd refuses a peer whose address is its own router id at start).
+    let conf = bird2_conf("").replace("router id 192.168.83.2;", "router id 192.168.83.99;");
+    start_bird2(&mut lab, &peer, "bird", &conf);
     lab.capture(&core, "eth0", "cap");
     start_bgpd(
         &mut lab,
         &core,
-        &["--peer", "192.168.83.2", "--router-id", "192.168.83.2"],
+        &["--peer", "192.168.83.2", "--router-id", "192.168.83.99"],
     );
     lab.wait_for(
         "a Bad BGP Identifier on the wire",

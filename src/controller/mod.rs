@@ -64,7 +64,7 @@ pub enum Event {
     /// A timer ([`Controller::next_timer`]) may be due.
     Timer,
     /// A new, validated configuration (SIGHUP or `bgpd reload`).
-    Reload(Config),
+    Reload(Box<Config>),
 }
 
 /// What the controller asks for, in order.
@@ -221,7 +221,7 @@ impl Controller {
                 }
                 self.emit(cs, &mut out);
             }
-            Event::Reload(new) => self.reload(new, &mut out),
+            Event::Reload(new) => self.reload(*new, &mut out),
         }
         out
     }

@@ -375,7 +375,7 @@ fn reload_applies_the_difference() {
     );
     // Policy only: the service CIDR denied, no session touched.
     let new = config("[import]\ndeny = [\"172.16.0.0/16\"]\n");
-    let a = c.handle(Event::Reload(new), t0);
+    let a = c.handle(Event::Reload(Box::new(new)), t0);
     w.run(a);
     assert!(w.speaker.is_empty(), "{:?}", w.speaker);
     assert!(w.hops("172.16.0.0/16").is_empty());
@@ -389,7 +389,10 @@ fn reload_applies_the_difference() {
                 [import]\ndeny = [\"172.16.0.0/16\"]\n\
                 [[peer]]\naddress = \"192.168.83.36\"\nhold_time = 30\n\
                 [[peer]]\naddress = \"192.168.83.54\"\n";
-    let a = c.handle(Event::Reload(crate::config::parse(text, "t").unwrap()), t0);
+    let a = c.handle(
+        Event::Reload(Box::new(crate::config::parse(text, "t").unwrap())),
+        t0,
+    );
     w.run(a);
     assert_eq!(
         w.speaker,
@@ -401,7 +404,10 @@ fn reload_applies_the_difference() {
         ]
     );
     // The same again: nothing to do.
-    let a = c.handle(Event::Reload(crate::config::parse(text, "t").unwrap()), t0);
+    let a = c.handle(
+        Event::Reload(Box::new(crate::config::parse(text, "t").unwrap())),
+        t0,
+    );
     w.run(a);
     assert_eq!(w.reloaded.last().unwrap(), "reloaded: no changes");
     assert_eq!(w.speaker.len(), 4);
@@ -416,7 +422,10 @@ fn reload_applies_the_difference() {
     );
     assert_eq!(w.hops("172.15.9.0/26").len(), 2);
     let one = text.replace("[import]", "multipath = 1\n[import]");
-    let a = c.handle(Event::Reload(crate::config::parse(&one, "t").unwrap()), t0);
+    let a = c.handle(
+        Event::Reload(Box::new(crate::config::parse(&one, "t").unwrap())),
+        t0,
+    );
     w.run(a);
     assert_eq!(w.hops("172.15.9.0/26").len(), 1);
 }

@@ -422,57 +422,34 @@ pub fn hms(t: SystemTime) -> String {
     format!("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec)
 }
 
+/// One peer's session as the status views need it.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub addr: IpAddr,
+    /// A neighbour of a dynamic range.
+    pub dynamic: bool,
+    pub description: String,
+    /// The AS configured for it, if any.
+    pub remote_as: Option<u32>,
+    pub status: PeerStatus,
+}
+
 impl Speaker {
-    /// The neighbour table for `bgpd show neighbors`.
-    pub fn neighbor_rows(&self, local_as: u32) -> Vec<crate::control::NeighborRow> {
-        let mut rows: Vec<crate::control::NeighborRow> = self
+    /// Every peer's session, in address order.
+    pub fn sessions(&self) -> Vec<Session> {
+        let mut v: Vec<Session> = self
             .peers
             .values()
-            .map(|h| {
-                let st = h.status.borrow().clone();
-                let remote_as = st.remote_as.or(h.spec.fsm.remote_as);
-                let kind = match remote_as {
-                    Some(a) if a == local_as => "ibgp",
-                    Some(_) => "ebgp",
-                    None => "bgp",
-                };
-                let info = match (&st.state, &st.last_error) {
-                    (State::Established, _) | (_, None) => st.state.to_string(),
-                    (s, Some(e)) => format!("{s}: {e}"),
-                };
-                crate::control::NeighborRow {
-                    address: h.spec.addr.to_string(),
-                    kind: if h.spec.dynamic {
-                        format!("dynamic {kind}")
-                    } else {
-                        kind.to_string()
-                    },
-                    state: match st.state {
-                        State::Established => "up",
-                        State::Idle if !st.established_once && st.last_error.is_none() => "down",
-                        _ => "start",
-                    }
-                    .to_string(),
-                    since: hms(st.since),
-                    since_unix: st
-                        .since
-                        .duration_since(SystemTime::UNIX_EPOCH)
-                        .unwrap_or_default()
-                        .as_secs(),
-                    info,
-                    description: h.spec.description.clone(),
-                    remote_as,
-                    router_id: st.remote_id.map(|i| i.to_string()),
-                    ..Default::default()
-                }
+            .map(|h| Session {
+                addr: h.spec.addr,
+                dynamic: h.spec.dynamic,
+                description: h.spec.description.clone(),
+                remote_as: h.spec.fsm.remote_as,
+                status: h.status.borrow().clone(),
             })
             .collect();
-        rows.sort_by(|a, b| {
-            let ka: Option<IpAddr> = a.address.parse().ok();
-            let kb: Option<IpAddr> = b.address.parse().ok();
-            ka.cmp(&kb)
-        });
-        rows
+        v.sort_by_key(|s| s.addr);
+        v
     }
 }
 

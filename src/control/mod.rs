@@ -3,7 +3,10 @@
 //! `bgpd reload` and `bgpd health` are the clients.
 //!
 //! The socket is created mode 0660 in a directory of mode 0750, so only
-//! root and the configured group can talk to it.
+//! root and the configured group can talk to it. What the answers say is
+//! [`answer`]'s business.
+
+pub mod answer;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
