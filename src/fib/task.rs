@@ -417,7 +417,7 @@ impl Fib {
         if self.writer.is_none() {
             return r;
         }
-        if self.state.shutdown().is_none() {
+        if self.state.keeps_at_shutdown() {
             self.flush_all();
             r.kept = self.state.installed();
             let keep = self.state.config().keep_on_shutdown.unwrap_or_default();
@@ -437,7 +437,7 @@ impl Fib {
             }
             ops.clear();
         };
-        for op in state.shutdown().into_iter().flatten() {
+        for op in state.shutdown_ops() {
             ops.push(op);
             if ops.len() == CHUNK {
                 run(&mut ops);

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 
+use super::ops::retry_backoff;
 use super::*;
 use crate::fib::{PrefixState, ReconcileReport, ShutdownReport};
 use crate::route::{Resolver, RouteChange};
@@ -591,13 +592,14 @@ fn routes_stay_at_a_graceful_shutdown_and_go_otherwise() {
         drive(&mut st, &mut k, now);
         // Queued and not sent yet.
         st.apply(ch("10.8.2.0/24", &["10.0.0.2"]));
+        assert_eq!(st.keeps_at_shutdown(), keep);
         if keep {
-            assert!(st.shutdown().is_none());
+            assert_eq!(st.shutdown_ops().count(), 0);
             drive(&mut st, &mut k, now);
             assert_eq!((st.installed(), k.ours.len()), (3, 4));
             continue;
         }
-        let ops: Vec<Op> = st.shutdown().unwrap().collect();
+        let ops: Vec<Op> = st.shutdown_ops().collect();
         let out = k.run(&st, &ops);
         let mut r = ShutdownReport::default();
         for (op, out) in ops.iter().zip(out) {
@@ -627,5 +629,6 @@ fn without_install_nothing_reaches_the_kernel() {
     st.apply(ch("10.4.0.0/24", &[]));
     drive(&mut st, &mut k, now);
     assert_eq!(st.lookup(&net("10.4.0.0/24")), None);
-    assert_eq!(st.shutdown().unwrap().count(), 0);
+    assert!(!st.keeps_at_shutdown());
+    assert_eq!(st.shutdown_ops().count(), 0);
 }
