@@ -891,3 +891,69 @@ fn batched_updates_lose_no_change() {
     assert_eq!(fib, installed(&rib));
     assert_eq!(fib[&net("172.16.0.0/16")], vec![nh("192.168.83.23")]);
 }
+
+/// With export tracking, the RIB names every prefix whose best path may
+/// have changed, and gives that path with its source.
+#[test]
+fn export_tracking_names_changed_best_paths() {
+    let now = Instant::now();
+    let mut cfg = RibConfig::new(AS, v4("192.168.83.1"));
+    cfg.track_export = true;
+    let mut rib = Rib::new(cfg);
+    let (a, b) = (ip("192.168.83.11"), ip("192.168.83.12"));
+    rib.peer_up(a, reflector("192.168.83.11"));
+    rib.peer_up(b, reflector("192.168.83.12"));
+    let u = U::reflected("192.168.83.21")
+        .nlri("172.15.1.0/26", None)
+        .nlri("172.16.0.0/16", None)
+        .build();
+    deferred(&mut rib, a, &u, now);
+    let (_, touched) = rib.take_export();
+    let mut t: Vec<String> = touched.iter().map(|p| p.to_string()).collect();
+    t.sort();
+    t.dedup();
+    assert_eq!(t, ["172.15.1.0/26", "172.16.0.0/16"]);
+    let best = rib.best(&net("172.16.0.0/16")).unwrap();
+    assert_eq!((best.peer, best.ibgp), (a, true));
+    // A second path, decided at commit: named again.
+    let u = U::reflected("192.168.83.22")
+        .attr(Attr::LocalPref(200))
+        .nlri("172.16.0.0/16", None)
+        .build();
+    deferred(&mut rib, b, &u, now);
+    let (_, touched) = rib.take_export();
+    assert_eq!(touched, [net("172.16.0.0/16")]);
+    assert_eq!(rib.best(&net("172.16.0.0/16")).unwrap().peer, b);
+    assert_eq!(rib.bests().count(), 2);
+    // A session going down names what it held.
+    let (_, _) = rib.peer_down(b, now, Down::Hard);
+    let (_, touched) = rib.take_export();
+    assert!(touched.contains(&net("172.16.0.0/16")));
+    assert_eq!(rib.best(&net("172.16.0.0/16")).unwrap().peer, a);
+    // Without tracking, nothing is recorded.
+    let mut rib = self::rib();
+    rib.peer_up(a, reflector("192.168.83.11"));
+    deferred(&mut rib, a, &u, now);
+    assert!(rib.take_export().1.is_empty());
+}
+
+/// RFC 4456 §8: a route whose CLUSTER_LIST holds our cluster id looped.
+#[test]
+fn cluster_list_with_our_cluster_id_is_a_loop() {
+    let now = Instant::now();
+    let mut cfg = RibConfig::new(AS, v4("192.168.83.1"));
+    cfg.cluster_id = v4("10.0.0.1");
+    let mut rib = Rib::new(cfg);
+    let rr = ip("192.168.83.11");
+    rib.peer_up(rr, reflector("192.168.83.11"));
+    let u = U::reflected("192.168.83.21")
+        .attr(Attr::ClusterList(vec![v4("10.9.9.9"), v4("10.0.0.1")]))
+        .nlri("172.15.1.0/26", None)
+        .build();
+    assert!(update(&mut rib, rr, &u, now).changes.is_empty());
+    let v = rib.prefix(net("172.15.1.0/26")).unwrap();
+    assert!(matches!(
+        v.paths[0].state,
+        PathState::Rejected(Reject::ClusterLoop)
+    ));
+}

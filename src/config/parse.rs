@@ -469,46 +469,43 @@ struct RawMaxPrefix {
     restart_after: Option<S<RawDuration>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPeer {
+/// A table of the session template's keys (`[[peer]]`, `[[range]]`):
+/// its own keys, then the shared ones ([`RawSession`]).
+macro_rules! raw_session_table {
+    ($name:ident { $($field:ident : $ty:ty,)* }) => {
+        #[derive(Debug, Default, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct $name {
+            $($field: $ty,)*
+            remote_as: Option<S<i64>>,
+            description: Option<S<String>>,
+            password: Option<S<String>>,
+            ttl_security: Option<bool>,
+            hold_time: Option<S<RawDuration>>,
+            keepalive: Option<S<RawDuration>>,
+            families: Option<S<Vec<S<String>>>>,
+            add_path: Option<S<Vec<S<String>>>>,
+            required: Option<S<Vec<S<String>>>>,
+            max_prefix: Option<S<RawMaxPrefix>>,
+            import: Option<S<RawImport>>,
+        }
+    };
+}
+
+raw_session_table!(RawPeer {
     address: Option<S<String>>,
     port: Option<S<i64>>,
-    remote_as: Option<S<i64>>,
-    description: Option<S<String>>,
     passive: Option<bool>,
-    password: Option<S<String>>,
-    ttl_security: Option<bool>,
-    hold_time: Option<S<RawDuration>>,
-    keepalive: Option<S<RawDuration>>,
     connect_retry: Option<S<RawDuration>>,
     idle_hold: Option<S<RawDuration>>,
     source: Option<S<String>>,
     interface: Option<S<String>>,
-    families: Option<S<Vec<S<String>>>>,
-    add_path: Option<S<Vec<S<String>>>>,
-    required: Option<S<Vec<S<String>>>>,
-    max_prefix: Option<S<RawMaxPrefix>>,
-    import: Option<S<RawImport>>,
-}
+});
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRange {
+raw_session_table!(RawRange {
     prefix: Option<S<String>>,
-    remote_as: Option<S<i64>>,
     limit: Option<S<i64>>,
-    description: Option<S<String>>,
-    password: Option<S<String>>,
-    ttl_security: Option<bool>,
-    hold_time: Option<S<RawDuration>>,
-    keepalive: Option<S<RawDuration>>,
-    families: Option<S<Vec<S<String>>>>,
-    add_path: Option<S<Vec<S<String>>>>,
-    required: Option<S<Vec<S<String>>>>,
-    max_prefix: Option<S<RawMaxPrefix>>,
-    import: Option<S<RawImport>>,
-}
+});
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -5,10 +5,14 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use crate::hash::FastSet;
 use crate::wire::attrs::reconcile_as4;
+use crate::wire::iana::attr;
 use crate::wire::{
-    AsPath, Attr, Community, LargeCommunity, NextHop as WireNextHop, Origin, Update,
+    Aggregator, AsPath, Attr, Community, ExtCommunity, LargeCommunity, NextHop as WireNextHop,
+    Origin, PathAttribute, Update,
 };
 
 /// LOCAL_PREF assumed when an iBGP route has none, and the value given to
@@ -37,7 +41,15 @@ pub struct PathAttrs {
     pub cluster_list: Vec<Ipv4Addr>,
     pub communities: Vec<Community>,
     pub large_communities: Vec<LargeCommunity>,
+    pub ext_communities: Vec<ExtCommunity>,
     pub atomic_aggregate: bool,
+    /// AGGREGATOR, with a 4-octet AS (merged with AS4_AGGREGATOR on
+    /// 2-octet sessions).
+    pub aggregator: Option<Aggregator>,
+    /// Optional transitive attributes this codec does not interpret, as
+    /// (flags, type code, value), passed on to other peers with the
+    /// Partial bit (RFC 4271 §5).
+    pub unknown_transitive: Vec<(u8, u8, Bytes)>,
 }
 
 impl PathAttrs {
@@ -63,7 +75,10 @@ impl PathAttrs {
             cluster_list: Vec::new(),
             communities: Vec::new(),
             large_communities: Vec::new(),
+            ext_communities: Vec::new(),
             atomic_aggregate: false,
+            aggregator: None,
+            unknown_transitive: Vec::new(),
         };
         let mut as4_path = None;
         let mut aggregator = None;
@@ -86,6 +101,11 @@ impl PathAttrs {
                 Attr::ClusterList(c) => a.cluster_list = c.clone(),
                 Attr::Communities(c) => a.communities = c.clone(),
                 Attr::LargeCommunity(c) => a.large_communities = c.clone(),
+                Attr::ExtendedCommunities(c) => a.ext_communities = c.clone(),
+                Attr::Unknown { code, data } if pa.flags & attr::FLAG_TRANSITIVE != 0 => {
+                    let flags = pa.for_propagation().flags;
+                    a.unknown_transitive.push((flags, *code, data.clone()))
+                }
                 Attr::As4Path(p) => as4_path = Some(p),
                 Attr::Aggregator(g) => aggregator = Some(g),
                 Attr::As4Aggregator(g) => as4_aggregator = Some(g),
@@ -95,8 +115,10 @@ impl PathAttrs {
         // RFC 6793 §4.2.3: on a session without the 4-octet AS capability
         // the real path is AS_PATH merged with AS4_PATH; on a 4-octet
         // session AS4_PATH is ignored.
-        if !four_octet_as && as4_path.is_some() {
-            a.as_path = reconcile_as4(&a.as_path, as4_path, aggregator, as4_aggregator).0;
+        a.aggregator = aggregator.copied();
+        if !four_octet_as && (as4_path.is_some() || as4_aggregator.is_some()) {
+            (a.as_path, a.aggregator) =
+                reconcile_as4(&a.as_path, as4_path, aggregator, as4_aggregator);
         }
         a
     }
@@ -116,6 +138,86 @@ impl PathAttrs {
             WireNextHop::V6 { global, link_local } => Some((IpAddr::V6(*global), *link_local)),
             WireNextHop::Raw(_) => None,
         }
+    }
+
+    /// The attributes as sent to a peer, sorted by type code, without
+    /// NEXT_HOP and MP_REACH_NLRI (the packer adds them), and the next hop
+    /// on the wire. LOCAL_PREF goes to iBGP peers only. On a session
+    /// without the 4-octet AS capability, AS_PATH carries AS_TRANS for
+    /// the large numbers and AS4_PATH (and AS4_AGGREGATOR) the real ones
+    /// (RFC 6793 §4.2.2).
+    pub fn to_wire(&self, ibgp: bool, four_octet_as: bool) -> (Vec<PathAttribute>, WireNextHop) {
+        let mut v = vec![
+            PathAttribute::new(Attr::Origin(self.origin)),
+            PathAttribute::new(Attr::AsPath(self.as_path.clone())),
+        ];
+        if let Some(m) = self.med {
+            v.push(PathAttribute::new(Attr::MultiExitDisc(m)));
+        }
+        if ibgp {
+            v.push(PathAttribute::new(Attr::LocalPref(self.local_pref)));
+        }
+        if self.atomic_aggregate {
+            v.push(PathAttribute::new(Attr::AtomicAggregate));
+        }
+        if let Some(g) = self.aggregator {
+            v.push(PathAttribute::new(Attr::Aggregator(g)));
+        }
+        if !self.communities.is_empty() {
+            v.push(PathAttribute::new(Attr::Communities(
+                self.communities.clone(),
+            )));
+        }
+        if let Some(o) = self.originator_id {
+            v.push(PathAttribute::new(Attr::OriginatorId(o)));
+        }
+        if !self.cluster_list.is_empty() {
+            v.push(PathAttribute::new(Attr::ClusterList(
+                self.cluster_list.clone(),
+            )));
+        }
+        if !self.ext_communities.is_empty() {
+            v.push(PathAttribute::new(Attr::ExtendedCommunities(
+                self.ext_communities.clone(),
+            )));
+        }
+        let wide = |a: u32| a > u16::MAX as u32;
+        if !four_octet_as {
+            if self
+                .as_path
+                .segments
+                .iter()
+                .flat_map(|s| &s.asns)
+                .any(|a| wide(*a))
+            {
+                v.push(PathAttribute::new(Attr::As4Path(self.as_path.clone())));
+            }
+            if let Some(g) = self.aggregator.filter(|g| wide(g.asn)) {
+                v.push(PathAttribute::new(Attr::As4Aggregator(g)));
+            }
+        }
+        if !self.large_communities.is_empty() {
+            v.push(PathAttribute::new(Attr::LargeCommunity(
+                self.large_communities.clone(),
+            )));
+        }
+        for (flags, code, data) in &self.unknown_transitive {
+            v.push(PathAttribute {
+                flags: *flags,
+                value: Attr::Unknown {
+                    code: *code,
+                    data: data.clone(),
+                },
+            });
+        }
+        let nh = match self.next_hop {
+            IpAddr::V4(a) => WireNextHop::V4(a),
+            IpAddr::V6(g) => WireNextHop::V6 {
+                global: g,
+                link_local: None,
+            },
+        };
+        (v, nh)
     }
 
     /// The AS path length for the decision (RFC 4271 §9.1.2.2 a).

@@ -14,8 +14,10 @@
 //!   the best path won.
 //! - Attributes are interned ([`attrs::Interner`]): a set is stored once.
 
+pub mod adj_out;
 pub mod attrs;
 pub mod decision;
+pub mod export;
 pub mod policy;
 mod table;
 
@@ -63,6 +65,12 @@ pub struct RibConfig {
     /// not built. Other mutators (peer down, policy, stale sweeps) return
     /// theirs either way.
     pub emit_changes: bool,
+    /// Whether the RIB records the prefixes whose best path may have
+    /// changed ([`Rib::take_export`]), for the peers routes are sent to.
+    pub track_export: bool,
+    /// The CLUSTER_ID of RFC 4456 (the router id unless configured): a
+    /// route whose CLUSTER_LIST holds it has been here before.
+    pub cluster_id: Ipv4Addr,
 }
 
 impl RibConfig {
@@ -73,6 +81,8 @@ impl RibConfig {
             ibgp_multipath: DEFAULT_MULTIPATH,
             ebgp_multipath: 1,
             emit_changes: true,
+            track_export: false,
+            cluster_id: router_id,
         }
     }
 }
@@ -272,6 +282,16 @@ pub struct PrefixView {
     pub paths: Vec<PathView>,
 }
 
+/// A prefix's best path, for export.
+#[derive(Clone, Debug)]
+pub struct Best {
+    pub attrs: Arc<PathAttrs>,
+    /// The peer it came from, and what it is.
+    pub peer: IpAddr,
+    pub ibgp: bool,
+    pub router_id: Ipv4Addr,
+}
+
 /// One Loc-RIB row, for listings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RouteSummary {
@@ -309,6 +329,23 @@ pub struct Rib {
     /// Prefixes whose paths changed since the last decision (see
     /// [`Rib::update`]), each with its next hops before.
     pending: Vec<(IpNet, NextHops)>,
+    /// With [`RibConfig::track_export`]: prefixes whose best path may have
+    /// changed since [`Rib::take_export`] (repeats allowed).
+    export: Vec<IpNet>,
+}
+
+/// The queues a change to an entry feeds.
+pub(crate) struct Queues<'a> {
+    pending: &'a mut Vec<(IpNet, NextHops)>,
+    export: &'a mut Vec<IpNet>,
+}
+
+impl Queues<'_> {
+    fn touched(&mut self, ctx: &Ctx, prefix: IpNet) {
+        if ctx.cfg.track_export {
+            self.export.push(prefix);
+        }
+    }
 }
 
 impl Rib {
@@ -332,6 +369,7 @@ impl Rib {
             v4: PrefixMap::new(),
             v6: PrefixMap::new(),
             pending: Vec::new(),
+            export: Vec::new(),
         }
     }
 
@@ -604,9 +642,13 @@ impl Rib {
         if attrs.as_path.contains(self.cfg.local_as) && !self.peers[idx as usize].info.ibgp {
             return Some(Reject::AsLoop);
         }
-        // RFC 4456 §8: a reflected route carrying our own router id.
+        // RFC 4456 §8: a reflected route carrying our own router id, or
+        // one that passed through our cluster.
         if attrs.originator_id == Some(self.cfg.router_id) {
             return Some(Reject::OriginatorIsUs);
+        }
+        if attrs.cluster_list.contains(&self.cfg.cluster_id) {
+            return Some(Reject::ClusterLoop);
         }
         None
     }
@@ -658,10 +700,13 @@ impl Rib {
                 peers: &self.peers,
                 cfg: &self.cfg,
             };
-            let pending = &mut self.pending;
+            let mut q = Queues {
+                pending: &mut self.pending,
+                export: &mut self.export,
+            };
             let old = match prefix {
-                IpNet::V4(p) => upsert(&mut self.v4, &ctx, p, path, out, pending),
-                IpNet::V6(p) => upsert(&mut self.v6, &ctx, p, path, out, pending),
+                IpNet::V4(p) => upsert(&mut self.v4, &ctx, p, path, out, &mut q),
+                IpNet::V6(p) => upsert(&mut self.v6, &ctx, p, path, out, &mut q),
             };
             if let Some(old) = old {
                 self.counters[idx as usize].account(v6, &old, false);
@@ -677,10 +722,13 @@ impl Rib {
             peers: &self.peers,
             cfg: &self.cfg,
         };
-        let pending = &mut self.pending;
+        let mut q = Queues {
+            pending: &mut self.pending,
+            export: &mut self.export,
+        };
         let old = match prefix {
-            IpNet::V4(p) => remove(&mut self.v4, &ctx, p, idx, pid, out, pending),
-            IpNet::V6(p) => remove(&mut self.v6, &ctx, p, idx, pid, out, pending),
+            IpNet::V4(p) => remove(&mut self.v4, &ctx, p, idx, pid, out, &mut q),
+            IpNet::V6(p) => remove(&mut self.v6, &ctx, p, idx, pid, out, &mut q),
         };
         if let Some(old) = old {
             self.counters[idx as usize].account(matches!(prefix, IpNet::V6(_)), &old, false);
@@ -713,6 +761,7 @@ impl Rib {
         };
         let (table, counters) =
             <Self as TableOf<P>>::parts(&mut self.v4, &mut self.v6, &mut self.counters);
+        let self_export = &mut self.export;
         let mut empty = Vec::new();
         for (prefix, e) in table.iter_mut() {
             let net: IpNet = prefix.into();
@@ -743,6 +792,9 @@ impl Rib {
                 }
             }
             if touched {
+                if ctx.cfg.track_export {
+                    self_export.push(net);
+                }
                 e.decide(&ctx);
                 let new = e.next_hops(&ctx);
                 if old_hops.as_ref() != Some(&new) {
@@ -773,6 +825,9 @@ impl Rib {
             cfg: &self.cfg,
         };
         for (prefix, before) in std::mem::take(&mut self.pending) {
+            if self.cfg.track_export {
+                self.export.push(prefix);
+            }
             match prefix {
                 IpNet::V4(p) => settle(&mut self.v4, &ctx, p, before, &mut out),
                 IpNet::V6(p) => settle(&mut self.v6, &ctx, p, before, &mut out),
@@ -832,7 +887,8 @@ impl Rib {
         let policy = std::mem::take(&mut self.policy);
         let connected = std::mem::take(&mut self.connected);
         let peers: Vec<(IpAddr, bool)> = self.peers.iter().map(|p| (p.addr, p.info.ibgp)).collect();
-        let (local_as, router_id) = (self.cfg.local_as, self.cfg.router_id);
+        let (local_as, router_id, cluster_id) =
+            (self.cfg.local_as, self.cfg.router_id, self.cfg.cluster_id);
         self.sweep(&mut changes, |prefix, p| {
             let (addr, ibgp) = peers[p.peer as usize];
             let r = policy.evaluate(addr, &prefix, &connected).or_else(|| {
@@ -840,6 +896,8 @@ impl Rib {
                     Some(Reject::AsLoop)
                 } else if p.attrs.originator_id == Some(router_id) {
                     Some(Reject::OriginatorIsUs)
+                } else if p.attrs.cluster_list.contains(&cluster_id) {
+                    Some(Reject::ClusterLoop)
                 } else {
                     None
                 }
@@ -1055,6 +1113,45 @@ impl Rib {
         }
     }
 
+    /// The prefixes whose best path may have changed since the last call
+    /// (with [`RibConfig::track_export`]; repeats possible). Commits first.
+    pub fn take_export(&mut self) -> (ChangeSet, Vec<IpNet>) {
+        let cs = self.commit();
+        (cs, std::mem::take(&mut self.export))
+    }
+
+    /// A prefix's best path, with where it came from.
+    pub fn best(&self, prefix: &IpNet) -> Option<Best> {
+        let e = match prefix {
+            IpNet::V4(p) => self.v4.get(p)?,
+            IpNet::V6(p) => self.v6.get(p)?,
+        };
+        self.best_of(e)
+    }
+
+    /// Every prefix with a best path, and that path (for a new session's
+    /// initial table).
+    pub fn bests(&self) -> impl Iterator<Item = (IpNet, Best)> + '_ {
+        let v4 = self.v4.iter().map(|(p, e)| (IpNet::V4(p), e));
+        let v6 = self.v6.iter().map(|(p, e)| (IpNet::V6(p), e));
+        v4.chain(v6)
+            .filter_map(|(p, e)| self.best_of(e).map(|b| (p, b)))
+    }
+
+    fn best_of(&self, e: &Entry) -> Option<Best> {
+        if e.ecmp() == 0 {
+            return None;
+        }
+        let p = &e.paths()[0];
+        let slot = &self.peers[p.peer as usize];
+        Some(Best {
+            attrs: p.attrs.clone(),
+            peer: slot.addr,
+            ibgp: slot.info.ibgp,
+            router_id: slot.info.router_id,
+        })
+    }
+
     /// The paths one peer sent for a family (its Adj-RIB-In), as
     /// (prefix, path id, attributes, rejection).
     pub fn adj_rib_in(
@@ -1145,11 +1242,12 @@ fn upsert<P: Pfx>(
     prefix: P,
     path: Path,
     out: &mut ChangeSet,
-    pending: &mut Vec<(IpNet, NextHops)>,
+    q: &mut Queues,
 ) -> Option<Path> {
     use prefix_trie::map::Entry as E;
     match table.entry(prefix) {
         E::Vacant(v) => {
+            q.touched(ctx, prefix.into());
             let e = v.insert(Entry::new(path));
             if ctx.cfg.emit_changes && e.ecmp() > 0 {
                 out.push(RouteChange {
@@ -1165,6 +1263,7 @@ fn upsert<P: Pfx>(
                 && only.peer == path.peer
                 && only.path_id == path.path_id
             {
+                q.touched(ctx, prefix.into());
                 let before = ctx.cfg.emit_changes.then(|| e.next_hops(ctx));
                 let old = std::mem::replace(e, Entry::new(path));
                 if let Some(before) = before
@@ -1178,7 +1277,7 @@ fn upsert<P: Pfx>(
                 }
                 return old.into_only();
             }
-            mark(e, prefix, ctx, pending);
+            mark(e, prefix, ctx, q.pending);
             match e.find(path.peer, path.path_id) {
                 Some(i) => Some(std::mem::replace(&mut e.paths_mut()[i], path)),
                 None => {
@@ -1213,11 +1312,12 @@ fn remove<P: Pfx>(
     peer: u16,
     path_id: u32,
     out: &mut ChangeSet,
-    pending: &mut Vec<(IpNet, NextHops)>,
+    q: &mut Queues,
 ) -> Option<Path> {
     let e = table.get_mut(&prefix)?;
     let i = e.find(peer, path_id)?;
     if e.only().is_some() {
+        q.touched(ctx, prefix.into());
         if ctx.cfg.emit_changes && e.ecmp() > 0 {
             out.push(RouteChange {
                 prefix: prefix.into(),
@@ -1228,7 +1328,7 @@ fn remove<P: Pfx>(
         table.remove(&prefix);
         return Some(old);
     }
-    mark(e, prefix, ctx, pending);
+    mark(e, prefix, ctx, q.pending);
     Some(e.remove_at(i))
 }
 

@@ -167,6 +167,8 @@ pub enum Reject {
     AsLoop,
     /// ORIGINATOR_ID is our router id (RFC 4456 §8).
     OriginatorIsUs,
+    /// CLUSTER_LIST holds our cluster id (RFC 4456 §8).
+    ClusterLoop,
 }
 
 impl fmt::Display for Reject {
@@ -179,6 +181,7 @@ impl fmt::Display for Reject {
             Reject::NotAllowed => "not in the allow-list",
             Reject::AsLoop => "own AS in AS_PATH",
             Reject::OriginatorIsUs => "ORIGINATOR_ID is our router id",
+            Reject::ClusterLoop => "CLUSTER_LIST holds our cluster id",
         })
     }
 }

@@ -11,6 +11,7 @@ pub mod mrt;
 pub mod nlri;
 pub mod notification;
 pub mod open;
+pub mod pack;
 pub mod refresh;
 pub mod ser;
 pub mod update;
