@@ -331,6 +331,40 @@ fn fib_next_hop_reachability() {
 }
 
 #[test]
+fn fib_reachability_coalesces_while_the_rib_is_busy() {
+    if !inner_or_run("fib_reachability_coalesces_while_the_rib_is_busy") {
+        return;
+    }
+    rt().block_on(async {
+        let (h, mut ev, task) = fib::spawn(cfg()).await.unwrap();
+        // Nobody reads the events while the kernel changes 21 times: the
+        // queue (16) fills, and what comes after must not be lost.
+        for i in 0..20 {
+            ok(&format!(
+                "ip route add 10.9.{i}.0/24 via 10.0.0.2 proto static"
+            ));
+        }
+        ok("ip addr add 10.0.7.1/24 dev v1");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut n = 0;
+        let mut last = None;
+        while let Ok(Some(e)) = tokio::time::timeout(Duration::from_secs(1), ev.recv()).await {
+            n += 1;
+            if let FibEvent::Reachability(r) = e {
+                last = Some(r);
+            }
+        }
+        let last = last.expect("snapshots");
+        assert!(n < 21, "{n} events for 21 changes: none coalesced");
+        // The last snapshot is the kernel as it is now.
+        assert!(last.resolves("10.0.7.2".parse().unwrap()));
+        assert!(last.resolves("10.9.19.1".parse().unwrap()));
+        h.shutdown().await.unwrap();
+        task.await.unwrap();
+    });
+}
+
+#[test]
 fn fib_drift_repair() {
     if !inner_or_run("fib_drift_repair") {
         return;

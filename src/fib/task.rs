@@ -63,9 +63,9 @@ pub async fn spawn(
     if fib.writer.is_some() {
         fib.adopt_previous().await?;
     }
-    // The handle carries what the dumps showed; the RIB hears of changes.
+    // The handle carries what the dumps showed (the resync has queued it
+    // as an event too); the RIB hears of every change from here on.
     let initial = fib.state.reachability();
-    fib.reach_unsent = false;
     fib.note_sync();
     fib.send_events();
     let task = tokio::spawn(fib.run(rx));
