@@ -163,13 +163,14 @@ pub async fn run(setup: Setup, view: Option<Box<dyn View>>) -> Result<(), String
     let mut view_tick = view
         .is_some()
         .then(|| tokio::time::interval(Duration::from_secs(1)));
-    let resolver = fib.resolver();
-    let connected = resolver.0.read().map(|v| v.connected()).unwrap_or_default();
-    let (ctl, first) = Controller::new(cfg, Box::new(resolver.clone()), connected, view.is_some());
+    let reachability = fib.initial_reachability();
+    let connected = reachability.connected();
+    let (ctl, first) = Controller::new(cfg, Box::new(reachability), connected, view.is_some());
     let mut d = Daemon {
         ctl,
         speaker,
         fib,
+        fib_synced: false,
         view,
         path: setup.path,
     };
@@ -194,14 +195,17 @@ pub async fn run(setup: Setup, view: Option<Box<dyn View>>) -> Result<(), String
                 let actions = d.ctl.handle(Event::EndOfBatch, Instant::now());
                 d.perform(actions).await;
             }
-            Some(FibEvent::ReachabilityChanged) = fib_events.recv() => {
-                // Links, addresses or routes changed: connected networks and
-                // next-hop reachability may have too.
-                let connected = resolver.0.read().map(|v| v.connected()).unwrap_or_default();
-                let ev = Event::Reachability { resolver: Box::new(resolver.clone()), connected };
-                let actions = d.ctl.handle(ev, Instant::now());
-                d.perform(actions).await;
-            }
+            Some(ev) = fib_events.recv() => match ev {
+                FibEvent::Reachability(r) => {
+                    // Links, addresses or routes changed: connected networks
+                    // and next-hop reachability may have too.
+                    let connected = r.connected();
+                    let ev = Event::Reachability { resolver: Box::new(r), connected };
+                    let actions = d.ctl.handle(ev, Instant::now());
+                    d.perform(actions).await;
+                }
+                FibEvent::InitialSyncOver => d.fib_synced = true,
+            },
             _ = sleep_until(timer) => {
                 let actions = d.ctl.handle(Event::Timer, Instant::now());
                 d.perform(actions).await;
@@ -275,6 +279,8 @@ struct Daemon {
     ctl: Controller,
     speaker: Speaker,
     fib: FibHandle,
+    /// The FIB's initial sync is over (`FibEvent::InitialSyncOver`).
+    fib_synced: bool,
     view: Option<Box<dyn View>>,
     path: Option<PathBuf>,
 }
@@ -355,7 +361,7 @@ impl Daemon {
                 controller: &self.ctl,
                 sessions: &sessions,
                 fib,
-                fib_synced: self.fib.initial_sync_over(),
+                fib_synced: self.fib_synced,
                 now: SystemTime::now(),
             },
         )

@@ -260,6 +260,14 @@ pub trait Resolver {
     fn resolves(&self, next_hop: IpAddr) -> bool;
 }
 
+/// A shared resolver resolves as what it points to (the FIB's
+/// `Arc<fib::Reachability>` snapshots go into the RIB as they are).
+impl<R: Resolver + ?Sized> Resolver for Arc<R> {
+    fn resolves(&self, next_hop: IpAddr) -> bool {
+        (**self).resolves(next_hop)
+    }
+}
+
 /// A resolver that accepts every next hop (for tests and --no-install).
 pub struct AlwaysResolves;
 

@@ -17,6 +17,7 @@ use bgpd::fib::{self, FibConfig, FibEvent, FibHandle, PrefixState};
 use bgpd::route::{NextHop, Resolver, RouteChange};
 use common::netns::Lab;
 use ipnet::IpNet;
+use tokio::sync::mpsc;
 
 const INNER: &str = "BGPD_FIB_NS";
 
@@ -146,6 +147,19 @@ async fn state(h: &FibHandle, prefix: &str) -> Option<PrefixState> {
     h.lookup(p(prefix)).await.unwrap().map(|s| s.state)
 }
 
+/// Waits for a reachability snapshot in which `addr` resolves (or not).
+async fn reachable(ev: &mut mpsc::Receiver<FibEvent>, addr: &str, want: bool) {
+    let addr: IpAddr = addr.parse().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout_at(deadline, ev.recv()).await {
+            Ok(Some(FibEvent::Reachability(r))) if r.resolves(addr) == want => return,
+            Ok(Some(_)) => {}
+            other => panic!("no snapshot where {addr} resolves: {want}; {other:?}"),
+        }
+    }
+}
+
 async fn eventually(what: &str, mut f: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !f().await {
@@ -221,8 +235,10 @@ fn fib_next_hop_reachability() {
     }
     rt().block_on(async {
         let (h, mut ev, task) = fib::spawn(cfg()).await.unwrap();
-        let resolver = h.resolver();
-        assert!(!resolver.resolves("10.0.5.2".parse().unwrap()));
+        assert!(
+            !h.initial_reachability()
+                .resolves("10.0.5.2".parse().unwrap())
+        );
         h.apply(vec![
             ch("10.20.0.0/24", &[nh("10.0.5.2")]),
             ch("2001:db8:20::/48", &[nh("2001:db8:5::2")]),
@@ -271,8 +287,7 @@ fn fib_next_hop_reachability() {
             ours("-6", "2001:db8:20::/48").contains("via 2001:db8:5::2 dev v1")
         })
         .await;
-        assert!(resolver.resolves("10.0.5.2".parse().unwrap()));
-        assert_eq!(ev.recv().await, Some(FibEvent::ReachabilityChanged));
+        reachable(&mut ev, "10.0.5.2", true).await;
 
         // Link down: the next hop is unreachable, the route goes.
         ok("ip link set v1 down");
@@ -284,7 +299,7 @@ fn fib_next_hop_reachability() {
             state(&h, "10.20.0.0/24").await == Some(PrefixState::Pending)
         })
         .await;
-        assert!(!resolver.resolves("10.0.5.2".parse().unwrap()));
+        reachable(&mut ev, "10.0.5.2", false).await;
         // And back.
         ok("ip link set v1 up");
         eventually("route back on link up", async || {
@@ -310,6 +325,40 @@ fn fib_next_hop_reachability() {
         })
         .await;
 
+        h.shutdown().await.unwrap();
+        task.await.unwrap();
+    });
+}
+
+#[test]
+fn fib_reachability_coalesces_while_the_rib_is_busy() {
+    if !inner_or_run("fib_reachability_coalesces_while_the_rib_is_busy") {
+        return;
+    }
+    rt().block_on(async {
+        let (h, mut ev, task) = fib::spawn(cfg()).await.unwrap();
+        // Nobody reads the events while the kernel changes 21 times: the
+        // queue (16) fills, and what comes after must not be lost.
+        for i in 0..20 {
+            ok(&format!(
+                "ip route add 10.9.{i}.0/24 via 10.0.0.2 proto static"
+            ));
+        }
+        ok("ip addr add 10.0.7.1/24 dev v1");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut n = 0;
+        let mut last = None;
+        while let Ok(Some(e)) = tokio::time::timeout(Duration::from_secs(1), ev.recv()).await {
+            n += 1;
+            if let FibEvent::Reachability(r) = e {
+                last = Some(r);
+            }
+        }
+        let last = last.expect("snapshots");
+        assert!(n < 21, "{n} events for 21 changes: none coalesced");
+        // The last snapshot is the kernel as it is now.
+        assert!(last.resolves("10.0.7.2".parse().unwrap()));
+        assert!(last.resolves("10.9.19.1".parse().unwrap()));
         h.shutdown().await.unwrap();
         task.await.unwrap();
     });
@@ -478,7 +527,7 @@ fn fib_restart_graceful_and_not() {
             .unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
 
-        let (h, _ev, task) = fib::spawn(keep.clone()).await.unwrap();
+        let (h, mut ev, task) = fib::spawn(keep.clone()).await.unwrap();
         assert_eq!(state(&h, "10.50.2.0/24").await, Some(PrefixState::Stale));
         // The RIB re-learns two of them (same next hops) and a new one.
         h.apply(vec![
@@ -493,8 +542,23 @@ fn fib_restart_graceful_and_not() {
             !ours("-4", "10.50.1.0/24").is_empty(),
             "stale routes stay until the initial sync"
         );
+        while let Ok(e) = ev.try_recv() {
+            assert!(
+                !matches!(e, FibEvent::InitialSyncOver),
+                "told before the sync"
+            );
+        }
         h.initial_sync_done().await.unwrap();
         h.flush().await.unwrap();
+        // The RIB hears that the sync is over (`bgpd health`, fib_synced).
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            match tokio::time::timeout_at(deadline, ev.recv()).await {
+                Ok(Some(FibEvent::InitialSyncOver)) => break,
+                Ok(Some(_)) => {}
+                other => panic!("no InitialSyncOver: {other:?}"),
+            }
+        }
         tokio::time::sleep(Duration::from_millis(300)).await;
         let _ = mon.kill();
         let _ = mon.wait();
@@ -519,12 +583,14 @@ fn fib_restart_graceful_and_not() {
 
         h.shutdown().await.unwrap();
         task.await.unwrap();
-        // Without graceful restart: all removed at shutdown (stale ones too).
+        // Without graceful restart: all removed at shutdown (stale ones too,
+        // and one of ours with another metric, before any sync).
+        ok("ip route add 10.52.0.0/24 via 10.0.0.2 proto 186 metric 50");
         let (h, _ev, task) = fib::spawn(cfg()).await.unwrap();
         h.apply(vec![ch("10.50.0.0/24", &[nh("10.0.0.2")])])
             .await
             .unwrap();
-        assert_eq!(h.shutdown().await.unwrap().removed, 3);
+        assert_eq!(h.shutdown().await.unwrap().removed, 4);
         task.await.unwrap();
         assert_eq!(
             sh("ip -4 route show proto 186; ip -6 route show proto 186").trim(),

@@ -2,20 +2,23 @@
 //! rtnetlink, watches the kernel for next-hop reachability, and keeps the
 //! kernel's copy of bgpd's routes exact. See docs/fib.md.
 //!
-//! One task ([`spawn`]) owns every netlink socket. The RIB talks to it
-//! through a [`FibHandle`] (bounded channel of [`FibCommand`]s), asks
-//! next-hop reachability synchronously through [`KernelResolver`] (an
-//! implementation of [`crate::route::Resolver`]) and hears about
-//! reachability changes as [`FibEvent`]s.
+//! What to install is decided without I/O in `state/` (desired against
+//! installed: slots, retries, stale routes, conflicts, checks, answers);
+//! one task ([`spawn`], `task.rs`) owns every netlink socket and carries
+//! out what the state asks. The RIB talks to it through a [`FibHandle`]
+//! (bounded channel of [`FibCommand`]s) and hears from it through
+//! [`FibEvent`]s: next-hop reachability comes as immutable
+//! [`Reachability`] snapshots (an implementation of
+//! [`crate::route::Resolver`]), so the two tasks share no state.
 
 mod nl;
 mod slots;
+mod state;
 mod task;
 pub mod view;
 
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -24,7 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::route::{ChangeSet, NextHop, RouteChange};
 pub use task::spawn;
-pub use view::{Hop, KernelResolver, KernelRoute, KernelView};
+pub use view::{Hop, KernelRoute, KernelView, Reachability};
 
 /// The kernel protocol number of BGP routes (`/etc/iproute2/rt_protos`:
 /// 186 "bgp", as FRR uses).
@@ -103,12 +106,18 @@ pub enum FibCommand {
 }
 
 /// What the FIB tells the RIB.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum FibEvent {
     /// Links, addresses or routes of other protocols changed: next hops
-    /// may have become reachable or unreachable. Re-check them with the
-    /// [`KernelResolver`]. Several changes may be reported once.
-    ReachabilityChanged,
+    /// may have become reachable or unreachable, and the connected
+    /// networks may be others. This is the kernel as it is now; resolve
+    /// through it from here on. Changes that come while the RIB's queue
+    /// is full are reported once, by the latest snapshot.
+    Reachability(Arc<Reachability>),
+    /// The initial sync is over: the routes a previous run left that the
+    /// RIB did not re-learn are being removed. Sent once (at once without
+    /// `install`).
+    InitialSyncOver,
 }
 
 /// The state of one prefix in the FIB.
@@ -229,26 +238,21 @@ pub struct FibClosed;
 #[derive(Clone, Debug)]
 pub struct FibHandle {
     tx: mpsc::Sender<FibCommand>,
-    resolver: KernelResolver,
-    synced: Arc<AtomicBool>,
+    initial: Arc<Reachability>,
 }
 
 impl FibHandle {
-    /// Whether the initial sync is over (routes of a previous run that the
-    /// RIB did not re-learn are gone), without asking the task.
-    pub fn initial_sync_over(&self) -> bool {
-        self.synced.load(Ordering::Relaxed)
+    /// The kernel's reachability when [`spawn`] had dumped it: next hops
+    /// resolve through it from the first UPDATE, until the first
+    /// [`FibEvent::Reachability`].
+    pub fn initial_reachability(&self) -> Arc<Reachability> {
+        self.initial.clone()
     }
 
     /// The raw command channel (bounded: a full channel makes the RIB wait,
     /// which is the backpressure).
     pub fn sender(&self) -> mpsc::Sender<FibCommand> {
         self.tx.clone()
-    }
-
-    /// Next-hop reachability from the kernel mirror, for the RIB.
-    pub fn resolver(&self) -> KernelResolver {
-        self.resolver.clone()
     }
 
     /// Hands changes to the FIB task in commands of at most

@@ -13,9 +13,9 @@ use std::io;
 use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 
-use ipnet::IpNet;
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 
+use super::state::{HopsId, Op, Outcome};
 use super::view::{Hop, KernelRoute};
 
 const NLM_F_REQUEST: u16 = 0x1;
@@ -42,38 +42,6 @@ const NLMSGERR_ATTR_MSG: u16 = 1;
 
 /// Bytes per `sendmsg`: well under the default socket send buffer.
 pub const BATCH_BYTES: usize = 60 * 1024;
-
-/// An interned set of hops: [`Writer::run`] looks its hops up when it
-/// encodes, so an operation does not carry (or allocate) them.
-pub type HopsId = u32;
-
-/// One kernel operation on one of bgpd's routes.
-#[derive(Clone, Copy, Debug)]
-pub enum Op {
-    /// Add or replace (NLM_F_CREATE | NLM_F_REPLACE).
-    Replace { prefix: IpNet, hops: HopsId },
-    /// Delete bgpd's route (matched by protocol, table and metric, so the
-    /// kernel itself refuses to touch anyone else's).
-    Delete { prefix: IpNet, metric: u32 },
-}
-
-impl Op {
-    pub fn prefix(&self) -> IpNet {
-        match self {
-            Op::Replace { prefix, .. } | Op::Delete { prefix, .. } => *prefix,
-        }
-    }
-}
-
-/// The kernel's answer to one operation.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    Ok,
-    /// errno and the kernel's extended-ack text, if any.
-    Err(i32, String),
-    /// No ack came back (lost): state unknown until the next check.
-    Unknown,
-}
 
 /// A netlink socket that writes routes.
 pub struct Writer {

@@ -1,76 +1,43 @@
-//! The FIB task: the single owner of bgpd's netlink sockets.
-//!
-//! Per prefix it keeps a [`Slot`] (8 bytes in a prefix trie): the id of
-//! the desired next-hop set, the id of the installed hop set and a few
-//! flags. The sets themselves are interned once each; a desired set caches
-//! its resolution through the kernel view until the view changes. Failures
-//! and foreign conflicts are rare and live in side maps.
+//! The FIB task: the single owner of bgpd's netlink sockets. It keeps the
+//! kernel view current from the event socket and from dumps, sends the
+//! operations the [`FibState`] asks for and feeds their outcomes back, and
+//! answers [`FibCommand`]s by asking the state. What to install, when to
+//! retry and what a check found are the state's (`state/`); this file
+//! does the netlink.
 
-use std::collections::{HashMap, HashSet};
 use std::io;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use futures::channel::mpsc::UnboundedReceiver;
 use futures::{StreamExt, TryStreamExt};
-use ipnet::IpNet;
 use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{AsyncSocket, SocketAddr};
 use rtnetlink::MulticastGroup;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tracing::{debug, error, info, warn};
+use tracing::{error, info, warn};
 
-use super::nl::{self, Dump, HopsId, Op, Outcome, Protocols, Writer};
-use super::slots::{CONFLICT, DIRTY, FAILED, Interner, Queue, SEEN, STALE, Slot, Slots, WANT_BITS};
-use super::view::{Hop, KernelResolver, KernelRoute, KernelView};
+use super::nl::{self, Dump, Protocols, Writer};
+use super::state::{self, FibState, Op};
+use super::view::KernelRoute;
 use super::*;
-use crate::route::NextHop;
 
 /// Prefixes pushed to the kernel per turn of the task loop.
 const CHUNK: usize = 32 * 1024;
-/// Prefixes whose repair is logged one by one; beyond, a summary.
-const LOG_EACH: usize = 50;
+/// Events the RIB's queue holds; more are coalesced in the task.
+const EVENTS: usize = 16;
 
 type Monitor = UnboundedReceiver<(NetlinkMessage<RouteNetlinkMessage>, SocketAddr)>;
 
-#[derive(Clone, Debug)]
-struct Fail {
-    errno: i32,
-    msg: String,
-    attempts: u32,
-    retry_at: Instant,
-}
-
-enum Target {
-    Install(HopsId),
-    Absent,
-    Keep,
-}
-
-/// What a check found, before repairing.
-#[derive(Default)]
-struct Drift {
-    missing: Vec<IpNet>,
-    unexpected: Vec<IpNet>,
-    differ: Vec<IpNet>,
-    other_metric: usize,
-}
-
 /// Starts the FIB: opens the sockets, mirrors the kernel, finds the routes
-/// a previous run left, and spawns the task. Returns the handle, the event
-/// receiver for the RIB and the task's join handle.
+/// a previous run left, and spawns the task. Returns the handle (with the
+/// reachability of the kernel as dumped), the event receiver for the RIB
+/// and the task's join handle.
 pub async fn spawn(
     cfg: FibConfig,
 ) -> io::Result<(FibHandle, mpsc::Receiver<FibEvent>, JoinHandle<()>)> {
-    let view = Arc::new(RwLock::new(KernelView::new(
-        cfg.protocol,
-        cfg.table,
-        cfg.resolve_via_default,
-    )));
     let monitor = open_monitor(cfg.protocol)?;
     let (conn, dump, _) = rtnetlink::new_connection_with_strict_check()?;
     tokio::spawn(conn);
@@ -79,50 +46,30 @@ pub async fn spawn(
     } else {
         None
     };
-    let (ev_tx, ev_rx) = mpsc::channel(16);
+    let (ev_tx, ev_rx) = mpsc::channel(EVENTS);
     let (tx, rx) = mpsc::channel(QUEUE);
     let mut fib = Fib {
-        cfg,
-        view: view.clone(),
+        state: FibState::new(cfg, Instant::now()),
         writer,
         dump,
         events: ev_tx,
-        slots: Slots::default(),
-        desired: Interner::new(WANT_BITS),
-        nh_cache: HashMap::new(),
-        hops: Interner::new(32),
-        dirty: Queue::default(),
-        todo: Queue::default(),
-        fails: HashMap::new(),
-        conflicts: HashSet::new(),
-        stale_other_metric: Vec::new(),
-        sync_done: false,
-        synced: Arc::new(AtomicBool::new(false)),
-        started: Instant::now(),
-        seen_gen: 0,
-        reconcile_at: None,
+        reach_unsent: false,
+        sync_unsent: false,
+        sync_told: false,
         monitor: Some(monitor),
         resync_needed: false,
-        ops: Default::default(),
     };
     fib.resync_view().await?;
-    if fib.cfg.install {
+    if fib.writer.is_some() {
         fib.adopt_previous().await?;
-    } else {
-        fib.sync_done = true;
-        fib.synced.store(true, Ordering::Relaxed);
     }
-    let synced = fib.synced.clone();
+    // The handle carries what the dumps showed (the resync has queued it
+    // as an event too); the RIB hears of every change from here on.
+    let initial = fib.state.reachability();
+    fib.note_sync();
+    fib.send_events();
     let task = tokio::spawn(fib.run(rx));
-    Ok((
-        FibHandle {
-            tx,
-            resolver: KernelResolver(view),
-            synced,
-        },
-        ev_rx,
-        task,
-    ))
+    Ok((FibHandle { tx, initial }, ev_rx, task))
 }
 
 fn open_monitor(protocol: u8) -> io::Result<Monitor> {
@@ -143,42 +90,18 @@ fn open_monitor(protocol: u8) -> io::Result<Monitor> {
 }
 
 struct Fib {
-    cfg: FibConfig,
-    view: Arc<RwLock<KernelView>>,
+    state: FibState,
     writer: Option<Writer>,
     /// For dumps of links and addresses (routes are dumped with nl::Dump).
     dump: rtnetlink::Handle,
     events: mpsc::Sender<FibEvent>,
-    slots: Slots,
-    /// Desired next-hop sets; the extra is the set's resolution through
-    /// the view (a hop-set id holding a reference, 0: unreachable), kept
-    /// current by `check_view`.
-    desired: Interner<NextHop, HopsId>,
-    /// Next hops resolved at `seen_gen` (those of live sets, and of sets
-    /// interned since): a new ECMP set resolves its members once each.
-    nh_cache: HashMap<NextHop, Option<Vec<Hop>>>,
-    /// Hop sets: installed ones (one reference per slot), resolutions (one
-    /// per desired set) and those of replaces in flight.
-    hops: Interner<Hop>,
-    /// Prefixes changed since `todo` was filled (DIRTY in their slot).
-    dirty: Queue,
-    /// Prefixes being pushed to the kernel, in descending address order.
-    todo: Queue,
-    /// Prefixes the kernel refused (FAILED in their slot).
-    fails: HashMap<IpNet, Fail>,
-    /// Prefixes held back by a foreign route (CONFLICT in their slot).
-    conflicts: HashSet<IpNet>,
-    /// Our routes found with another metric: removed at the initial sync.
-    stale_other_metric: Vec<(IpNet, u32)>,
-    sync_done: bool,
-    /// `sync_done`, for [`FibHandle::initial_sync_over`].
-    synced: Arc<AtomicBool>,
-    started: Instant,
-    seen_gen: u64,
-    reconcile_at: Option<Instant>,
+    /// Reachability changed since the RIB was last sent a snapshot.
+    reach_unsent: bool,
+    /// The initial sync is over and the RIB has not been told.
+    sync_unsent: bool,
+    sync_told: bool,
     monitor: Option<Monitor>,
     resync_needed: bool,
-    ops: crate::fib::FibOps,
 }
 
 enum Flow {
@@ -186,59 +109,27 @@ enum Flow {
     Stop,
 }
 
-/// Queues a prefix for the kernel unless it is queued already.
-fn mark(s: &mut Slot, dirty: &mut Queue, p: IpNet) {
-    if !s.has(DIRTY) {
-        s.set(DIRTY, true);
-        dirty.push(p);
-    }
-}
-
-/// Forgets a prefix's failure.
-fn clear_fail(s: &mut Slot, fails: &mut HashMap<IpNet, Fail>, p: &IpNet) {
-    if s.has(FAILED) {
-        s.set(FAILED, false);
-        fails.remove(p);
-    }
-}
-
-/// The on-link hops of an ECMP set: the union of its members' resolutions
-/// (`memo` saves resolving a next hop twice), sorted.
-fn resolve_set(
-    view: &KernelView,
-    set: &[NextHop],
-    memo: &mut HashMap<NextHop, Option<Vec<Hop>>>,
-) -> Vec<Hop> {
-    let mut hops = Vec::new();
-    for nh in set {
-        if let Some(h) = memo.entry(*nh).or_insert_with(|| view.resolve(nh)) {
-            hops.extend_from_slice(h);
-        }
-    }
-    hops.sort();
-    hops.dedup();
-    hops
-}
-
 impl Fib {
     async fn run(mut self, mut rx: mpsc::Receiver<FibCommand>) {
-        let period = if self.cfg.reconcile_interval.is_zero() {
+        let cfg = self.state.config();
+        let period = if cfg.reconcile_interval.is_zero() {
             Duration::from_secs(365 * 86400)
         } else {
-            self.cfg.reconcile_interval
+            cfg.reconcile_interval
         };
         let mut reconcile_tick =
             tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         let mut housekeeping = tokio::time::interval(Duration::from_millis(250));
         info!(
-            table = self.cfg.table,
-            protocol = self.cfg.protocol,
-            metric = self.cfg.metric,
-            install = self.cfg.install,
+            table = cfg.table,
+            protocol = cfg.protocol,
+            metric = cfg.metric,
+            install = cfg.install,
             "FIB task running"
         );
         loop {
-            let work = !self.todo.is_empty() || !self.dirty.is_empty();
+            let work = self.state.has_work();
+            let unsent = self.reach_unsent || self.sync_unsent;
             tokio::select! {
                 biased;
                 ev = next_event(&mut self.monitor) => match ev {
@@ -266,24 +157,61 @@ impl Fib {
                     self.reconcile().await;
                 }
                 _ = housekeeping.tick() => self.housekeeping().await,
+                // The RIB's queue had no room: wait for some.
+                _ = room(&self.events), if unsent => {}
                 _ = std::future::ready(()), if work => {
-                    self.flush_chunk(CHUNK);
+                    self.push(CHUNK);
                     tokio::task::yield_now().await;
                 }
             }
-            self.check_view();
+            self.settle();
         }
         info!("FIB task stopped");
     }
 
+    /// After anything that may have changed the view or the sync: the
+    /// state re-resolves, and the RIB hears what changed.
+    fn settle(&mut self) {
+        if self.state.settle() {
+            self.reach_unsent = true;
+        }
+        self.note_sync();
+        self.send_events();
+    }
+
+    fn note_sync(&mut self) {
+        if self.state.sync_done() && !self.sync_told {
+            self.sync_told = true;
+            self.sync_unsent = true;
+        }
+    }
+
+    /// Sends what the RIB has not heard yet while its queue has room; a
+    /// snapshot is taken when it is sent, so changes that wait coalesce
+    /// into one.
+    fn send_events(&mut self) {
+        while self.reach_unsent || self.sync_unsent {
+            let Ok(permit) = self.events.try_reserve() else {
+                // Full (the loop waits for room) or closed: the RIB is
+                // gone, nobody to tell.
+                if self.events.is_closed() {
+                    self.reach_unsent = false;
+                    self.sync_unsent = false;
+                }
+                return;
+            };
+            permit.send(next_report(
+                &self.state,
+                &mut self.reach_unsent,
+                &mut self.sync_unsent,
+            ));
+        }
+    }
+
     async fn command(&mut self, cmd: FibCommand) -> Flow {
         match cmd {
-            FibCommand::Apply(changes) => {
-                for c in changes {
-                    self.set_desired(c.prefix.trunc(), &c.next_hops);
-                }
-            }
-            FibCommand::InitialSyncDone => self.initial_sync_done("the RIB's initial sync"),
+            FibCommand::Apply(changes) => self.state.apply(changes),
+            FibCommand::InitialSyncDone => self.state.initial_sync_done("the RIB's initial sync"),
             FibCommand::Flush(reply) => {
                 self.flush_all();
                 let _ = reply.send(());
@@ -293,10 +221,10 @@ impl Fib {
                 let _ = reply.send(r);
             }
             FibCommand::Status(reply) => {
-                let _ = reply.send(self.status());
+                let _ = reply.send(self.state.status());
             }
             FibCommand::Lookup(p, reply) => {
-                let _ = reply.send(self.prefix_status(&p.trunc()));
+                let _ = reply.send(self.state.lookup(&p));
             }
             FibCommand::Shutdown(reply) => {
                 let r = self.shutdown();
@@ -307,128 +235,12 @@ impl Fib {
         Flow::Continue
     }
 
-    fn set_desired(&mut self, prefix: IpNet, next_hops: &[NextHop]) {
-        let sorted;
-        let next_hops = if next_hops.windows(2).all(|w| w[0] < w[1]) {
-            next_hops
-        } else {
-            let mut v = next_hops.to_vec();
-            v.sort();
-            v.dedup();
-            sorted = v;
-            &sorted[..]
-        };
-        let id = if next_hops.is_empty() {
-            0
-        } else {
-            self.intern_desired(next_hops)
-        };
-        match self.slots.get_mut(&prefix) {
-            Some(s) => {
-                let old = s.want();
-                s.set_want(id);
-                s.set(STALE, false);
-                mark(s, &mut self.dirty, prefix);
-                self.release_desired(old);
-            }
-            None if id == 0 => {}
-            None => {
-                self.slots.insert(prefix, Slot::new(id, 0, DIRTY));
-                self.dirty.push(prefix);
-            }
-        }
-    }
-
-    /// A reference to a desired set; a new one is resolved right away.
-    fn intern_desired(&mut self, set: &[NextHop]) -> u32 {
-        let (id, new) = self.desired.intern(set);
-        if new {
-            let view = self.view.read().unwrap_or_else(|e| e.into_inner());
-            if self.nh_cache.len() > 4 * self.desired.len() + 1024 {
-                // Mostly next hops of sets gone since: start over.
-                self.nh_cache.clear();
-            }
-            let hops = if view.generation == self.seen_gen {
-                resolve_set(&view, set, &mut self.nh_cache)
-            } else {
-                resolve_set(&view, set, &mut HashMap::new())
-            };
-            drop(view);
-            let h = if hops.is_empty() {
-                0
-            } else {
-                self.hops.intern(&hops).0
-            };
-            *self.desired.extra_mut(id) = h;
-        }
-        id
-    }
-
-    fn release_desired(&mut self, id: u32) {
-        if let Some(h) = self.desired.release(id) {
-            self.hops.release(h);
-        }
-    }
-
-    fn mark_dirty(&mut self, p: IpNet) {
-        if let Some(s) = self.slots.get_mut(&p) {
-            mark(s, &mut self.dirty, p);
-        }
-    }
-
-    fn initial_sync_done(&mut self, why: &str) {
-        if self.sync_done {
-            return;
-        }
-        self.sync_done = true;
-        self.synced.store(true, Ordering::Relaxed);
-        let mut n = 0;
-        for (p, s) in self.slots.iter_mut() {
-            if s.has(STALE) {
-                mark(s, &mut self.dirty, p);
-                n += 1;
-            }
-        }
-        info!(
-            stale = n,
-            "initial sync done ({why}): removing routes of a previous run that were not re-learned"
-        );
-        let old = std::mem::take(&mut self.stale_other_metric);
-        if let Some(w) = self.writer.as_mut() {
-            for chunk in old.chunks(CHUNK) {
-                let ops: Vec<Op> = chunk
-                    .iter()
-                    .map(|&(prefix, metric)| Op::Delete { prefix, metric })
-                    .collect();
-                for (op, out) in ops.iter().zip(w.run(&ops, |_| &[])) {
-                    if let Outcome::Err(errno, msg) = out
-                        && errno != libc::ESRCH
-                        && errno != libc::ENOENT
-                    {
-                        warn!(prefix = %op.prefix(), errno, %msg, "cannot remove an old route");
-                    }
-                }
-            }
-        }
-    }
-
     async fn housekeeping(&mut self) {
         let now = Instant::now();
-        if !self.sync_done && now >= self.started + self.cfg.stale_timeout {
-            self.initial_sync_done("timeout");
-        }
-        let due: Vec<IpNet> = self
-            .fails
-            .iter()
-            .filter(|(_, f)| f.retry_at <= now)
-            .map(|(p, _)| *p)
-            .collect();
-        for p in due {
-            self.mark_dirty(p);
-        }
+        self.state.tick(now);
         if self.resync_needed {
             if self.monitor.is_none() {
-                match open_monitor(self.cfg.protocol) {
+                match open_monitor(self.state.config().protocol) {
                     Ok(m) => self.monitor = Some(m),
                     Err(e) => {
                         error!(error = %e, "cannot reopen the netlink event socket");
@@ -441,40 +253,28 @@ impl Fib {
                 Err(e) => error!(error = %e, "kernel resync failed; will retry"),
             }
         }
-        if self.reconcile_at.is_some_and(|t| t <= now) {
-            self.reconcile_at = None;
+        if self.state.check_due(now) {
             self.reconcile().await;
         }
     }
+
     /// A multicast notification (links, addresses, other protocols' routes).
     fn kernel_event(&mut self, msg: NetlinkMessage<RouteNetlinkMessage>) {
-        let mut view = self.view.write().unwrap_or_else(|e| e.into_inner());
+        let st = &mut self.state;
         match msg.payload {
             NetlinkPayload::InnerMessage(m) => match m {
-                RouteNetlinkMessage::NewLink(l) | RouteNetlinkMessage::DelLink(l) => {
-                    let deleted = matches!(m_kind(&msg.header), Kind::Del);
-                    if view.link(&l, deleted) {
-                        debug!(ifindex = l.header.index, "link changed");
-                        // A link going down makes the kernel drop routes
-                        // through it without telling (IPv4): check soon.
-                        self.reconcile_at
-                            .get_or_insert(Instant::now() + Duration::from_secs(1));
-                    }
-                }
-                RouteNetlinkMessage::NewAddress(a) => {
-                    view.address(&a, false);
-                }
-                RouteNetlinkMessage::DelAddress(a) => {
-                    view.address(&a, true);
-                }
+                RouteNetlinkMessage::NewLink(l) => st.link(&l, false, Instant::now()),
+                RouteNetlinkMessage::DelLink(l) => st.link(&l, true, Instant::now()),
+                RouteNetlinkMessage::NewAddress(a) => st.address(&a, false),
+                RouteNetlinkMessage::DelAddress(a) => st.address(&a, true),
                 RouteNetlinkMessage::NewRoute(r) => {
                     if let Some(k) = KernelRoute::from_message(&r) {
-                        view.route(k, false);
+                        st.route(k, false);
                     }
                 }
                 RouteNetlinkMessage::DelRoute(r) => {
                     if let Some(k) = KernelRoute::from_message(&r) {
-                        view.route(k, true);
+                        st.route(k, true);
                     }
                 }
                 _ => {}
@@ -487,337 +287,38 @@ impl Fib {
         }
     }
 
-    /// After view changes: re-resolve the desired sets, mark the prefixes
-    /// whose resolution or foreign-conflict state may have changed, tell
-    /// the RIB.
-    fn check_view(&mut self) {
-        let view_lock = self.view.clone();
-        let view = view_lock.read().unwrap_or_else(|e| e.into_inner());
-        if view.generation == self.seen_gen {
-            return;
-        }
-        self.seen_gen = view.generation;
-        // The next hops of the live sets, resolved afresh.
-        let mut memo = HashMap::with_capacity(self.nh_cache.len());
-        let mut changed = HashSet::new();
-        for id in self.desired.ids() {
-            let hops = resolve_set(&view, self.desired.get(id), &mut memo);
-            let new = if hops.is_empty() {
-                0
-            } else {
-                self.hops.intern(&hops).0
-            };
-            let old = std::mem::replace(self.desired.extra_mut(id), new);
-            if new != old {
-                changed.insert(id);
-            }
-            self.hops.release(old);
-        }
-        self.nh_cache = memo;
-        if !changed.is_empty() {
-            debug!(
-                sets = changed.len(),
-                of = self.desired.len(),
-                "next-hop resolution changed"
-            );
-            for (p, s) in self.slots.iter_mut() {
-                if changed.contains(&s.want()) {
-                    mark(s, &mut self.dirty, p);
-                }
-            }
-        }
-        // Prefixes whose foreign-conflict state may have changed.
-        for p in self.conflicts.iter() {
-            if let Some(s) = self.slots.get_mut(p) {
-                mark(s, &mut self.dirty, *p);
-            }
-        }
-        for p in view.foreign_prefixes() {
-            if let Some(s) = self.slots.get_mut(&p) {
-                mark(s, &mut self.dirty, p);
-            }
-        }
-        drop(view);
-        let _ = self.events.try_send(FibEvent::ReachabilityChanged);
-    }
-
-    /// What the kernel should hold for a prefix. Updates its conflict
-    /// state, which only matters with something desired.
-    fn target(&mut self, view: &KernelView, p: &IpNet, s: &mut Slot) -> Target {
-        let want = s.want();
-        if want == 0 {
-            return if s.has(STALE) && !self.sync_done {
-                Target::Keep
-            } else {
-                Target::Absent
-            };
-        }
-        let conflict = view.foreign_conflict(p, self.cfg.metric);
-        if conflict != s.has(CONFLICT) {
-            s.set(CONFLICT, conflict);
-            if conflict {
-                self.conflicts.insert(*p);
-            } else {
-                self.conflicts.remove(p);
-            }
-        }
-        match *self.desired.extra(want) {
-            0 => Target::Absent,
-            _ if conflict => Target::Absent,
-            h => Target::Install(h),
-        }
-    }
-
     fn flush_all(&mut self) {
-        while !self.todo.is_empty() || !self.dirty.is_empty() {
-            self.flush_chunk(CHUNK);
+        while self.state.has_work() {
+            self.push(CHUNK);
         }
     }
 
-    /// Pushes up to `limit` dirty prefixes to the kernel.
-    fn flush_chunk(&mut self, limit: usize) {
-        if self.todo.is_empty() {
-            std::mem::swap(&mut self.todo, &mut self.dirty);
-            self.dirty.shrink();
-            // In address order: neighbouring prefixes share the kernel's
-            // LC-trie nodes (net/ipv4/fib_trie.c), so ordered changes stay
-            // in cache; random order is ~1.5x slower. Descending: a delete
-            // recomputes its node's suffix length scanning the children
-            // from the lowest index (update_suffix), which stops early
-            // while those are still there. Measured at 1M routes:
-            // withdrawing in ascending order took ~1.5x as long.
-            self.todo.sort();
-        }
-        let mut batch = Vec::with_capacity(limit.min(self.todo.len()));
-        while batch.len() < limit
-            && let Some(p) = self.todo.pop()
-        {
-            batch.push(p);
-        }
-        self.todo.shrink();
-        self.push(batch);
-        if self.todo.is_empty() && self.dirty.is_empty() {
-            // All done: memory freed by withdrawals can go back.
-            self.slots.compact();
-            #[cfg(debug_assertions)]
-            self.check_refs();
-        }
-    }
-
-    /// Debug builds: every set's reference count is what the slots and
-    /// the resolutions hold (no operation is in flight here).
-    #[cfg(debug_assertions)]
-    fn check_refs(&self) {
-        if self.slots.v4.len() + self.slots.v6.len() > 10_000 {
-            return;
-        }
-        let mut want: HashMap<u32, u32> = HashMap::new();
-        let mut have: HashMap<u32, u32> = HashMap::new();
-        for (_, s) in self.slots.iter() {
-            *want.entry(s.want()).or_default() += 1;
-            *have.entry(s.have).or_default() += 1;
-        }
-        for id in self.desired.ids() {
-            assert_eq!(
-                self.desired.refs(id),
-                want.remove(&id).unwrap_or(0),
-                "desired set {id}"
-            );
-            *have.entry(*self.desired.extra(id)).or_default() += 1;
-        }
-        want.remove(&0);
-        assert!(want.is_empty(), "slots name freed desired sets: {want:?}");
-        for id in self.hops.ids() {
-            assert_eq!(
-                self.hops.refs(id),
-                have.remove(&id).unwrap_or(0),
-                "hop set {id}"
-            );
-        }
-        have.remove(&0);
-        assert!(have.is_empty(), "slots name freed hop sets: {have:?}");
-    }
-
-    /// Brings the kernel in line for these prefixes.
-    fn push(&mut self, batch: Vec<IpNet>) {
-        if self.writer.is_none() {
-            // --no-install: nothing goes to the kernel.
-            for p in batch {
-                if let Some(s) = self.slots.get_mut(&p) {
-                    s.set(DIRTY, false);
-                    if s.want() == 0 {
-                        self.forget(&p);
-                    }
-                }
-            }
-            return;
-        }
-        let view_lock = self.view.clone();
-        let view = view_lock.read().unwrap_or_else(|e| e.into_inner());
-        let mut ops = Vec::with_capacity(batch.len());
-        for p in batch {
-            let Some(mut s) = self.slots.get(&p).copied() else {
-                continue;
-            };
-            s.set(DIRTY, false);
-            let t = self.target(&view, &p, &mut s);
-            let mut idle = false;
-            match (t, s.have) {
-                (Target::Keep, _) => {}
-                (Target::Install(h), have) if have == h => {
-                    clear_fail(&mut s, &mut self.fails, &p);
-                }
-                (Target::Install(h), _) => {
-                    // The operation holds a reference until its outcome.
-                    self.hops.retain(h);
-                    ops.push(Op::Replace { prefix: p, hops: h });
-                }
-                (Target::Absent, 0) => {
-                    clear_fail(&mut s, &mut self.fails, &p);
-                    idle = s.idle();
-                }
-                (Target::Absent, _) => ops.push(Op::Delete {
-                    prefix: p,
-                    metric: self.cfg.metric,
-                }),
-            }
-            if idle {
-                self.forget(&p);
-            } else if let Some(slot) = self.slots.get_mut(&p) {
-                *slot = s;
-            }
-        }
-        drop(view);
+    /// Sends the state's next operations (up to `limit` prefixes) and
+    /// hands it the kernel's answers.
+    fn push(&mut self, limit: usize) {
+        let ops = self.state.next_ops(limit);
         if ops.is_empty() {
             return;
         }
-        let Fib { writer, hops, .. } = self;
+        let Fib { writer, state, .. } = self;
         let outcomes = writer
             .as_mut()
-            .expect("install mode")
-            .run(&ops, |id| hops.get(id));
-        for (op, out) in ops.into_iter().zip(outcomes) {
-            self.outcome(op, out);
-        }
-    }
-
-    /// Drops a prefix's slot, with the references and side entries it held.
-    fn forget(&mut self, p: &IpNet) {
-        if let Some(s) = self.slots.remove(p) {
-            self.release_desired(s.want());
-            self.hops.release(s.have);
-            if s.has(FAILED) {
-                self.fails.remove(p);
-            }
-            if s.has(CONFLICT) {
-                self.conflicts.remove(p);
-            }
-        }
-    }
-
-    /// A delete is done: nothing of ours is in the kernel for `p`.
-    fn removed(&mut self, p: &IpNet) {
-        let Some(s) = self.slots.get_mut(p) else {
-            return;
-        };
-        let old = std::mem::take(&mut s.have);
-        s.set(STALE, false);
-        clear_fail(s, &mut self.fails, p);
-        let idle = s.idle();
-        self.hops.release(old);
-        if idle {
-            self.forget(p);
-        }
-    }
-
-    fn outcome(&mut self, op: Op, out: Outcome) {
-        let p = op.prefix();
-        match (&op, &out) {
-            (Op::Replace { .. }, Outcome::Ok) => self.ops.replaced += 1,
-            (Op::Delete { .. }, Outcome::Ok) => self.ops.deleted += 1,
-            (Op::Delete { .. }, Outcome::Err(e, _)) if *e == libc::ESRCH || *e == libc::ENOENT => {
-                self.ops.deleted += 1
-            }
-            (_, Outcome::Err(..)) => self.ops.errors += 1,
-            (_, Outcome::Unknown) => self.ops.unacknowledged += 1,
-        }
-        match (op, out) {
-            (Op::Replace { hops, .. }, Outcome::Ok) => {
-                // The operation's reference goes to the slot.
-                let old = match self.slots.get_mut(&p) {
-                    Some(s) => {
-                        clear_fail(s, &mut self.fails, &p);
-                        std::mem::replace(&mut s.have, hops)
-                    }
-                    None => hops,
-                };
-                self.hops.release(old);
-            }
-            (Op::Delete { .. }, Outcome::Ok) => self.removed(&p),
-            (Op::Delete { .. }, Outcome::Err(errno, _))
-                if errno == libc::ESRCH || errno == libc::ENOENT =>
-            {
-                // Already gone (the kernel flushed it with its link, or
-                // someone deleted it): done.
-                self.removed(&p);
-            }
-            (op, Outcome::Err(errno, msg)) => {
-                let what = match op {
-                    Op::Replace { hops, .. } => {
-                        self.hops.release(hops);
-                        "install"
-                    }
-                    Op::Delete { .. } => "remove",
-                };
-                let Some(s) = self.slots.get_mut(&p) else {
-                    return;
-                };
-                s.set(FAILED, true);
-                let attempts = self.fails.get(&p).map_or(0, |f| f.attempts) + 1;
-                let backoff =
-                    Duration::from_millis(500u64 << attempts.min(6)).min(Duration::from_secs(30));
-                warn!(
-                    prefix = %p,
-                    errno,
-                    error = %std::io::Error::from_raw_os_error(errno),
-                    kernel = %msg,
-                    attempts,
-                    "cannot {what} route; retrying in {backoff:?}"
-                );
-                self.fails.insert(
-                    p,
-                    Fail {
-                        errno,
-                        msg,
-                        attempts,
-                        retry_at: Instant::now() + backoff,
-                    },
-                );
-                if errno == libc::ENOBUFS || errno == libc::ENOMEM {
-                    self.reconcile_at
-                        .get_or_insert(Instant::now() + Duration::from_secs(1));
-                }
-            }
-            (op, Outcome::Unknown) => {
-                warn!(prefix = %op.prefix(), "no kernel ack; checking the kernel soon");
-                if let Op::Replace { hops, .. } = op {
-                    self.hops.release(hops);
-                }
-                self.mark_dirty(p);
-                self.reconcile_at
-                    .get_or_insert(Instant::now() + Duration::from_secs(1));
-            }
-        }
+            .expect("operations only with install")
+            .run(&ops, |id| state.hops(id));
+        state.outcomes(ops, outcomes, Instant::now());
     }
 
     /// Streams a dump of our routes (protocol and table, both families)
     /// through `f`, one kernel buffer at a time; returns how many.
-    async fn scan_ours(&mut self, mut f: impl FnMut(&mut Self, KernelRoute)) -> io::Result<usize> {
+    async fn scan_ours(
+        &mut self,
+        mut f: impl FnMut(&mut FibState, KernelRoute),
+    ) -> io::Result<usize> {
         let mut n = 0;
         let mut batch = Vec::new();
+        let (protocol, table) = (self.state.config().protocol, self.state.config().table);
         for family in [libc::AF_INET, libc::AF_INET6] {
-            let only = Protocols::Only(self.cfg.protocol);
-            let mut dump = Dump::routes(family as u8, self.cfg.table, only)?;
+            let mut dump = Dump::routes(family as u8, table, Protocols::Only(protocol))?;
             loop {
                 let more = match dump.next(|r| batch.push(r)) {
                     Ok(more) => more,
@@ -827,7 +328,7 @@ impl Fib {
                 };
                 n += batch.len();
                 for r in batch.drain(..) {
-                    f(self, r);
+                    f(&mut self.state, r);
                 }
                 if !more {
                     break;
@@ -853,13 +354,14 @@ impl Fib {
         }
         // Other protocols' routes; ours are skipped unparsed.
         let mut routes = Vec::new();
-        let mut tables = vec![self.cfg.table];
-        if self.cfg.table != RT_TABLE_MAIN {
+        let cfg = self.state.config();
+        let mut tables = vec![cfg.table];
+        if cfg.table != RT_TABLE_MAIN {
             tables.push(RT_TABLE_MAIN);
         }
+        let others = Protocols::Except(cfg.protocol);
         for t in tables {
             for family in [libc::AF_INET, libc::AF_INET6] {
-                let others = Protocols::Except(self.cfg.protocol);
                 let mut dump = Dump::routes(family as u8, t, others)?;
                 loop {
                     match dump.next(|r| routes.push(r)) {
@@ -871,51 +373,15 @@ impl Fib {
                 }
             }
         }
-        {
-            let mut v = self.view.write().unwrap_or_else(|e| e.into_inner());
-            v.clear();
-            for l in &links {
-                v.link(l, false);
-            }
-            for a in &addrs {
-                v.address(a, false);
-            }
-            for r in routes {
-                v.route(r, false);
-            }
-            debug!(
-                links = links.len(),
-                addresses = addrs.len(),
-                "kernel view synchronised"
-            );
-        }
-        self.check_view();
+        self.state.resync(&links, &addrs, routes);
+        self.settle();
         Ok(())
     }
 
     /// At startup: routes of our protocol from a previous run stay (stale)
     /// until the RIB re-learns them or the initial sync ends.
     async fn adopt_previous(&mut self) -> io::Result<()> {
-        let n = self
-            .scan_ours(|fib, r| {
-                if r.metric != fib.cfg.metric {
-                    fib.stale_other_metric.push((r.prefix, r.metric));
-                    return;
-                }
-                let (h, _) = fib.hops.intern(&r.gateway_hops());
-                let old = match fib.slots.get_mut(&r.prefix) {
-                    Some(s) => {
-                        s.set(STALE, true);
-                        std::mem::replace(&mut s.have, h)
-                    }
-                    None => {
-                        fib.slots.insert(r.prefix, Slot::new(0, h, STALE));
-                        0
-                    }
-                };
-                fib.hops.release(old);
-            })
-            .await?;
+        let n = self.scan_ours(|st, r| st.adopt(r)).await?;
         if n > 0 {
             info!(
                 routes = n,
@@ -925,137 +391,25 @@ impl Fib {
         Ok(())
     }
 
-    /// One of our routes in a check's dump against its slot.
-    fn compare(&mut self, r: KernelRoute, d: &mut Drift) {
-        if r.metric != self.cfg.metric {
-            d.other_metric += 1;
-            if d.other_metric <= LOG_EACH {
-                warn!(prefix = %r.prefix, metric = r.metric, "removing our route with another metric");
-            }
-            self.stale_other_metric.push((r.prefix, r.metric));
-            return;
-        }
-        let hops = r.gateway_hops();
-        let p = r.prefix;
-        let Fib {
-            slots,
-            hops: sets,
-            dirty,
-            sync_done,
-            ..
-        } = self;
-        let Some(s) = slots.get_mut(&p) else {
-            let (h, _) = sets.intern(&hops);
-            let stale = if *sync_done { 0 } else { STALE };
-            slots.insert(p, Slot::new(0, h, SEEN | DIRTY | stale));
-            dirty.push(p);
-            d.unexpected.push(p);
-            return;
-        };
-        if s.has(SEEN) {
-            // Listed twice: the first one counts.
-            return;
-        }
-        s.set(SEEN, true);
-        if s.have != 0 && sets.get(s.have) == hops.as_slice() {
-            return;
-        }
-        let (h, _) = sets.intern(&hops);
-        let old = std::mem::replace(&mut s.have, h);
-        if old == 0 {
-            d.unexpected.push(p);
-        } else {
-            d.differ.push(p);
-        }
-        mark(s, dirty, p);
-        sets.release(old);
-    }
-
     /// Compares desired with the kernel and repairs the difference.
     async fn reconcile(&mut self) -> ReconcileReport {
-        let mut report = ReconcileReport::default();
         if self.writer.is_none() {
-            return report;
+            return ReconcileReport::default();
         }
         self.flush_all();
-        let mut d = Drift::default();
-        let scanned = self.scan_ours(|fib, r| fib.compare(r, &mut d)).await;
-        if d.other_metric > LOG_EACH {
-            warn!(
-                count = d.other_metric,
-                "removing our routes with another metric (only the first {LOG_EACH} logged)"
-            );
+        let mut check = self.state.check();
+        let scanned = self.scan_ours(|st, r| st.check_route(&mut check, r)).await;
+        if let Err(e) = &scanned {
+            error!(error = %e, "cannot dump our routes; check skipped");
         }
-        let Fib {
-            slots, hops, dirty, ..
-        } = self;
-        for (p, s) in slots.iter_mut() {
-            if s.has(SEEN) {
-                s.set(SEEN, false);
-            } else if s.have != 0 && scanned.is_ok() {
-                // Believed installed, not in the kernel.
-                hops.release(std::mem::take(&mut s.have));
-                d.missing.push(p);
-                mark(s, dirty, p);
-            }
-        }
-        match scanned {
-            Ok(n) => report.kernel_routes = n,
-            Err(e) => {
-                // What the partial dump showed is queued; the rest waits.
-                error!(error = %e, "cannot dump our routes; check skipped");
-                self.reconcile_at = Some(Instant::now() + Duration::from_secs(5));
-                return report;
-            }
-        }
-        if self.sync_done && !self.stale_other_metric.is_empty() {
-            self.sync_done = false;
-            self.initial_sync_done("reconcile");
+        if !self
+            .state
+            .check_dumped(&mut check, scanned.is_ok(), Instant::now())
+        {
+            return ReconcileReport::default();
         }
         self.flush_all();
-        let installed_now = |s: &Self, p: &IpNet| s.slots.get(p).is_some_and(|s| s.have != 0);
-        for p in d.missing {
-            if installed_now(self, &p) {
-                report.reinstalled.push(p);
-            }
-        }
-        for p in d.unexpected {
-            if !installed_now(self, &p) {
-                report.removed.push(p);
-            }
-        }
-        for p in d.differ {
-            if installed_now(self, &p) {
-                report.replaced.push(p);
-            } else {
-                report.removed.push(p);
-            }
-        }
-        for (p, f) in &self.fails {
-            report.failed.push((
-                *p,
-                format!("{} {}", io::Error::from_raw_os_error(f.errno), f.msg),
-            ));
-        }
-        for (what, list) in [
-            ("missing route reinstalled", &report.reinstalled),
-            ("unwanted route removed", &report.removed),
-            ("route with wrong next hops replaced", &report.replaced),
-        ] {
-            for p in list.iter().take(LOG_EACH) {
-                warn!(prefix = %p, "kernel drift repaired: {what}");
-            }
-            if list.len() > LOG_EACH {
-                warn!(
-                    count = list.len(),
-                    "kernel drift repaired: {what} (only the first {LOG_EACH} logged)"
-                );
-            }
-        }
-        if report.repaired() == 0 {
-            debug!(routes = report.kernel_routes, "kernel check: no drift");
-        }
-        report
+        self.state.check_report(check)
     }
 
     fn shutdown(&mut self) -> ShutdownReport {
@@ -1063,9 +417,10 @@ impl Fib {
         if self.writer.is_none() {
             return r;
         }
-        if let Some(keep) = self.cfg.keep_on_shutdown {
+        if self.state.keeps_at_shutdown() {
             self.flush_all();
-            r.kept = self.slots.iter().filter(|(_, s)| s.have != 0).count();
+            r.kept = self.state.installed();
+            let keep = self.state.config().keep_on_shutdown.unwrap_or_default();
             info!(
                 routes = r.kept,
                 "shutdown: leaving our routes in the kernel for {keep:?} (graceful restart)"
@@ -1073,27 +428,16 @@ impl Fib {
             return r;
         }
         // In chunks: a million routes need no million-entry list.
-        let metric = self.cfg.metric;
-        let w = self.writer.as_mut().expect("install mode");
-        let mut ops = Vec::with_capacity(CHUNK);
+        let Fib { writer, state, .. } = self;
+        let w = writer.as_mut().expect("install mode");
+        let mut ops: Vec<Op> = Vec::with_capacity(CHUNK);
         let mut run = |ops: &mut Vec<Op>| {
             for (op, out) in ops.iter().zip(w.run(ops, |_| &[])) {
-                match out {
-                    Outcome::Ok => r.removed += 1,
-                    Outcome::Err(errno, _) if errno == libc::ESRCH || errno == libc::ENOENT => {}
-                    Outcome::Err(errno, msg) => {
-                        warn!(prefix = %op.prefix(), errno, %msg, "shutdown: cannot remove route")
-                    }
-                    Outcome::Unknown => warn!(prefix = %op.prefix(), "shutdown: no ack"),
-                }
+                state::shutdown_outcome(&mut r, op, out);
             }
             ops.clear();
         };
-        let installed = self.slots.iter().filter(|(_, s)| s.have != 0);
-        let ours = installed.map(|(prefix, _)| Op::Delete { prefix, metric });
-        let others = self.stale_other_metric.drain(..);
-        let others = others.map(|(prefix, metric)| Op::Delete { prefix, metric });
-        for op in ours.chain(others) {
+        for op in state.shutdown_ops() {
             ops.push(op);
             if ops.len() == CHUNK {
                 run(&mut ops);
@@ -1106,165 +450,22 @@ impl Fib {
         );
         r
     }
-
-    fn prefix_status(&self, p: &IpNet) -> Option<PrefixStatus> {
-        let view = self.view.read().unwrap_or_else(|e| e.into_inner());
-        self.prefix_status_in(&view, p)
-    }
-
-    fn prefix_status_in(&self, view: &KernelView, p: &IpNet) -> Option<PrefixStatus> {
-        let s = self.slots.get(p)?;
-        let foreign: Vec<ForeignRoute> = view
-            .foreign(p)
-            .iter()
-            .map(|r| ForeignRoute {
-                prefix: *p,
-                protocol: r.protocol,
-                metric: r.metric,
-            })
-            .collect();
-        let desired = self.desired.get(s.want());
-        let state = if self.writer.is_none() {
-            PrefixState::NotInstalled
-        } else if desired.is_empty() && s.has(STALE) {
-            PrefixState::Stale
-        } else if let Some(f) = foreign.iter().find(|f| f.metric == self.cfg.metric) {
-            PrefixState::ForeignConflict {
-                protocol: f.protocol,
-                metric: f.metric,
-            }
-        } else if let Some(f) = self.fails.get(p).filter(|_| s.has(FAILED)) {
-            PrefixState::Failed {
-                errno: f.errno,
-                error: format!("{}: {}", io::Error::from_raw_os_error(f.errno), f.msg),
-                attempts: f.attempts,
-            }
-        } else if s.have != 0 {
-            PrefixState::Installed {
-                hops: self
-                    .hops
-                    .get(s.have)
-                    .iter()
-                    .map(|h| hop_name(view, h))
-                    .collect(),
-            }
-        } else {
-            PrefixState::Pending
-        };
-        Some(PrefixStatus {
-            prefix: *p,
-            desired: desired.iter().map(|n| n.to_string()).collect(),
-            state,
-            foreign,
-        })
-    }
-
-    /// The state of a prefix as [`Fib::prefix_status_in`] names it, without
-    /// building the status (no allocation unless a foreign route exists).
-    fn state_of(&self, view: &KernelView, p: &IpNet, s: &Slot) -> StateKind {
-        if self.writer.is_none() {
-            StateKind::Other
-        } else if s.want() == 0 && s.has(STALE) {
-            StateKind::Stale
-        } else if view.foreign(p).iter().any(|f| f.metric == self.cfg.metric) {
-            StateKind::Conflict
-        } else if s.has(FAILED) && self.fails.contains_key(p) {
-            StateKind::Failed
-        } else if s.have != 0 {
-            StateKind::Other
-        } else {
-            StateKind::Pending
-        }
-    }
-
-    /// Counts, and the first [`PROBLEMS_LISTED`] prefixes (in prefix order)
-    /// not installed as desired or with a foreign route: at a million
-    /// pending routes the full list would be hundreds of megabytes.
-    fn status(&self) -> FibStatus {
-        let mut s = FibStatus {
-            install: self.cfg.install,
-            table: self.cfg.table,
-            protocol: self.cfg.protocol,
-            metric: self.cfg.metric,
-            initial_sync_done: self.sync_done,
-            ops: self.ops,
-            ..Default::default()
-        };
-        let view = self.view.read().unwrap_or_else(|e| e.into_inner());
-        let interesting = |e: &Slot| {
-            e.has(STALE) || e.has(FAILED) || (e.want() != 0 && e.have == 0) || e.has(CONFLICT)
-        };
-        let mut listed = Vec::new();
-        let list = |p: IpNet, listed: &mut Vec<IpNet>, omitted: &mut usize| {
-            if listed.len() < PROBLEMS_LISTED {
-                listed.push(p);
-            } else {
-                *omitted += 1;
-            }
-        };
-        for (p, e) in self.slots.iter() {
-            if e.want() != 0 {
-                s.desired += 1;
-            }
-            if e.have != 0 {
-                s.installed += 1;
-            }
-            if interesting(e) {
-                match self.state_of(&view, &p, e) {
-                    StateKind::Pending => s.pending += 1,
-                    StateKind::Failed => s.failed += 1,
-                    StateKind::Conflict => s.conflicts += 1,
-                    StateKind::Stale => s.stale += 1,
-                    StateKind::Other => {}
-                }
-                list(p, &mut listed, &mut s.problems_omitted);
-            }
-        }
-        // And every prefix with a foreign route.
-        for p in view.foreign_prefixes() {
-            if self.slots.get(&p).is_some_and(|e| !interesting(e)) {
-                list(p, &mut listed, &mut s.problems_omitted);
-            }
-        }
-        s.problems = listed
-            .iter()
-            .filter_map(|p| self.prefix_status_in(&view, p))
-            .collect();
-        s.problems.sort_by_key(|p| p.prefix);
-        s
-    }
 }
 
-/// Prefixes `bgpd show fib` lists one by one; the rest are counted.
-const PROBLEMS_LISTED: usize = 1000;
-
-enum StateKind {
-    Pending,
-    Failed,
-    Conflict,
-    Stale,
-    Other,
-}
-
-fn hop_name(view: &KernelView, h: &Hop) -> String {
-    match view.link_name(h.ifindex) {
-        Some(n) => format!("{} dev {n}", h.gateway),
-        None => h.to_string(),
-    }
-}
-
-enum Kind {
-    New,
-    Del,
-}
-
-fn m_kind(h: &netlink_packet_core::NetlinkHeader) -> Kind {
-    // RTM_DELLINK is 17.
-    if h.message_type == 17 {
-        Kind::Del
+/// The next event for the RIB: the sync first, then a snapshot of the
+/// reachability as it is now.
+fn next_report(state: &FibState, reach: &mut bool, sync: &mut bool) -> FibEvent {
+    if std::mem::take(sync) {
+        FibEvent::InitialSyncOver
     } else {
-        Kind::New
+        *reach = false;
+        FibEvent::Reachability(state.reachability())
     }
+}
+
+/// Once the RIB's queue has room (or is closed); only this task sends.
+async fn room(tx: &mpsc::Sender<FibEvent>) {
+    let _ = tx.reserve().await;
 }
 
 async fn next_event(

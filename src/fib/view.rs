@@ -3,8 +3,8 @@
 //! the tables bgpd resolves through. The FIB task keeps it current from
 //! rtnetlink dumps and multicast notifications (rtnetlink(7), groups
 //! RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR,
-//! RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE); the RIB reads it through
-//! [`KernelResolver`].
+//! RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE). The RIB never reads it: it
+//! gets [`Reachability`] snapshots, the part resolution needs.
 //!
 //! Resolution follows what the kernel itself accepts as a gateway
 //! (net/ipv4/fib_semantics.c `fib_check_nh`, net/ipv6/route.c
@@ -17,7 +17,7 @@
 //! BGP route can never resolve through itself.
 
 use std::net::IpAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use ipnet::IpNet;
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
@@ -255,10 +255,15 @@ struct Link {
     up: bool,
 }
 
-/// The kernel state next-hop resolution reads.
-#[derive(Debug)]
-pub struct KernelView {
-    protocol: u8,
+/// What next-hop resolution needs, and nothing else: links (up or not),
+/// local addresses and the routes of other protocols in the watched
+/// tables. The FIB task keeps the current one inside its [`KernelView`]
+/// and hands the RIB immutable snapshots of it
+/// ([`crate::fib::FibEvent::Reachability`],
+/// [`crate::fib::FibHandle::initial_reachability`]), so nothing is shared
+/// between the tasks.
+#[derive(Clone, Debug)]
+pub struct Reachability {
     table: u32,
     resolve_via_default: bool,
     links: FastMap<u32, Link>,
@@ -266,34 +271,24 @@ pub struct KernelView {
     addrs: FastSet<(IpAddr, u32)>,
     /// Routes of other protocols in the watched tables, by prefix.
     routes: FastMap<IpNet, Vec<KernelRoute>>,
-    /// How many of those are in bgpd's table, by family and prefix length:
-    /// most lengths have none, so most foreign checks need no lookup.
-    foreign_v4: [u32; 33],
-    foreign_v6: [u32; 129],
     /// How many prefixes `routes` holds, by family and length: resolution
     /// looks up only the lengths that have some (a LAN box has a handful).
     lens_v4: [u32; 33],
     lens_v6: [u32; 129],
-    /// Bumped on every change that may change a resolution.
-    pub generation: u64,
 }
 
-impl KernelView {
-    /// A view for bgpd's `protocol` installing into `table`. Resolution
-    /// looks at that table and the main table.
-    pub fn new(protocol: u8, table: u32, resolve_via_default: bool) -> Self {
-        KernelView {
-            protocol,
+impl Reachability {
+    /// Nothing known yet: no link, no address, no route; nothing resolves.
+    /// `table` is bgpd's (preferred to main when both have a match).
+    pub fn new(table: u32, resolve_via_default: bool) -> Self {
+        Reachability {
             table,
             resolve_via_default,
             links: FastMap::default(),
             addrs: FastSet::default(),
             routes: FastMap::default(),
-            foreign_v4: [0; 33],
-            foreign_v6: [0; 129],
             lens_v4: [0; 33],
             lens_v6: [0; 129],
-            generation: 0,
         }
     }
 
@@ -320,174 +315,8 @@ impl KernelView {
         out
     }
 
-    /// Forgets everything (before a full resync).
-    pub fn clear(&mut self) {
-        self.links.clear();
-        self.addrs.clear();
-        self.routes.clear();
-        self.foreign_v4 = [0; 33];
-        self.foreign_v6 = [0; 129];
-        self.lens_v4 = [0; 33];
-        self.lens_v6 = [0; 129];
-        self.generation += 1;
-    }
-
-    fn watched(&self, table: u32) -> bool {
-        table == self.table || table == 254
-    }
-
-    /// Whether a route belongs to bgpd (its protocol in its table).
-    pub fn is_ours(&self, r: &KernelRoute) -> bool {
-        r.protocol == self.protocol && r.table == self.table
-    }
-
-    /// Applies a link notification or dump entry; `deleted` for RTM_DELLINK.
-    pub fn link(&mut self, m: &LinkMessage, deleted: bool) -> bool {
-        let idx = m.header.index;
-        if deleted {
-            return self.links.remove(&idx).is_some() && self.bump();
-        }
-        let name = m
-            .attributes
-            .iter()
-            .find_map(|a| match a {
-                LinkAttribute::IfName(n) => Some(n.clone()),
-                _ => None,
-            })
-            .unwrap_or_default();
-        // Usable when administratively up and with carrier (IFF_LOWER_UP);
-        // a route through a link without carrier is "linkdown" in the
-        // kernel and forwards nothing.
-        let f = m.header.flags;
-        let up = f.contains(LinkFlags::Up) && f.contains(LinkFlags::LowerUp);
-        let changed = self.links.get(&idx).is_none_or(|l| l.up != up);
-        self.links.insert(idx, Link { name, up });
-        changed && self.bump()
-    }
-
-    /// Applies an address notification or dump entry.
-    pub fn address(&mut self, m: &AddressMessage, deleted: bool) -> bool {
-        let idx = m.header.index;
-        let mut changed = false;
-        for a in &m.attributes {
-            if let AddressAttribute::Address(ip) | AddressAttribute::Local(ip) = a {
-                changed |= if deleted {
-                    self.addrs.remove(&(*ip, idx))
-                } else {
-                    self.addrs.insert((*ip, idx))
-                };
-            }
-        }
-        changed && self.bump()
-    }
-
-    /// Applies a route of another protocol; routes of bgpd's own protocol
-    /// and of unwatched tables are ignored. Returns whether it changed.
-    pub fn route(&mut self, r: KernelRoute, deleted: bool) -> bool {
-        if r.protocol == self.protocol || !self.watched(r.table) {
-            return false;
-        }
-        let held = self.routes.len();
-        let list = self.routes.entry(r.prefix).or_default();
-        let pos = list
-            .iter()
-            .position(|x| x.table == r.table && x.metric == r.metric);
-        let counted = r.table == self.table;
-        let (changed, delta) = match (deleted, pos) {
-            (true, Some(i)) => {
-                list.remove(i);
-                (true, -1)
-            }
-            (true, None) => (false, 0),
-            (false, Some(i)) if list[i] == r => (false, 0),
-            (false, Some(i)) => {
-                list[i] = r.clone();
-                (true, 0)
-            }
-            (false, None) => {
-                list.push(r.clone());
-                (true, 1)
-            }
-        };
-        if list.is_empty() {
-            self.routes.remove(&r.prefix);
-        }
-        let len = usize::from(r.prefix.prefix_len());
-        let n = match r.prefix {
-            IpNet::V4(_) => &mut self.lens_v4[len],
-            IpNet::V6(_) => &mut self.lens_v6[len],
-        };
-        match self.routes.len().cmp(&held) {
-            std::cmp::Ordering::Greater => *n += 1,
-            std::cmp::Ordering::Less => *n -= 1,
-            std::cmp::Ordering::Equal => {}
-        }
-        if counted && delta != 0 {
-            let n = self.foreign_count(&r.prefix);
-            *n = n.wrapping_add_signed(delta);
-        }
-        changed && self.bump()
-    }
-
-    fn bump(&mut self) -> bool {
-        self.generation += 1;
-        true
-    }
-
     fn link_up(&self, idx: u32) -> bool {
         self.links.get(&idx).is_some_and(|l| l.up)
-    }
-
-    /// Interface name, for logs and status.
-    pub fn link_name(&self, idx: u32) -> Option<&str> {
-        self.links.get(&idx).map(|l| l.name.as_str())
-    }
-
-    fn foreign_count(&mut self, p: &IpNet) -> &mut u32 {
-        let len = usize::from(p.prefix_len());
-        match p {
-            IpNet::V4(_) => &mut self.foreign_v4[len],
-            IpNet::V6(_) => &mut self.foreign_v6[len],
-        }
-    }
-
-    /// Whether bgpd's table may hold a route of another protocol for this
-    /// prefix (false means surely not, without a lookup).
-    fn may_have_foreign(&self, p: &IpNet) -> bool {
-        let len = usize::from(p.prefix_len());
-        match p {
-            IpNet::V4(_) => self.foreign_v4[len] != 0,
-            IpNet::V6(_) => self.foreign_v6[len] != 0,
-        }
-    }
-
-    /// A route of another protocol with this prefix and metric in bgpd's
-    /// table: a replace would overwrite it.
-    pub fn foreign_conflict(&self, prefix: &IpNet, metric: u32) -> bool {
-        self.may_have_foreign(prefix)
-            && self.routes.get(prefix).is_some_and(|v| {
-                v.iter()
-                    .any(|r| r.table == self.table && r.metric == metric)
-            })
-    }
-
-    /// Every prefix with a route of another protocol in bgpd's table.
-    pub fn foreign_prefixes(&self) -> impl Iterator<Item = IpNet> + '_ {
-        self.routes
-            .iter()
-            .filter(|(_, v)| v.iter().any(|r| r.table == self.table))
-            .map(|(p, _)| *p)
-    }
-
-    /// Routes of other protocols for exactly this prefix in bgpd's table.
-    pub fn foreign(&self, prefix: &IpNet) -> Vec<&KernelRoute> {
-        if !self.may_have_foreign(prefix) {
-            return Vec::new();
-        }
-        self.routes
-            .get(prefix)
-            .map(|v| v.iter().filter(|r| r.table == self.table).collect())
-            .unwrap_or_default()
     }
 
     /// Resolves a BGP next hop to the on-link hops the kernel accepts, or
@@ -560,29 +389,230 @@ impl KernelView {
     }
 }
 
-/// The shared view, readable from any task: the RIB's [`Resolver`].
-#[derive(Clone, Debug)]
-pub struct KernelResolver(pub Arc<RwLock<KernelView>>);
-
-impl KernelResolver {
-    /// Resolves with the interface too (IPv6 link-local next hops).
-    pub fn resolve(&self, nh: &NextHop) -> Option<Vec<Hop>> {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).resolve(nh)
-    }
-}
-
-impl Resolver for KernelResolver {
+impl Resolver for Reachability {
     /// An IPv6 link-local next hop has no interface here; it counts as
     /// reachable when any link is up (the FIB checks the interface the RIB
     /// passes in its [`NextHop`]).
     fn resolves(&self, next_hop: IpAddr) -> bool {
-        let v = self.0.read().unwrap_or_else(|e| e.into_inner());
         if let IpAddr::V6(v6) = next_hop
             && v6.is_unicast_link_local()
         {
-            return v.links.values().any(|l| l.up);
+            return self.links.values().any(|l| l.up);
         }
-        v.resolve(&NextHop::new(next_hop)).is_some()
+        self.resolve(&NextHop::new(next_hop)).is_some()
+    }
+}
+
+/// The FIB task's mirror of the kernel: the [`Reachability`] it keeps
+/// current, plus what only the FIB needs (which routes are bgpd's, the
+/// other protocols' routes in bgpd's table by length, a change counter).
+#[derive(Debug)]
+pub struct KernelView {
+    protocol: u8,
+    reach: Reachability,
+    /// How many of the other protocols' routes are in bgpd's table, by
+    /// family and prefix length: most lengths have none, so most foreign
+    /// checks need no lookup.
+    foreign_v4: [u32; 33],
+    foreign_v6: [u32; 129],
+    /// Bumped on every change that may change a resolution.
+    pub generation: u64,
+}
+
+impl KernelView {
+    /// A view for bgpd's `protocol` installing into `table`. Resolution
+    /// looks at that table and the main table.
+    pub fn new(protocol: u8, table: u32, resolve_via_default: bool) -> Self {
+        KernelView {
+            protocol,
+            reach: Reachability::new(table, resolve_via_default),
+            foreign_v4: [0; 33],
+            foreign_v6: [0; 129],
+            generation: 0,
+        }
+    }
+
+    /// A snapshot of what resolution needs, for the RIB.
+    pub fn reachability(&self) -> Arc<Reachability> {
+        Arc::new(self.reach.clone())
+    }
+
+    /// See [`Reachability::connected`].
+    pub fn connected(&self) -> Vec<IpNet> {
+        self.reach.connected()
+    }
+
+    /// Forgets everything (before a full resync).
+    pub fn clear(&mut self) {
+        self.reach.links.clear();
+        self.reach.addrs.clear();
+        self.reach.routes.clear();
+        self.foreign_v4 = [0; 33];
+        self.foreign_v6 = [0; 129];
+        self.reach.lens_v4 = [0; 33];
+        self.reach.lens_v6 = [0; 129];
+        self.generation += 1;
+    }
+
+    fn watched(&self, table: u32) -> bool {
+        table == self.reach.table || table == 254
+    }
+
+    /// Whether a route belongs to bgpd (its protocol in its table).
+    pub fn is_ours(&self, r: &KernelRoute) -> bool {
+        r.protocol == self.protocol && r.table == self.reach.table
+    }
+
+    /// Applies a link notification or dump entry; `deleted` for RTM_DELLINK.
+    pub fn link(&mut self, m: &LinkMessage, deleted: bool) -> bool {
+        let idx = m.header.index;
+        if deleted {
+            return self.reach.links.remove(&idx).is_some() && self.bump();
+        }
+        let name = m
+            .attributes
+            .iter()
+            .find_map(|a| match a {
+                LinkAttribute::IfName(n) => Some(n.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        // Usable when administratively up and with carrier (IFF_LOWER_UP);
+        // a route through a link without carrier is "linkdown" in the
+        // kernel and forwards nothing.
+        let f = m.header.flags;
+        let up = f.contains(LinkFlags::Up) && f.contains(LinkFlags::LowerUp);
+        let changed = self.reach.links.get(&idx).is_none_or(|l| l.up != up);
+        self.reach.links.insert(idx, Link { name, up });
+        changed && self.bump()
+    }
+
+    /// Applies an address notification or dump entry.
+    pub fn address(&mut self, m: &AddressMessage, deleted: bool) -> bool {
+        let idx = m.header.index;
+        let mut changed = false;
+        for a in &m.attributes {
+            if let AddressAttribute::Address(ip) | AddressAttribute::Local(ip) = a {
+                changed |= if deleted {
+                    self.reach.addrs.remove(&(*ip, idx))
+                } else {
+                    self.reach.addrs.insert((*ip, idx))
+                };
+            }
+        }
+        changed && self.bump()
+    }
+
+    /// Applies a route of another protocol; routes of bgpd's own protocol
+    /// and of unwatched tables are ignored. Returns whether it changed.
+    pub fn route(&mut self, r: KernelRoute, deleted: bool) -> bool {
+        if r.protocol == self.protocol || !self.watched(r.table) {
+            return false;
+        }
+        let held = self.reach.routes.len();
+        let list = self.reach.routes.entry(r.prefix).or_default();
+        let pos = list
+            .iter()
+            .position(|x| x.table == r.table && x.metric == r.metric);
+        let counted = r.table == self.reach.table;
+        let (changed, delta) = match (deleted, pos) {
+            (true, Some(i)) => {
+                list.remove(i);
+                (true, -1)
+            }
+            (true, None) => (false, 0),
+            (false, Some(i)) if list[i] == r => (false, 0),
+            (false, Some(i)) => {
+                list[i] = r.clone();
+                (true, 0)
+            }
+            (false, None) => {
+                list.push(r.clone());
+                (true, 1)
+            }
+        };
+        if list.is_empty() {
+            self.reach.routes.remove(&r.prefix);
+        }
+        let len = usize::from(r.prefix.prefix_len());
+        let n = match r.prefix {
+            IpNet::V4(_) => &mut self.reach.lens_v4[len],
+            IpNet::V6(_) => &mut self.reach.lens_v6[len],
+        };
+        match self.reach.routes.len().cmp(&held) {
+            std::cmp::Ordering::Greater => *n += 1,
+            std::cmp::Ordering::Less => *n -= 1,
+            std::cmp::Ordering::Equal => {}
+        }
+        if counted && delta != 0 {
+            let n = self.foreign_count(&r.prefix);
+            *n = n.wrapping_add_signed(delta);
+        }
+        changed && self.bump()
+    }
+
+    fn bump(&mut self) -> bool {
+        self.generation += 1;
+        true
+    }
+
+    /// Interface name, for logs and status.
+    pub fn link_name(&self, idx: u32) -> Option<&str> {
+        self.reach.links.get(&idx).map(|l| l.name.as_str())
+    }
+
+    fn foreign_count(&mut self, p: &IpNet) -> &mut u32 {
+        let len = usize::from(p.prefix_len());
+        match p {
+            IpNet::V4(_) => &mut self.foreign_v4[len],
+            IpNet::V6(_) => &mut self.foreign_v6[len],
+        }
+    }
+
+    /// Whether bgpd's table may hold a route of another protocol for this
+    /// prefix (false means surely not, without a lookup).
+    fn may_have_foreign(&self, p: &IpNet) -> bool {
+        let len = usize::from(p.prefix_len());
+        match p {
+            IpNet::V4(_) => self.foreign_v4[len] != 0,
+            IpNet::V6(_) => self.foreign_v6[len] != 0,
+        }
+    }
+
+    /// A route of another protocol with this prefix and metric in bgpd's
+    /// table: a replace would overwrite it.
+    pub fn foreign_conflict(&self, prefix: &IpNet, metric: u32) -> bool {
+        self.may_have_foreign(prefix)
+            && self.reach.routes.get(prefix).is_some_and(|v| {
+                v.iter()
+                    .any(|r| r.table == self.reach.table && r.metric == metric)
+            })
+    }
+
+    /// Every prefix with a route of another protocol in bgpd's table.
+    pub fn foreign_prefixes(&self) -> impl Iterator<Item = IpNet> + '_ {
+        self.reach
+            .routes
+            .iter()
+            .filter(|(_, v)| v.iter().any(|r| r.table == self.reach.table))
+            .map(|(p, _)| *p)
+    }
+
+    /// Routes of other protocols for exactly this prefix in bgpd's table.
+    pub fn foreign(&self, prefix: &IpNet) -> Vec<&KernelRoute> {
+        if !self.may_have_foreign(prefix) {
+            return Vec::new();
+        }
+        self.reach
+            .routes
+            .get(prefix)
+            .map(|v| v.iter().filter(|r| r.table == self.reach.table).collect())
+            .unwrap_or_default()
+    }
+
+    /// See [`Reachability::resolve`].
+    pub fn resolve(&self, nh: &NextHop) -> Option<Vec<Hop>> {
+        self.reach.resolve(nh)
     }
 }
 
@@ -606,14 +636,14 @@ mod tests {
 
     fn view() -> KernelView {
         let mut v = KernelView::new(186, 254, false);
-        v.links.insert(
+        v.reach.links.insert(
             2,
             Link {
                 name: "a".into(),
                 up: true,
             },
         );
-        v.links.insert(
+        v.reach.links.insert(
             3,
             Link {
                 name: "b".into(),
@@ -650,11 +680,11 @@ mod tests {
         // No resolution via the default route unless asked for.
         v.route(route("0.0.0.0/0", 4, 0, &[(Some("10.0.0.1"), 2)]), false);
         assert_eq!(v.resolve(&nh("172.16.0.1")), None);
-        v.resolve_via_default = true;
+        v.reach.resolve_via_default = true;
         assert_eq!(v.resolve(&nh("172.16.0.1")), Some(vec![h("10.0.0.1", 2)]));
         // Deleting the connected route makes its next hops unreachable.
         assert!(v.route(route("10.0.0.0/24", 2, 0, &[(None, 2)]), true));
-        v.resolve_via_default = false;
+        v.reach.resolve_via_default = false;
         assert_eq!(v.resolve(&nh("10.0.0.7")), None);
     }
 
@@ -667,18 +697,18 @@ mod tests {
         v.route(r1.clone(), false);
         // A delete of a route that is not there changes nothing.
         v.route(route("10.1.0.0/16", 4, 0, &[(None, 2)]), true);
-        assert_eq!((v.lens_v4[24], v.lens_v4[16]), (1, 0));
+        assert_eq!((v.reach.lens_v4[24], v.reach.lens_v4[16]), (1, 0));
         v.route(r0, true);
-        assert_eq!(v.lens_v4[24], 1);
+        assert_eq!(v.reach.lens_v4[24], 1);
         assert!(v.resolve(&nh("10.0.0.7")).is_some());
         v.route(r1, true);
-        assert_eq!(v.lens_v4[24], 0);
+        assert_eq!(v.reach.lens_v4[24], 0);
         assert_eq!(v.resolve(&nh("10.0.0.7")), None);
         v.route(route("2001:db8::/64", 2, 0, &[(None, 2)]), false);
-        assert_eq!(v.lens_v6[64], 1);
+        assert_eq!(v.reach.lens_v6[64], 1);
         assert!(v.resolve(&nh("2001:db8::5")).is_some());
         v.clear();
-        assert_eq!(v.lens_v6[64], 0);
+        assert_eq!(v.reach.lens_v6[64], 0);
     }
 
     #[test]
@@ -701,8 +731,31 @@ mod tests {
         v.route(bh, false);
         assert_eq!(v.resolve(&nh("10.0.0.5")), None);
         assert!(v.resolve(&nh("10.0.0.200")).is_some());
-        let r = KernelResolver(Arc::new(RwLock::new(v)));
+        let r = v.reachability();
         assert!(r.resolves("10.0.0.200".parse().unwrap()));
         assert!(!r.resolves("10.0.0.5".parse().unwrap()));
+    }
+
+    #[test]
+    fn a_snapshot_keeps_its_answers_and_the_link_local_rule() {
+        let mut v = view();
+        v.route(route("10.0.0.0/24", 2, 0, &[(None, 2)]), false);
+        let before = v.reachability();
+        assert_eq!(
+            before.connected(),
+            vec!["10.0.0.0/24".parse::<IpNet>().unwrap()]
+        );
+        // Without an interface, a link-local next hop counts as reachable
+        // while some link is up.
+        assert!(before.resolves("fe80::1".parse().unwrap()));
+        v.route(route("10.0.0.0/24", 2, 0, &[(None, 2)]), true);
+        v.reach.links.get_mut(&2).unwrap().up = false;
+        let after = v.reachability();
+        assert!(!after.resolves("10.0.0.7".parse().unwrap()));
+        assert!(!after.resolves("fe80::1".parse().unwrap()));
+        assert!(after.connected().is_empty());
+        // The earlier snapshot is not shared with the view.
+        assert!(before.resolves("10.0.0.7".parse().unwrap()));
+        assert_eq!(before.resolve(&nh("10.0.0.7")).map(|h| h.len()), Some(1));
     }
 }

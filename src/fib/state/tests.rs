@@ -1,0 +1,634 @@
+//! The reconciliation against a pretend kernel: a map of bgpd's routes
+//! that the state's operations change, refusing or losing acks on demand.
+
+use std::collections::BTreeMap;
+
+use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+
+use super::ops::retry_backoff;
+use super::*;
+use crate::fib::{PrefixState, ReconcileReport, ShutdownReport};
+use crate::route::{Resolver, RouteChange};
+
+/// Prefixes per [`FibState::next_ops`]: small, so that batches are many.
+const CHUNK: usize = 4;
+const V0: u32 = 2;
+const V1: u32 = 3;
+
+/// bgpd's routes in the kernel, by prefix and metric.
+#[derive(Default)]
+struct Kernel {
+    ours: BTreeMap<(IpNet, u32), Vec<Hop>>,
+    /// Replaces of these prefixes are refused with this errno.
+    refuse: HashMap<IpNet, i32>,
+    /// Every operation, in the order it came.
+    log: Vec<Op>,
+}
+
+impl Kernel {
+    fn run(&mut self, st: &FibState, ops: &[Op]) -> Vec<Outcome> {
+        ops.iter()
+            .map(|op| {
+                self.log.push(*op);
+                match *op {
+                    Op::Replace { prefix, hops } => {
+                        if let Some(&e) = self.refuse.get(&prefix) {
+                            return Outcome::Err(e, "refused".into());
+                        }
+                        let m = st.config().metric;
+                        self.ours.insert((prefix, m), st.hops(hops).to_vec());
+                        Outcome::Ok
+                    }
+                    Op::Delete { prefix, metric } => match self.ours.remove(&(prefix, metric)) {
+                        Some(_) => Outcome::Ok,
+                        None => Outcome::Err(libc::ESRCH, String::new()),
+                    },
+                }
+            })
+            .collect()
+    }
+
+    /// A dump of bgpd's routes.
+    fn dump(&self) -> Vec<KernelRoute> {
+        self.ours
+            .iter()
+            .map(|((prefix, metric), hops)| KernelRoute {
+                prefix: *prefix,
+                table: 254,
+                protocol: 186,
+                metric: *metric,
+                kind: 1,
+                hops: hops.iter().map(|h| (Some(h.gateway), h.ifindex)).collect(),
+            })
+            .collect()
+    }
+
+    fn has(&self, p: &str) -> Option<&Vec<Hop>> {
+        self.ours.get(&(net(p), 20))
+    }
+
+    /// The prefixes of the operations logged since the last call.
+    fn took(&mut self) -> Vec<(bool, IpNet)> {
+        self.log
+            .drain(..)
+            .map(|op| (matches!(op, Op::Replace { .. }), op.prefix()))
+            .collect()
+    }
+}
+
+/// Sends what the state asks until it has nothing left.
+fn drive(st: &mut FibState, k: &mut Kernel, now: Instant) {
+    for _ in 0..10_000 {
+        if !st.has_work() {
+            return;
+        }
+        let ops = st.next_ops(CHUNK);
+        let out = k.run(st, &ops);
+        st.outcomes(ops, out, now);
+    }
+    panic!("the state never settles");
+}
+
+fn net(s: &str) -> IpNet {
+    s.parse().unwrap()
+}
+
+fn nh(s: &str) -> NextHop {
+    NextHop::new(s.parse().unwrap())
+}
+
+fn hop(gw: &str, ifindex: u32) -> Hop {
+    Hop {
+        gateway: gw.parse().unwrap(),
+        ifindex,
+    }
+}
+
+fn ch(p: &str, hops: &[&str]) -> ChangeSet {
+    vec![RouteChange {
+        prefix: net(p),
+        next_hops: hops.iter().map(|h| nh(h)).collect(),
+    }]
+    .into()
+}
+
+fn link(index: u32, name: &str, up: bool) -> LinkMessage {
+    let mut m = LinkMessage::default();
+    m.header.index = index;
+    if up {
+        m.header.flags = LinkFlags::Up | LinkFlags::LowerUp;
+    }
+    m.attributes.push(LinkAttribute::IfName(name.into()));
+    m
+}
+
+fn address(index: u32, ip: &str) -> AddressMessage {
+    let mut m = AddressMessage::default();
+    m.header.index = index;
+    m.attributes
+        .push(AddressAttribute::Address(ip.parse().unwrap()));
+    m
+}
+
+fn kernel_route(p: &str, protocol: u8, metric: u32, hops: &[(Option<&str>, u32)]) -> KernelRoute {
+    KernelRoute {
+        prefix: net(p),
+        table: 254,
+        protocol,
+        metric,
+        kind: 1,
+        hops: hops
+            .iter()
+            .map(|(g, i)| (g.map(|g| g.parse().unwrap()), *i))
+            .collect(),
+    }
+}
+
+/// A connected route (proto kernel, no gateway).
+fn connected(p: &str, ifindex: u32) -> KernelRoute {
+    kernel_route(p, 2, 0, &[(None, ifindex)])
+}
+
+fn cfg() -> FibConfig {
+    FibConfig::default()
+}
+
+/// A state whose view has two links up, v0 on 10.0.0.0/24 and v1 on
+/// 10.0.1.0/24, as the dumps at startup show them.
+fn lab(cfg: FibConfig, now: Instant) -> FibState {
+    let mut st = FibState::new(cfg, now);
+    st.resync(
+        &[link(V0, "v0", true), link(V1, "v1", true)],
+        &[address(V0, "10.0.0.1"), address(V1, "10.0.1.1")],
+        vec![connected("10.0.0.0/24", V0), connected("10.0.1.0/24", V1)],
+    );
+    assert!(st.settle());
+    st
+}
+
+fn state(st: &FibState, p: &str) -> Option<PrefixState> {
+    st.lookup(&net(p)).map(|s| s.state)
+}
+
+fn installed(hops: &[&str]) -> Option<PrefixState> {
+    Some(PrefixState::Installed {
+        hops: hops.iter().map(|h| h.to_string()).collect(),
+    })
+}
+
+#[test]
+fn changes_go_in_descending_order_in_chunks_and_the_last_one_wins() {
+    let now = Instant::now();
+    let mut st = lab(cfg(), now);
+    st.initial_sync_done("test");
+    let mut k = Kernel::default();
+    let mut cs = ChangeSet::new();
+    for i in [3, 9, 0, 7, 1, 8, 2, 6, 5, 4] {
+        cs.append(ch(&format!("10.9.{i}.0/24"), &["10.0.0.2"]));
+    }
+    // A prefix changed twice in one set ends as its last change says.
+    cs.append(ch("10.9.4.0/24", &["10.0.1.2"]));
+    st.apply(cs);
+    let first = st.next_ops(CHUNK);
+    assert_eq!(first.len(), CHUNK);
+    let out = k.run(&st, &first);
+    st.outcomes(first, out, now);
+    drive(&mut st, &mut k, now);
+    let want: Vec<(bool, IpNet)> = (0..10)
+        .rev()
+        .map(|i| (true, net(&format!("10.9.{i}.0/24"))))
+        .collect();
+    assert_eq!(k.took(), want);
+    assert_eq!(k.has("10.9.4.0/24"), Some(&vec![hop("10.0.1.2", V1)]));
+    assert_eq!(state(&st, "10.9.4.0/24"), installed(&["10.0.1.2 dev v1"]));
+    assert_eq!(st.status().installed, 10);
+    // Withdrawn: deleted, in the same order, and forgotten.
+    let mut cs = ChangeSet::new();
+    for i in 0..10 {
+        cs.append(ch(&format!("10.9.{i}.0/24"), &[]));
+    }
+    st.apply(cs);
+    drive(&mut st, &mut k, now);
+    let want: Vec<(bool, IpNet)> = want.into_iter().map(|(_, p)| (false, p)).collect();
+    assert_eq!(k.took(), want);
+    assert!(k.ours.is_empty());
+    assert_eq!(st.lookup(&net("10.9.4.0/24")), None);
+    assert_eq!(
+        (st.slots.v4.len(), st.desired.len(), st.hops.len()),
+        (0, 0, 0)
+    );
+    assert_eq!((st.ops.replaced, st.ops.deleted), (10, 10));
+}
+
+#[test]
+fn a_refused_route_is_retried_with_backoff() {
+    let t0 = Instant::now();
+    let mut st = lab(cfg(), t0);
+    let mut k = Kernel::default();
+    k.refuse.insert(net("10.1.0.0/24"), libc::EINVAL);
+    st.apply(ch("10.1.0.0/24", &["10.0.0.2"]));
+    drive(&mut st, &mut k, t0);
+    let failed = |attempts| {
+        Some(PrefixState::Failed {
+            errno: libc::EINVAL,
+            error: format!(
+                "{}: refused",
+                std::io::Error::from_raw_os_error(libc::EINVAL)
+            ),
+            attempts,
+        })
+    };
+    assert_eq!(state(&st, "10.1.0.0/24"), failed(1));
+    assert_eq!((st.status().failed, st.ops.errors), (1, 1));
+    // Not before a second has passed, then once.
+    st.tick(t0 + Duration::from_millis(999));
+    assert!(!st.has_work());
+    let t1 = t0 + Duration::from_secs(1);
+    st.tick(t1);
+    assert!(st.has_work());
+    drive(&mut st, &mut k, t1);
+    assert_eq!(state(&st, "10.1.0.0/24"), failed(2));
+    // Then two seconds later; this time the kernel takes it.
+    st.tick(t1 + Duration::from_millis(1999));
+    assert!(!st.has_work());
+    k.refuse.clear();
+    let t2 = t1 + Duration::from_secs(2);
+    st.tick(t2);
+    drive(&mut st, &mut k, t2);
+    assert_eq!(state(&st, "10.1.0.0/24"), installed(&["10.0.0.2 dev v0"]));
+    assert_eq!(st.status().failed, 0);
+    assert!(st.fails.is_empty());
+    assert_eq!(k.log.len(), 3);
+    // The backoff doubles up to 30 s.
+    let secs: Vec<u64> = (1..=7).map(|a| retry_backoff(a).as_secs()).collect();
+    assert_eq!(secs, [1, 2, 4, 8, 16, 30, 30]);
+}
+
+#[test]
+fn a_lost_ack_is_sent_again_and_asks_for_a_check() {
+    let now = Instant::now();
+    let mut st = lab(cfg(), now);
+    let mut k = Kernel::default();
+    st.apply(ch("10.1.0.0/24", &["10.0.0.2"]));
+    let ops = st.next_ops(CHUNK);
+    assert_eq!(ops.len(), 1);
+    st.outcomes(ops, Vec::new(), now);
+    assert_eq!(st.ops.unacknowledged, 1);
+    assert!(st.has_work(), "queued again");
+    assert!(!st.check_due(now));
+    assert!(st.check_due(now + CHECK_SOON));
+    assert!(!st.check_due(now + CHECK_SOON), "taken");
+    drive(&mut st, &mut k, now);
+    assert!(k.has("10.1.0.0/24").is_some());
+}
+
+#[test]
+fn a_foreign_route_of_the_same_metric_blocks_and_its_removal_unblocks() {
+    let now = Instant::now();
+    let mut st = lab(cfg(), now);
+    let mut k = Kernel::default();
+    let same = kernel_route("10.2.0.0/24", 4, 20, &[(Some("10.0.1.2"), V1)]);
+    let other = kernel_route("10.3.0.0/24", 4, 0, &[(Some("10.0.1.2"), V1)]);
+    st.route(same.clone(), false);
+    st.route(other, false);
+    assert!(st.settle());
+    let mut cs = ch("10.2.0.0/24", &["10.0.0.2"]);
+    cs.append(ch("10.3.0.0/24", &["10.0.0.2"]));
+    st.apply(cs);
+    drive(&mut st, &mut k, now);
+    assert_eq!(k.took(), vec![(true, net("10.3.0.0/24"))]);
+    assert_eq!(
+        state(&st, "10.2.0.0/24"),
+        Some(PrefixState::ForeignConflict {
+            protocol: 4,
+            metric: 20
+        })
+    );
+    // Another metric coexists, and is listed.
+    let s = st.lookup(&net("10.3.0.0/24")).unwrap();
+    assert_eq!(s.state, installed(&["10.0.0.2 dev v0"]).unwrap());
+    assert_eq!((s.foreign.len(), s.foreign[0].metric), (1, 0));
+    let status = st.status();
+    assert_eq!((status.conflicts, status.installed), (1, 1));
+    let listed: Vec<IpNet> = status.problems.iter().map(|p| p.prefix).collect();
+    assert_eq!(listed, vec![net("10.2.0.0/24"), net("10.3.0.0/24")]);
+    // The foreign route goes: ours goes in.
+    st.route(same, true);
+    assert!(st.settle());
+    drive(&mut st, &mut k, now);
+    assert_eq!(k.took(), vec![(true, net("10.2.0.0/24"))]);
+    assert_eq!(state(&st, "10.2.0.0/24"), installed(&["10.0.0.2 dev v0"]));
+    assert_eq!(st.status().conflicts, 0);
+    assert!(st.conflicts.is_empty());
+}
+
+#[test]
+fn a_previous_runs_routes_are_kept_until_the_sync_then_removed_unless_relearned() {
+    let t0 = Instant::now();
+    let mut k = Kernel::default();
+    let gw = vec![hop("10.0.0.2", V0)];
+    for p in ["10.5.0.0/24", "10.5.1.0/24", "10.5.2.0/24"] {
+        k.ours.insert((net(p), 20), gw.clone());
+    }
+    // A metric changed in the configuration since.
+    k.ours.insert((net("10.5.9.0/24"), 50), gw.clone());
+    for run in ["sync", "timeout"] {
+        let mut k = Kernel {
+            ours: k.ours.clone(),
+            ..Default::default()
+        };
+        let mut st = lab(cfg(), t0);
+        for r in k.dump() {
+            st.adopt(r);
+        }
+        assert_eq!(state(&st, "10.5.1.0/24"), Some(PrefixState::Stale));
+        assert_eq!(st.lookup(&net("10.5.9.0/24")), None);
+        assert_eq!(st.status().stale, 3);
+        // Re-learned with the same next hops: not touched. A new one goes
+        // in; nothing is removed yet.
+        let mut cs = ch("10.5.0.0/24", &["10.0.0.2"]);
+        cs.append(ch("10.5.3.0/24", &["10.0.0.2"]));
+        st.apply(cs);
+        drive(&mut st, &mut k, t0);
+        assert_eq!(k.took(), vec![(true, net("10.5.3.0/24"))]);
+        assert_eq!(k.ours.len(), 5);
+        assert_eq!(state(&st, "10.5.0.0/24"), installed(&["10.0.0.2 dev v0"]));
+        let t1 = if run == "sync" {
+            st.tick(t0 + Duration::from_secs(119));
+            assert!(!st.sync_done());
+            st.initial_sync_done("test");
+            t0
+        } else {
+            st.tick(t0 + Duration::from_secs(119));
+            assert!(!st.sync_done() && !st.has_work());
+            st.tick(t0 + Duration::from_secs(120));
+            t0 + Duration::from_secs(120)
+        };
+        assert!(st.sync_done(), "{run}");
+        drive(&mut st, &mut k, t1);
+        // The old metric's route first, then the stale ones, descending.
+        assert_eq!(
+            k.took(),
+            vec![
+                (false, net("10.5.9.0/24")),
+                (false, net("10.5.2.0/24")),
+                (false, net("10.5.1.0/24")),
+            ],
+            "{run}"
+        );
+        let left: Vec<IpNet> = k.ours.keys().map(|(p, _)| *p).collect();
+        assert_eq!(left, vec![net("10.5.0.0/24"), net("10.5.3.0/24")]);
+        let status = st.status();
+        assert_eq!(
+            (status.stale, status.installed, status.ops.replaced),
+            (0, 2, 1)
+        );
+    }
+}
+
+#[test]
+fn a_relearned_route_with_other_next_hops_is_replaced() {
+    let now = Instant::now();
+    let mut k = Kernel::default();
+    k.ours
+        .insert((net("10.5.0.0/24"), 20), vec![hop("10.0.0.2", V0)]);
+    let mut st = lab(cfg(), now);
+    for r in k.dump() {
+        st.adopt(r);
+    }
+    st.apply(ch("10.5.0.0/24", &["10.0.1.2"]));
+    drive(&mut st, &mut k, now);
+    assert_eq!(k.took(), vec![(true, net("10.5.0.0/24"))]);
+    assert_eq!(k.has("10.5.0.0/24"), Some(&vec![hop("10.0.1.2", V1)]));
+}
+
+/// A whole check: the dump, the repairs, the report.
+fn check(st: &mut FibState, k: &mut Kernel, now: Instant) -> ReconcileReport {
+    drive(st, k, now);
+    let mut c = st.check();
+    for r in k.dump() {
+        st.check_route(&mut c, r);
+    }
+    assert!(st.check_dumped(&mut c, true, now));
+    drive(st, k, now);
+    st.check_report(c)
+}
+
+#[test]
+fn drift_is_repaired_in_each_direction() {
+    let now = Instant::now();
+    let mut st = lab(cfg(), now);
+    st.initial_sync_done("test");
+    let mut k = Kernel::default();
+    let mut cs = ch("10.30.0.0/24", &["10.0.0.2"]);
+    cs.append(ch("10.30.1.0/24", &["10.0.0.2"]));
+    cs.append(ch("10.30.2.0/24", &["10.0.0.2"]));
+    st.apply(cs);
+    drive(&mut st, &mut k, now);
+    // Someone deletes one, points one elsewhere, adds one with our
+    // protocol, and one with our protocol and another metric.
+    k.ours.remove(&(net("10.30.0.0/24"), 20));
+    k.ours
+        .insert((net("10.30.1.0/24"), 20), vec![hop("10.0.1.2", V1)]);
+    k.ours
+        .insert((net("10.31.0.0/24"), 20), vec![hop("10.0.0.2", V0)]);
+    k.ours
+        .insert((net("10.32.0.0/24"), 30), vec![hop("10.0.0.2", V0)]);
+    k.took();
+    let r = check(&mut st, &mut k, now);
+    assert_eq!(r.kernel_routes, 4);
+    assert_eq!(r.reinstalled, vec![net("10.30.0.0/24")]);
+    assert_eq!(r.replaced, vec![net("10.30.1.0/24")]);
+    assert_eq!(r.removed, vec![net("10.31.0.0/24")]);
+    assert!(r.failed.is_empty());
+    let gw = vec![hop("10.0.0.2", V0)];
+    let want: BTreeMap<(IpNet, u32), Vec<Hop>> = ["10.30.0.0/24", "10.30.1.0/24", "10.30.2.0/24"]
+        .iter()
+        .map(|p| ((net(p), 20), gw.clone()))
+        .collect();
+    assert_eq!(k.ours, want, "the kernel holds what was desired");
+    assert_eq!(check(&mut st, &mut k, now).repaired(), 0);
+    assert_eq!(st.lookup(&net("10.31.0.0/24")), None);
+}
+
+#[test]
+fn before_the_sync_a_check_keeps_unknown_routes_and_a_failed_dump_is_retried() {
+    let now = Instant::now();
+    let mut st = lab(cfg(), now);
+    let mut k = Kernel::default();
+    st.apply(ch("10.30.0.0/24", &["10.0.0.2"]));
+    drive(&mut st, &mut k, now);
+    k.ours
+        .insert((net("10.31.0.0/24"), 20), vec![hop("10.0.0.2", V0)]);
+    let r = check(&mut st, &mut k, now);
+    assert_eq!(r.repaired(), 0, "{r:?}");
+    assert_eq!(state(&st, "10.31.0.0/24"), Some(PrefixState::Stale));
+    assert!(k.has("10.31.0.0/24").is_some());
+    // A dump that fails part way: nothing counts as missing, and the
+    // check comes again five seconds later.
+    k.ours.clear();
+    let mut c = st.check();
+    assert!(!st.check_dumped(&mut c, false, now));
+    assert!(!st.has_work());
+    assert!(!st.check_due(now + Duration::from_millis(4999)));
+    assert!(st.check_due(now + Duration::from_secs(5)));
+    // The sync removes the one kept; a full check puts the other back.
+    st.initial_sync_done("test");
+    let r = check(&mut st, &mut k, now);
+    assert_eq!(r.reinstalled, vec![net("10.30.0.0/24")]);
+    assert_eq!(k.ours.len(), 1);
+}
+
+#[test]
+fn ecmp_sets_are_interned_and_released() {
+    let now = Instant::now();
+    let mut st = lab(cfg(), now);
+    let mut k = Kernel::default();
+    let mut cs = ch("10.7.0.0/24", &["10.0.0.2", "10.0.1.2"]);
+    // Unsorted, with a repeat: the same set.
+    cs.append(ch("10.7.1.0/24", &["10.0.1.2", "10.0.0.2", "10.0.1.2"]));
+    cs.append(ch("10.7.2.0/24", &["10.0.0.2"]));
+    st.apply(cs);
+    drive(&mut st, &mut k, now);
+    let both = vec![hop("10.0.0.2", V0), hop("10.0.1.2", V1)];
+    assert_eq!(k.has("10.7.0.0/24"), Some(&both));
+    assert_eq!(k.has("10.7.1.0/24"), Some(&both));
+    assert_eq!(st.desired.len(), 2);
+    assert_eq!(st.hops.len(), 2);
+    let (set, _) = st.hops.intern(&both);
+    st.hops.release(set);
+    // Two installed slots and the desired set's resolution.
+    assert_eq!(st.hops.refs(set), 3);
+    st.apply(ch("10.7.0.0/24", &[]));
+    drive(&mut st, &mut k, now);
+    assert_eq!((st.desired.len(), st.hops.refs(set)), (2, 2));
+    st.apply(ch("10.7.1.0/24", &["10.0.0.2"]));
+    drive(&mut st, &mut k, now);
+    assert_eq!((st.desired.len(), st.hops.len()), (1, 1));
+    assert_eq!(st.hops.refs(set), 0, "the ECMP set is gone");
+    assert_eq!(k.has("10.7.1.0/24"), Some(&vec![hop("10.0.0.2", V0)]));
+    let mut cs = ch("10.7.1.0/24", &[]);
+    cs.append(ch("10.7.2.0/24", &[]));
+    st.apply(cs);
+    drive(&mut st, &mut k, now);
+    assert_eq!(
+        (st.desired.len(), st.hops.len(), st.slots.v4.len()),
+        (0, 0, 0)
+    );
+    assert!(k.ours.is_empty());
+}
+
+#[test]
+fn an_unreachable_next_hop_makes_a_prefix_pending_and_back() {
+    let now = Instant::now();
+    let mut st = lab(cfg(), now);
+    let mut k = Kernel::default();
+    let mut cs = ch("10.6.0.0/24", &["10.0.9.2"]);
+    cs.append(ch("10.6.1.0/24", &["10.0.0.2", "10.0.9.2"]));
+    st.apply(cs);
+    drive(&mut st, &mut k, now);
+    assert_eq!(state(&st, "10.6.0.0/24"), Some(PrefixState::Pending));
+    assert_eq!(st.status().pending, 1);
+    // Only the reachable member of an ECMP set goes in.
+    assert_eq!(k.took(), vec![(true, net("10.6.1.0/24"))]);
+    assert!(!st.reachability().resolves("10.0.9.2".parse().unwrap()));
+    // An address on v1 brings its connected route.
+    st.address(&address(V1, "10.0.9.1"), false);
+    st.route(connected("10.0.9.0/24", V1), false);
+    assert!(st.settle());
+    assert!(!st.settle(), "reported once");
+    assert!(st.reachability().resolves("10.0.9.2".parse().unwrap()));
+    drive(&mut st, &mut k, now);
+    assert_eq!(state(&st, "10.6.0.0/24"), installed(&["10.0.9.2 dev v1"]));
+    assert_eq!(k.has("10.6.1.0/24").map(Vec::len), Some(2));
+    // v1 goes down: pending again, and a check comes soon (the kernel
+    // drops IPv4 routes through a link that goes down without a word).
+    k.took();
+    st.link(&link(V1, "v1", false), false, now);
+    assert!(st.settle());
+    assert!(!st.reachability().resolves("10.0.9.2".parse().unwrap()));
+    drive(&mut st, &mut k, now);
+    assert_eq!(state(&st, "10.6.0.0/24"), Some(PrefixState::Pending));
+    assert_eq!(k.has("10.6.0.0/24"), None);
+    assert_eq!(k.has("10.6.1.0/24"), Some(&vec![hop("10.0.0.2", V0)]));
+    assert!(st.check_due(now + CHECK_SOON));
+    // And up.
+    st.link(&link(V1, "v1", true), false, now);
+    assert!(st.settle());
+    drive(&mut st, &mut k, now);
+    assert_eq!(state(&st, "10.6.0.0/24"), installed(&["10.0.9.2 dev v1"]));
+    // A route change elsewhere still tells the RIB, without touching ours.
+    k.took();
+    st.route(
+        kernel_route("10.99.0.0/16", 4, 0, &[(Some("10.0.0.9"), V0)]),
+        false,
+    );
+    assert!(st.settle());
+    drive(&mut st, &mut k, now);
+    assert!(k.took().is_empty());
+}
+
+#[test]
+fn routes_stay_at_a_graceful_shutdown_and_go_otherwise() {
+    let now = Instant::now();
+    for keep in [true, false] {
+        let mut st = lab(
+            FibConfig {
+                keep_on_shutdown: keep.then(|| Duration::from_secs(120)),
+                ..cfg()
+            },
+            now,
+        );
+        let mut k = Kernel::default();
+        k.ours
+            .insert((net("10.8.9.0/24"), 50), vec![hop("10.0.0.2", V0)]);
+        for r in k.dump() {
+            st.adopt(r);
+        }
+        let mut cs = ch("10.8.0.0/24", &["10.0.0.2"]);
+        cs.append(ch("10.8.1.0/24", &["10.0.0.2"]));
+        st.apply(cs);
+        drive(&mut st, &mut k, now);
+        // Queued and not sent yet.
+        st.apply(ch("10.8.2.0/24", &["10.0.0.2"]));
+        assert_eq!(st.keeps_at_shutdown(), keep);
+        if keep {
+            assert_eq!(st.shutdown_ops().count(), 0);
+            drive(&mut st, &mut k, now);
+            assert_eq!((st.installed(), k.ours.len()), (3, 4));
+            continue;
+        }
+        let ops: Vec<Op> = st.shutdown_ops().collect();
+        let out = k.run(&st, &ops);
+        let mut r = ShutdownReport::default();
+        for (op, out) in ops.iter().zip(out) {
+            shutdown_outcome(&mut r, op, out);
+        }
+        assert_eq!(r.removed, 3);
+        assert!(k.ours.is_empty(), "{:?}", k.ours);
+    }
+}
+
+#[test]
+fn without_install_nothing_reaches_the_kernel() {
+    let now = Instant::now();
+    let mut st = lab(
+        FibConfig {
+            install: false,
+            ..cfg()
+        },
+        now,
+    );
+    assert!(st.sync_done());
+    let mut k = Kernel::default();
+    st.apply(ch("10.4.0.0/24", &["10.0.0.2"]));
+    drive(&mut st, &mut k, now);
+    assert!(k.log.is_empty());
+    assert_eq!(state(&st, "10.4.0.0/24"), Some(PrefixState::NotInstalled));
+    st.apply(ch("10.4.0.0/24", &[]));
+    drive(&mut st, &mut k, now);
+    assert_eq!(st.lookup(&net("10.4.0.0/24")), None);
+    assert!(!st.keeps_at_shutdown());
+    assert_eq!(st.shutdown_ops().count(), 0);
+}
