@@ -320,6 +320,26 @@ impl Daemon {
                             .await;
                     }
                 }
+                Action::Send(b) => {
+                    if let Some(v) = self.view.as_mut() {
+                        v.note(&format!(
+                            "{} <- sent {} UPDATE{}: +{} / -{} prefixes",
+                            b.peer,
+                            b.msgs.len(),
+                            if b.msgs.len() == 1 { "" } else { "s" },
+                            b.announced,
+                            b.withdrawn
+                        ));
+                    }
+                    // One burst is in flight per peer (the next waits for
+                    // its Ready), so its command queue has room; a peer
+                    // task that is gone has nothing to send to.
+                    if let Some(h) = self.speaker.peer(&b.peer)
+                        && let Err(e) = h.cmd.try_send(PeerCommand::Updates(b.msgs))
+                    {
+                        warn!(peer = %b.peer, "UPDATEs not handed to the peer task: {e}");
+                    }
+                }
                 Action::RemovePeer(addr) => self.speaker.remove_peer(addr).await,
                 Action::AddPeer(spec) => self.speaker.add_peer(*spec),
                 Action::SetRanges(r) => self.speaker.set_ranges(r),

@@ -508,6 +508,9 @@ impl Config {
             || sessions.clone().any(|s| s.rr_client || s.default_originate)
             || self.export.is_some()
             || sessions.clone().any(|s| s.export.is_some())
+            // Routes learned over eBGP go to every iBGP peer.
+            || (sessions.clone().any(|s| s.remote_as != self.local_as)
+                && sessions.clone().any(|s| s.remote_as == self.local_as))
     }
 
     /// A peer's or range's effective import policy: its own, else the

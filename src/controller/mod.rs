@@ -35,8 +35,14 @@ use crate::route::{ChangeSet, Resolver};
 use crate::session::{PeerEvent, PeerSpec, RangeSpec};
 use crate::wire::{AfiSafi, Notification, iana::err};
 
+mod send;
+#[cfg(test)]
+mod send_tests;
 #[cfg(test)]
 mod tests;
+
+use send::Sender;
+pub use send::{BURST, Burst};
 
 /// Peer events taken as one batch (one decision per touched prefix, one
 /// change set to the FIB): up to this many events...
@@ -89,10 +95,17 @@ pub enum Action {
     AddPeer(Box<PeerSpec>),
     /// The dynamic ranges are now these.
     SetRanges(Vec<RangeSpec>),
+    /// UPDATEs for a peer's task to write (it answers `Ready`).
+    Send(Burst),
     /// A line for the foreground view (logged already).
     Note(String),
     /// A reload is done: what it did.
     Reloaded(String),
+}
+
+enum Kind {
+    Peer,
+    Other,
 }
 
 /// The orchestration state. See the module documentation.
@@ -113,6 +126,8 @@ pub struct Controller {
     batch: ChangeSet,
     batch_events: usize,
     batch_prefixes: usize,
+    /// The Adj-RIB-Outs of the established peers.
+    send: Sender,
 }
 
 impl Controller {
@@ -133,10 +148,13 @@ impl Controller {
         // Change sets feed the kernel and the foreground view; with
         // neither, the RIB need not build them.
         rib_cfg.emit_changes = install || view;
+        rib_cfg.track_export = config.speaks();
+        rib_cfg.cluster_id = config.cluster_id();
         let mut rib = Rib::with_resolver(rib_cfg, resolver);
         rib.set_policy(config.policy());
         rib.set_connected(connected);
         let pending: HashSet<IpAddr> = config.peers.iter().map(|p| p.address).collect();
+        let send = Sender::new(&config);
         let mut c = Controller {
             rib,
             config,
@@ -148,6 +166,7 @@ impl Controller {
             batch: ChangeSet::new(),
             batch_events: 0,
             batch_prefixes: 0,
+            send,
         };
         let mut out = Vec::new();
         if c.sync_pending.as_ref().is_some_and(|p| p.is_empty()) {
@@ -186,17 +205,20 @@ impl Controller {
 
     pub fn handle(&mut self, ev: Event, now: Instant) -> Vec<Action> {
         let mut out = Vec::new();
+        // Peer events are part of a batch: the send side runs at its end.
+        let out_kind = if matches!(ev, Event::Peer(_)) {
+            Kind::Peer
+        } else {
+            Kind::Other
+        };
         match ev {
             Event::Peer(ev) => {
                 self.batch_events += 1;
                 self.peer_event(ev, now, &mut out);
             }
             Event::EndOfBatch => {
-                let mut cs = self.batch.take();
-                cs.append(self.rib.commit());
                 self.batch_events = 0;
                 self.batch_prefixes = 0;
-                self.emit(cs, &mut out);
             }
             Event::Reachability {
                 resolver,
@@ -223,7 +245,35 @@ impl Controller {
             }
             Event::Reload(new) => self.reload(*new, &mut out),
         }
+        if !matches!(out_kind, Kind::Peer) {
+            self.send_changes(&mut out);
+        }
         out
+    }
+
+    /// The routes `peer` has been sent (`bgpd show routes --advertised`).
+    pub fn advertised(
+        &self,
+        peer: IpAddr,
+    ) -> Option<Vec<(IpNet, std::sync::Arc<crate::rib::PathAttrs>)>> {
+        self.send.advertised(peer)
+    }
+
+    /// Routes `peer` has been sent, and changes waiting for it.
+    pub fn sent_counts(&self, peer: IpAddr) -> Option<(usize, usize)> {
+        self.send.counts(peer)
+    }
+
+    /// Ends what the batch started: decides what is pending and hands the
+    /// batch's change set on, exports the changed prefixes, and gives each
+    /// ready peer a burst.
+    fn send_changes(&mut self, out: &mut Vec<Action>) {
+        let mut cs = self.batch.take();
+        let (decided, touched) = self.rib.take_export();
+        cs.append(decided);
+        self.emit(cs, out);
+        self.send.changed(&self.config, &self.rib, &touched);
+        out.extend(self.send.drain().into_iter().map(Action::Send));
     }
 
     /// Hands a change set on, if anything reads it.
@@ -241,7 +291,11 @@ impl Controller {
 
     fn peer_event(&mut self, ev: PeerEvent, now: Instant, out: &mut Vec<Action>) {
         match ev {
-            PeerEvent::Up { peer, negotiated } => {
+            PeerEvent::Up {
+                peer,
+                negotiated,
+                local,
+            } => {
                 self.stale.remove(&peer);
                 self.eor_wanted
                     .insert(peer, negotiated.families.iter().collect());
@@ -250,6 +304,8 @@ impl Controller {
                     .rib
                     .peer_up(peer, PeerInfo::from_negotiated(&negotiated));
                 self.batch.append(cs);
+                self.send
+                    .up(&self.config, &self.rib, peer, &negotiated, local);
             }
             PeerEvent::Down { peer, reason } => {
                 // RFC 4724 §4.2: a lost connection keeps the peer's routes
@@ -260,6 +316,7 @@ impl Controller {
                 };
                 let (down, keep) = self.rib.peer_down(peer, now, how);
                 self.batch.append(down);
+                self.send.down(peer);
                 if let Some(d) = keep {
                     self.stale.insert(peer, now + d);
                     let line = format!(
@@ -330,7 +387,9 @@ impl Controller {
                     None => {}
                 }
             }
-            PeerEvent::State { .. } | PeerEvent::RouteRefresh { .. } => {}
+            PeerEvent::RouteRefresh { peer, .. } => self.send.refresh(peer),
+            PeerEvent::Ready { peer } => self.send.ready(peer),
+            PeerEvent::State { .. } => {}
         }
     }
 
@@ -467,6 +526,10 @@ impl Controller {
             kernel: self.config.kernel.clone(),
             ..new
         };
+        // Export policy, reflection and networks: each peer is sent what
+        // differs, without a session reset.
+        self.rib.set_track_export(self.config.speaks());
+        self.send.reconfigure(&self.config, &self.rib);
         let summary = if done.is_empty() {
             "reloaded: no changes".to_string()
         } else {

@@ -13,7 +13,7 @@ use crate::route::{AlwaysResolves, NextHop};
 use crate::wire::open::{GrFamily, GracefulRestart, Open};
 use crate::wire::{AsPath, Attr, Ctx, Nlri, Origin, PathAttribute, Update};
 
-fn ip(s: &str) -> IpAddr {
+pub(super) fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
@@ -68,17 +68,18 @@ fn up(peer: &str, gr: bool) -> Event {
             peer_open: Open::new(64512, 240, id, vec![]),
             conn: ConnId::Outbound,
         }),
+        local: ip("192.168.83.1"),
     })
 }
 
-fn down(peer: &str, reason: DownReason) -> Event {
+pub(super) fn down(peer: &str, reason: DownReason) -> Event {
     Event::Peer(PeerEvent::Down {
         peer: ip(peer),
         reason,
     })
 }
 
-fn announce(peer: &str, next_hop: &str, prefixes: &[&str]) -> Event {
+pub(super) fn announce(peer: &str, next_hop: &str, prefixes: &[&str]) -> Event {
     let nh: Ipv4Addr = next_hop.parse().unwrap();
     Event::Peer(PeerEvent::Update {
         peer: ip(peer),
@@ -104,7 +105,7 @@ fn announce(peer: &str, next_hop: &str, prefixes: &[&str]) -> Event {
     })
 }
 
-fn eor(peer: &str) -> Event {
+pub(super) fn eor(peer: &str) -> Event {
     Event::Peer(PeerEvent::Update {
         peer: ip(peer),
         update: Box::new(Update::end_of_rib(AfiSafi::IPV4_UNICAST)),
@@ -113,7 +114,7 @@ fn eor(peer: &str) -> Event {
 
 /// The forwarding state the actions add up to, and what else they asked.
 #[derive(Default)]
-struct World {
+pub(super) struct World {
     fib: BTreeMap<IpNet, Vec<NextHop>>,
     synced: bool,
     /// (peer, NOTIFICATION code, subcode, restart after).
@@ -121,10 +122,11 @@ struct World {
     speaker: Vec<String>,
     notes: Vec<String>,
     reloaded: Vec<String>,
+    pub(super) sent: Vec<Burst>,
 }
 
 impl World {
-    fn run(&mut self, actions: Vec<Action>) {
+    pub(super) fn run(&mut self, actions: Vec<Action>) {
         for a in actions {
             match a {
                 Action::Fib(cs) => {
@@ -149,13 +151,14 @@ impl World {
                 Action::AddPeer(s) => self.speaker.push(format!("add {}", s.addr)),
                 Action::SetRanges(r) => self.speaker.push(format!("ranges {}", r.len())),
                 Action::Note(n) => self.notes.push(n),
+                Action::Send(b) => self.sent.push(b),
                 Action::Reloaded(s) => self.reloaded.push(s),
             }
         }
     }
 
     /// Feeds events as one batch.
-    fn batch(&mut self, c: &mut Controller, now: Instant, evs: Vec<Event>) {
+    pub(super) fn batch(&mut self, c: &mut Controller, now: Instant, evs: Vec<Event>) {
         for ev in evs {
             let a = c.handle(ev, now);
             self.run(a);

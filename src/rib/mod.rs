@@ -1113,6 +1113,15 @@ impl Rib {
         }
     }
 
+    /// Turns export tracking on or off (a reload that adds or removes
+    /// the peers routes are sent to).
+    pub fn set_track_export(&mut self, on: bool) {
+        self.cfg.track_export = on;
+        if !on {
+            self.export.clear();
+        }
+    }
+
     /// The prefixes whose best path may have changed since the last call
     /// (with [`RibConfig::track_export`]; repeats possible). Commits first.
     pub fn take_export(&mut self) -> (ChangeSet, Vec<IpNet>) {

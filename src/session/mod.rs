@@ -35,6 +35,9 @@ pub enum PeerCommand {
     Accepted(TcpStream),
     /// Send on the established session.
     Send(Message),
+    /// UPDATEs encoded for the established session; the task answers with
+    /// [`PeerEvent::Ready`] once they are queued to the socket.
+    Updates(Vec<bytes::Bytes>),
     /// End the session with this NOTIFICATION (max-prefix, say), and stay
     /// down for `restart_after` if given.
     Fail {
@@ -59,6 +62,8 @@ pub enum PeerEvent {
     Up {
         peer: IpAddr,
         negotiated: Box<Negotiated>,
+        /// Our address on the session.
+        local: IpAddr,
     },
     Down {
         peer: IpAddr,
@@ -71,6 +76,11 @@ pub enum PeerEvent {
     RouteRefresh {
         peer: IpAddr,
         refresh: RouteRefresh,
+    },
+    /// The UPDATEs of the last [`PeerCommand::Updates`] are queued: the
+    /// peer can take more.
+    Ready {
+        peer: IpAddr,
     },
 }
 
@@ -454,7 +464,7 @@ impl Speaker {
 }
 
 /// IPv4-mapped IPv6 addresses (from a dual-stack socket) as IPv4.
-fn canonical(ip: IpAddr) -> IpAddr {
+pub(crate) fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6
             .to_ipv4_mapped()

@@ -170,6 +170,24 @@ impl PeerTask {
                     self.send(id, m).await;
                 }
             }
+            PeerCommand::Updates(msgs) => {
+                let Some(id) = self.fsm.negotiated().map(|n| n.conn) else {
+                    return;
+                };
+                for m in msgs {
+                    if !self.write(id, wire::iana::msg::UPDATE, m).await {
+                        return;
+                    }
+                }
+                // Written (or queued to the writer): ready for the next
+                // burst.
+                let _ = self
+                    .events
+                    .send(PeerEvent::Ready {
+                        peer: self.spec.addr,
+                    })
+                    .await;
+            }
             PeerCommand::Fail {
                 notification,
                 restart_after,
@@ -384,21 +402,22 @@ impl PeerTask {
                     s.remote_as = Some(n.remote_as);
                     s.hold_time = n.hold_time;
                 });
-                let (id, families) = (n.conn, n.families);
+                // The address the session runs from: the next hop of the
+                // routes we originate or send with next-hop-self.
+                let local = self.conns[n.conn.index()]
+                    .as_ref()
+                    .map(|c| super::canonical(c.local.ip()))
+                    .unwrap_or(self.spec.addr);
+                // The controller sends the initial table, then End-of-RIB
+                // (RFC 4724 §2); a restarting Calico BIRD waits for it.
                 let _ = self
                     .events
                     .send(PeerEvent::Up {
                         peer: self.spec.addr,
                         negotiated: n,
+                        local,
                     })
                     .await;
-                // bgpd advertises nothing yet: its initial table is empty,
-                // so End-of-RIB follows at once (RFC 4724 §2). A restarting
-                // Calico BIRD waits for it.
-                for af in families.iter() {
-                    self.send(id, Message::Update(crate::wire::Update::end_of_rib(af)))
-                        .await;
-                }
             }
             Output::Down(reason) => {
                 info!(peer = %self.spec.addr, "session down: {reason}");
@@ -435,14 +454,21 @@ impl PeerTask {
             warn!(peer = %self.spec.addr, "cannot encode {}: {e}", m.type_code());
             return;
         }
-        let ty = m.type_code() as usize;
+        self.write(id, m.type_code(), buf.freeze()).await;
+    }
+
+    /// Queues an encoded message on connection `id`, counting it. A peer
+    /// that stops reading fills the queue: it gets as long as a hold time
+    /// before it is treated as dead. Returns whether it was queued.
+    async fn write(&mut self, id: ConnId, ty: u8, bytes: Bytes) -> bool {
+        let Some(conn) = self.conns[id.index()].as_ref() else {
+            return false;
+        };
         self.status.send_modify(|s| {
-            if let Some(c) = s.msgs_out.get_mut(ty) {
+            if let Some(c) = s.msgs_out.get_mut(ty as usize) {
                 *c += 1;
             }
         });
-        // A peer that stops reading fills the queue; give it as long as a
-        // hold time before treating it as dead.
         let tx = conn.tx.clone();
         let hold = self
             .fsm
@@ -450,14 +476,16 @@ impl PeerTask {
             .map(|n| n.hold_time)
             .filter(|h| *h > 0)
             .unwrap_or(240);
-        if tokio::time::timeout(Duration::from_secs(hold as u64), tx.send(buf.freeze()))
+        if tokio::time::timeout(Duration::from_secs(hold as u64), tx.send(bytes))
             .await
             .is_err()
         {
             warn!(peer = %self.spec.addr, "peer stopped reading for {hold} s; closing");
             self.conns[id.index()] = None;
             Box::pin(self.input(Input::Closed(id))).await;
+            return false;
         }
+        true
     }
 }
 
