@@ -146,6 +146,9 @@ enum ShowWhat {
     /// Which route carries an address, like `ip route get`: "why can't my
     /// VM reach this pod?"
     Route { address: String },
+    /// What an established peer has been sent: its Adj-RIB-Out (Cisco's
+    /// "advertised-routes").
+    Advertised { peer: String },
     /// The kernel side: what is installed, pending (next hop unreachable),
     /// failed, or in conflict with another protocol's route.
     Fib,
@@ -181,6 +184,7 @@ fn main() -> ExitCode {
                 ShowWhat::Neighbors => Request::Neighbors,
                 ShowWhat::Routes { prefix } => Request::Routes { prefix },
                 ShowWhat::Route { address } => Request::Route { address },
+                ShowWhat::Advertised { peer } => Request::Advertised { peer },
                 ShowWhat::Fib => Request::Fib,
             };
             client(&socket, req, json)

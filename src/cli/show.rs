@@ -49,6 +49,7 @@ pub fn neighbors_table(rows: &[NeighborRow]) -> String {
                 r.received.to_string(),
                 r.accepted.to_string(),
                 r.installed.to_string(),
+                r.sent.to_string(),
             ]
         })
         .collect();
@@ -62,6 +63,7 @@ pub fn neighbors_table(rows: &[NeighborRow]) -> String {
             "RECEIVED",
             "ACCEPTED",
             "INSTALLED",
+            "SENT",
         ],
         &body,
     )
@@ -121,6 +123,7 @@ pub fn run(socket: &Path, request: Request, json: bool) -> Result<i32, String> {
             print!("{}", prefix_detail(route));
         }
         Request::Fib => print!("{}", fib_summary(&resp.data)),
+        Request::Advertised { .. } => print!("{}", advertised_table(&resp.data)),
         Request::Reload => println!("{}", resp.data.as_str().unwrap_or("reloaded")),
         _ => println!(
             "{}",
@@ -273,5 +276,43 @@ fn prefix_detail(v: &serde_json::Value) -> String {
             attrs.join(", ")
         );
     }
+    out
+}
+
+fn advertised_table(data: &serde_json::Value) -> String {
+    let rows: Vec<Vec<String>> = data
+        .as_array()
+        .map(|a| a.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .map(|r| {
+            let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
+            let mut extra = Vec::new();
+            if let Some(o) = r["originator_id"].as_str() {
+                extra.push(format!("originator {o}"));
+            }
+            let cl = strs(&r["cluster_list"]);
+            if !cl.is_empty() {
+                extra.push(format!("cluster list {}", cl.join(" ")));
+            }
+            let c = strs(&r["communities"]);
+            if !c.is_empty() {
+                extra.push(format!("communities {}", c.join(" ")));
+            }
+            vec![
+                s("prefix"),
+                s("next_hop"),
+                s("as_path"),
+                r["local_pref"].to_string(),
+                r["med"].as_u64().map(|m| m.to_string()).unwrap_or_default(),
+                extra.join(", "),
+            ]
+        })
+        .collect();
+    let mut out = table(
+        &["PREFIX", "NEXT HOP", "AS PATH", "LOCAL PREF", "MED", "ALSO"],
+        &rows,
+    );
+    out += &format!("{} prefixes\n", rows.len());
     out
 }

@@ -245,6 +245,7 @@ impl ViewLog {
             PeerEvent::Up {
                 peer,
                 negotiated: n,
+                ..
             } => {
                 self.settle(now, *peer, out)?;
                 write!(
@@ -271,6 +272,7 @@ impl ViewLog {
             PeerEvent::RouteRefresh { peer, refresh } => {
                 writeln!(out, "{t} {peer:<15} {refresh}")
             }
+            PeerEvent::Ready { .. } => Ok(()),
         }
     }
 

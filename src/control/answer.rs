@@ -13,7 +13,7 @@ use crate::controller::Controller;
 use crate::fib::{FibStatus, PrefixState, PrefixStatus, ReconcileReport};
 use crate::fsm::State;
 use crate::metrics::{PeerMetrics, Snapshot};
-use crate::rib::{PathState, PrefixView};
+use crate::rib::{PathAttrs, PathState, PrefixView};
 use crate::session::{Session, hms};
 
 /// What a request needs from the FIB task.
@@ -89,6 +89,7 @@ pub fn answer(req: &Request, src: Sources) -> Response {
                 .collect();
             Response::ok(rows)
         }
+        Request::Advertised { peer } => advertised(src.controller, peer),
         Request::Metrics => Response::ok(crate::metrics::encode(&snapshot(&src))),
         Request::Fib => match fib_status(&src) {
             Some(st) => Response::ok(st),
@@ -177,6 +178,7 @@ fn neighbor_rows(src: &Sources) -> Vec<NeighborRow> {
                 (State::Established, _) | (_, None) => st.state.to_string(),
                 (state, Some(e)) => format!("{state}: {e}"),
             };
+            let (sent, out_pending) = src.controller.sent_counts(s.addr).unwrap_or_default();
             let (received, accepted) = rib
                 .peer(s.addr)
                 .map(|p| {
@@ -214,6 +216,8 @@ fn neighbor_rows(src: &Sources) -> Vec<NeighborRow> {
                 accepted,
                 // What the RIB chose to install from this peer.
                 installed: accepted,
+                sent: sent as u64,
+                out_pending: out_pending as u64,
             }
         })
         .collect()
@@ -270,22 +274,15 @@ fn prefix_json(v: &PrefixView) -> serde_json::Value {
                 PathState::Rejected(r) => ("rejected", r.to_string()),
                 PathState::Unresolved => ("unresolved", "next hop unreachable".to_string()),
             };
-            let a = &p.attrs;
-            serde_json::json!({
+            let mut j = serde_json::json!({
                 "peer": p.peer.to_string(),
                 "path_id": p.path_id,
                 "state": state,
                 "why": why,
                 "stale": p.stale,
-                "next_hop": a.next_hop.to_string(),
-                "as_path": a.as_path.to_string(),
-                "origin": a.origin.to_string(),
-                "local_pref": a.local_pref,
-                "med": a.med,
-                "originator_id": a.originator_id.map(|o| o.to_string()),
-                "cluster_list": a.cluster_list.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
-                "communities": a.communities.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
-            })
+            });
+            attrs_json(&p.attrs, &mut j);
+            j
         })
         .collect();
     serde_json::json!({
@@ -293,4 +290,43 @@ fn prefix_json(v: &PrefixView) -> serde_json::Value {
         "next_hops": v.next_hops.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
         "paths": paths,
     })
+}
+
+/// A route's attributes as the JSON fields every route view shares.
+fn attrs_json(a: &PathAttrs, into: &mut serde_json::Value) {
+    let fields = serde_json::json!({
+        "next_hop": a.next_hop.to_string(),
+        "as_path": a.as_path.to_string(),
+        "origin": a.origin.to_string(),
+        "local_pref": a.local_pref,
+        "med": a.med,
+        "originator_id": a.originator_id.map(|o| o.to_string()),
+        "cluster_list": a.cluster_list.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+        "communities": a.communities.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+        "large_communities": a.large_communities.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+    });
+    if let (Some(m), serde_json::Value::Object(f)) = (into.as_object_mut(), fields) {
+        m.extend(f);
+    }
+}
+
+/// `bgpd show advertised PEER`: the peer's Adj-RIB-Out, in prefix order.
+fn advertised(c: &Controller, peer: &str) -> Response {
+    let Ok(addr) = peer.parse::<IpAddr>() else {
+        return Response::err(format!("'{peer}' is not an IP address"));
+    };
+    let Some(routes) = c.advertised(crate::session::canonical(addr)) else {
+        return Response::err(format!(
+            "{addr} has no established session (see bgpd show neighbors)"
+        ));
+    };
+    let rows: Vec<serde_json::Value> = routes
+        .iter()
+        .map(|(p, a)| {
+            let mut j = serde_json::json!({ "prefix": p.to_string() });
+            attrs_json(a, &mut j);
+            j
+        })
+        .collect();
+    Response::ok(rows)
 }

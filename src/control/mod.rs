@@ -28,6 +28,8 @@ pub enum Request {
     Routes { prefix: Option<String> },
     /// Longest-prefix match for an address: which route carries it.
     Route { address: String },
+    /// What an established peer has been sent (its Adj-RIB-Out).
+    Advertised { peer: String },
     /// What is installed in the kernel, pending or failed.
     Fib,
     /// Compare the kernel with the RIB now and repair drift.
@@ -225,6 +227,12 @@ pub struct NeighborRow {
     pub received: u64,
     pub accepted: u64,
     pub installed: u64,
+    /// Prefixes the peer has been sent (and not withdrawn).
+    #[serde(default)]
+    pub sent: u64,
+    /// Changes waiting for the peer to take them.
+    #[serde(default)]
+    pub out_pending: u64,
 }
 
 /// Health: whether the daemon runs, how many sessions are up and how many
