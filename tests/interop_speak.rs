@@ -211,7 +211,7 @@ protocol bgp core {{
         (FRR, "172.15.201.0/26"),
         (GOBGP, "172.15.202.0/26"),
     ] {
-        let adv = bgpd_show(&lab, &core, &ctl, &format!("advertised {peer}"));
+        let adv = bgpd_show(&lab, &core, &ctl, &format!("routes --advertised {peer}"));
         assert!(!adv.contains(own), "{peer} was sent its own {own}:\n{adv}");
         assert!(adv.contains("3 prefixes"), "{peer}:\n{adv}");
     }
@@ -338,10 +338,14 @@ export = {{ allow = ["172.16.0.0/16", "192.168.82.0/24"], set = {{ med = 10 }} }
 
 [control]
 socket = "{}"
+
+[metrics]
+listen = "127.0.0.1:9179"
 "#,
             lab.path("bgpd.sock").display()
         ),
     );
+    let ctl = lab.path("bgpd.sock").to_string_lossy().to_string();
     lab.bgpd(&core, "bgpd", &["--config", &conf.to_string_lossy()]);
 
     lab.wait_for(
@@ -363,6 +367,30 @@ socket = "{}"
         !all.contains("172.15.200.0"),
         "a pod block leaked upstream:\n{all}"
     );
+    // bgpd's own account agrees: two prefixes out, the pod block held
+    // back, and what BIRD 2 sent us is all received.
+    let adv = bgpd_show(&lab, &core, &ctl, "routes --advertised 10.0.0.2");
+    assert!(adv.contains("2 prefixes"), "{adv}");
+    assert!(!adv.contains("172.15.200.0/26"), "{adv}");
+    let rcv = bgpd_show(&lab, &core, &ctl, &format!("routes --received {BIRD}"));
+    assert!(
+        rcv.contains("172.15.200.0/26") && rcv.contains("172.16.0.0/16"),
+        "{rcv}"
+    );
+    let metrics = lab.sh_text(
+        &core,
+        "python3 -c \"import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:9179/metrics').read().decode())\"",
+    );
+    assert!(
+        metrics.contains("bgpd_peer_prefixes_advertised{peer=\"10.0.0.2\"} 2"),
+        "{metrics}"
+    );
+    let updates_sent = metrics
+        .lines()
+        .find(|l| l.starts_with("bgpd_peer_messages_sent_total{peer=\"10.0.0.2\",type=\"update\"}"))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no UPDATE counter for 10.0.0.2:\n{metrics}"));
+    assert!(updates_sent >= 2, "{metrics}");
 
     // The upstream's route reaches BIRD 2 through us, next hop ourselves.
     lab.wait_for(
