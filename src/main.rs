@@ -95,6 +95,14 @@ enum Command {
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
+    /// Print the man page bgpd(1), generated from these definitions; with
+    /// --dir, write bgpd.1 and one bgpd-COMMAND.1 per subcommand there
+    /// (for packaging).
+    #[command(hide = true)]
+    Man {
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Show the running daemon's state (over its control socket).
     Show {
         #[command(subcommand)]
@@ -216,7 +224,29 @@ fn main() -> ExitCode {
             clap_complete::generate(shell, &mut Cli::command(), "bgpd", &mut std::io::stdout());
             ExitCode::SUCCESS
         }
+        Some(Command::Man { dir }) => man(dir),
         None => run_daemon(cli.run),
+    }
+}
+
+/// The man pages from the clap definitions (clap_mangen); the hidden
+/// `man` subcommand itself is left out, as it is from --help.
+fn man(dir: Option<PathBuf>) -> ExitCode {
+    use clap::CommandFactory;
+    let cmd = Cli::command().name("bgpd");
+    let result = match &dir {
+        None => clap_mangen::Man::new(cmd).render(&mut std::io::stdout()),
+        Some(d) => std::fs::create_dir_all(d).and_then(|()| clap_mangen::generate_to(cmd, d)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            match dir {
+                Some(d) => eprintln!("bgpd man: cannot write to {}: {e}", d.display()),
+                None => eprintln!("bgpd man: {e}"),
+            }
+            ExitCode::from(1)
+        }
     }
 }
 
