@@ -95,8 +95,8 @@ enum Command {
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
-    /// Print the man page bgpd(1), generated from these definitions; with
-    /// --dir, write bgpd.1 and one bgpd-COMMAND.1 per subcommand there
+    /// Print the man page bgpd(8), generated from these definitions; with
+    /// --dir, write bgpd.8 and one bgpd-COMMAND.8 per subcommand there
     /// (for packaging).
     #[command(hide = true)]
     Man {
@@ -229,14 +229,25 @@ fn main() -> ExitCode {
     }
 }
 
-/// The man pages from the clap definitions (clap_mangen); the hidden
-/// `man` subcommand itself is left out, as it is from --help.
+/// The man pages from the clap definitions (clap_mangen), in section 8
+/// (a daemon, installed in /usr/sbin); the hidden `man` subcommand itself
+/// is left out, as it is from --help.
 fn man(dir: Option<PathBuf>) -> ExitCode {
     use clap::CommandFactory;
-    let cmd = Cli::command().name("bgpd");
+    fn pages(cmd: clap::Command, dir: &std::path::Path) -> std::io::Result<()> {
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            pages(sub.clone(), dir)?;
+        }
+        clap_mangen::Man::new(cmd).section("8").generate_to(dir)?;
+        Ok(())
+    }
+    let mut cmd = Cli::command().name("bgpd").disable_help_subcommand(true);
+    cmd.build();
     let result = match &dir {
-        None => clap_mangen::Man::new(cmd).render(&mut std::io::stdout()),
-        Some(d) => std::fs::create_dir_all(d).and_then(|()| clap_mangen::generate_to(cmd, d)),
+        None => clap_mangen::Man::new(cmd)
+            .section("8")
+            .render(&mut std::io::stdout()),
+        Some(d) => std::fs::create_dir_all(d).and_then(|()| pages(cmd, d)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -19,7 +19,7 @@ fn text(o: &Output) -> String {
 #[test]
 fn man_page_is_roff_from_the_clap_definitions() {
     let page = text(&bgpd(&["man"]));
-    assert!(page.contains(".TH bgpd 1"), "{page}");
+    assert!(page.contains(".TH bgpd 8"), "{page}");
     // The name line, the flags and the subcommands.
     for want in [
         "bgpd \\- ",
@@ -27,15 +27,15 @@ fn man_page_is_roff_from_the_clap_definitions() {
         "\\-\\-peer",
         "\\-\\-asn",
         "\\-\\-control\\-socket",
-        "bgpd\\-check(1)",
-        "bgpd\\-show(1)",
-        "bgpd\\-health(1)",
-        "bgpd\\-completions(1)",
+        "bgpd\\-check(8)",
+        "bgpd\\-show(8)",
+        "bgpd\\-health(8)",
+        "bgpd\\-completions(8)",
     ] {
         assert!(page.contains(want), "the man page lacks {want}:\n{page}");
     }
     // The man subcommand is hidden, from --help and from the page.
-    assert!(!page.contains("bgpd\\-man(1)"), "{page}");
+    assert!(!page.contains("bgpd\\-man(8)"), "{page}");
     assert!(!text(&bgpd(&["--help"])).contains("\n  man "));
 }
 
@@ -51,19 +51,20 @@ fn man_dir_writes_one_page_per_subcommand_and_man_renders_them() {
         .collect();
     pages.sort();
     for want in [
-        "bgpd.1",
-        "bgpd-check.1",
-        "bgpd-show.1",
-        "bgpd-show-neighbors.1",
-        "bgpd-health.1",
-        "bgpd-decode.1",
+        "bgpd.8",
+        "bgpd-check.8",
+        "bgpd-show.8",
+        "bgpd-show-neighbors.8",
+        "bgpd-health.8",
+        "bgpd-decode.8",
     ] {
         assert!(pages.iter().any(|p| p == want), "no {want} in {pages:?}");
     }
-    assert!(!pages.iter().any(|p| p == "bgpd-man.1"), "{pages:?}");
-    let check = std::fs::read_to_string(dir.join("bgpd-check.1")).unwrap();
+    assert!(!pages.iter().any(|p| p == "bgpd-man.8"), "{pages:?}");
+    assert!(!pages.iter().any(|p| p == "bgpd-help.8"), "{pages:?}");
+    let check = std::fs::read_to_string(dir.join("bgpd-check.8")).unwrap();
     assert!(check.contains("\\-\\-config"), "{check}");
-    // groff renders the page without a warning (man(1) as the package's
+    // groff renders the page without a warning (man(8) as the package's
     // users read it). man-db is on Debian; skip where it is not.
     let have_man = Command::new("sh")
         .args(["-c", "command -v man"])
@@ -72,7 +73,7 @@ fn man_dir_writes_one_page_per_subcommand_and_man_renders_them() {
     if have_man {
         let r = Command::new("man")
             .args(["--warnings", "-E", "UTF-8", "-l"])
-            .arg(dir.join("bgpd.1"))
+            .arg(dir.join("bgpd.8"))
             .env("MANWIDTH", "80")
             .env("MAN_KEEP_FORMATTING", "0")
             .output()
