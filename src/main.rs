@@ -149,14 +149,20 @@ enum ShowWhat {
     /// Peers: address, type, state, since, info, and prefix counts.
     Neighbors,
     /// The routing table, or one prefix with every path and why it won or
-    /// lost.
-    Routes { prefix: Option<String> },
+    /// lost; with --advertised or --received, what one peer was sent or
+    /// sent us (Cisco's "advertised-routes" and "received-routes").
+    Routes {
+        prefix: Option<String>,
+        /// What this established peer has been sent (its Adj-RIB-Out).
+        #[arg(long, value_name = "PEER", conflicts_with_all = ["prefix", "received"])]
+        advertised: Option<String>,
+        /// What this peer sent us, accepted or not (its Adj-RIB-In).
+        #[arg(long, value_name = "PEER", conflicts_with = "prefix")]
+        received: Option<String>,
+    },
     /// Which route carries an address, like `ip route get`: "why can't my
     /// VM reach this pod?"
     Route { address: String },
-    /// What an established peer has been sent: its Adj-RIB-Out (Cisco's
-    /// "advertised-routes").
-    Advertised { peer: String },
     /// The kernel side: what is installed, pending (next hop unreachable),
     /// failed, or in conflict with another protocol's route.
     Fib,
@@ -190,9 +196,16 @@ fn main() -> ExitCode {
         Some(Command::Show { what, json, socket }) => {
             let req = match what {
                 ShowWhat::Neighbors => Request::Neighbors,
-                ShowWhat::Routes { prefix } => Request::Routes { prefix },
+                ShowWhat::Routes {
+                    advertised: Some(peer),
+                    ..
+                } => Request::Advertised { peer },
+                ShowWhat::Routes {
+                    received: Some(peer),
+                    ..
+                } => Request::Received { peer },
+                ShowWhat::Routes { prefix, .. } => Request::Routes { prefix },
                 ShowWhat::Route { address } => Request::Route { address },
-                ShowWhat::Advertised { peer } => Request::Advertised { peer },
                 ShowWhat::Fib => Request::Fib,
             };
             client(&socket, req, json)

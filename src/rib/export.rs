@@ -163,23 +163,7 @@ impl OutPeer {
 
 /// The attributes a route this router originates starts with.
 pub fn originated(next_hop: IpAddr) -> PathAttrs {
-    PathAttrs {
-        origin: Origin::Igp,
-        as_path: AsPath::default(),
-        next_hop,
-        link_local: None,
-        med: None,
-        local_pref: DEFAULT_LOCAL_PREF,
-        local_pref_received: false,
-        originator_id: None,
-        cluster_list: Vec::new(),
-        communities: Vec::new(),
-        large_communities: Vec::new(),
-        ext_communities: Vec::new(),
-        atomic_aggregate: false,
-        aggregator: None,
-        unknown_transitive: Vec::new(),
-    }
+    PathAttrs::bare(Origin::Igp, next_hop, None)
 }
 
 /// What `to` is sent for `prefix` whose best path has `attrs` and came

@@ -111,7 +111,7 @@ filter calico_export_to_bgp_peers {
   if ( net ~ 172.16.0.0/16 ) then { accept; }
   reject;
 }
-protocol kernel { learn; persist; scan time 2; import all; export none; graceful restart; }
+$(calico_kernel)
 protocol device { scan time 2; }
 protocol direct { interface -"cali*", "*"; }
 template bgp bgp_template {
@@ -129,6 +129,24 @@ template bgp bgp_template {
   error wait time 5,30;
 }
 EOC
+}
+
+# The kernel protocol. The seed's nodes keep BGP routes out of their
+# kernels; with CALICO_KERNEL_PROGRAMMING=1 they program them as
+# calico-node v3.8 does (its calico_kernel_programming filter, without
+# the fork's krt_tunnel), so a node reaches other nodes' pods directly.
+calico_kernel() {
+    if [ "${CALICO_KERNEL_PROGRAMMING:-0}" = 1 ]; then
+        cat <<EOC
+filter calico_kernel_programming {
+  if ( net ~ 172.15.0.0/16 ) then { accept; }
+  accept;
+}
+protocol kernel { learn; persist; scan time 2; import all; export filter calico_kernel_programming; graceful restart; }
+EOC
+    else
+        echo 'protocol kernel { learn; persist; scan time 2; import all; export none; graceful restart; }'
+    fi
 }
 
 # bird_peer NAME ADDR [rr-client]
