@@ -224,6 +224,15 @@ impl Lab {
         }
     }
 
+    /// The pid of a started program (`ip netns exec` execs it, so it is
+    /// the program's own), to signal it.
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        self.children
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c.id())
+    }
+
     /// Whether a started program is still running.
     pub fn running(&mut self, name: &str) -> bool {
         self.children
