@@ -198,7 +198,8 @@ fn config_file_reload_and_policy() {
 
     // Removing a peer stops it with Cease / Peer De-configured (SIGHUP).
     lab.write("bgpd.toml", &config(&dir, &["192.168.83.2"], true));
-    lab.sh(&core, "pkill -HUP -f 'bgpd --config'");
+    // SIGHUP to the bgpd this test started, by its pid.
+    lab.signal("bgpd", "HUP");
     lab.wait_for(
         "BIRD .3 told it was de-configured",
         Duration::from_secs(20),
