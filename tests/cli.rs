@@ -251,3 +251,15 @@ fn show_without_a_daemon() {
         "bgpd is not running",
     );
 }
+
+/// The skip helper fails under CI: a missing prerequisite there is an
+/// error, never a silent pass.
+#[test]
+fn a_skip_fails_under_ci() {
+    if !common::in_ci() {
+        common::skip("the skip helper's own check needs CI=true");
+        return;
+    }
+    let r = std::panic::catch_unwind(|| common::skip("a prerequisite is missing"));
+    assert!(r.is_err(), "skip() returned under CI=true");
+}

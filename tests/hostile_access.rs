@@ -384,7 +384,7 @@ fn control_socket_permissions() {
     let ok = lab.sh(&core, &format!("{bgpd} show neighbors --socket {sock_s}"));
     assert!(ok.status.success(), "{ok:?}");
     // nobody may not (neither the directory nor the socket let it in).
-    if have("setpriv") {
+    if common::require(have("setpriv"), "setpriv (util-linux) is not installed") {
         let o = lab.sh(
             &core,
             &format!(
@@ -400,7 +400,7 @@ fn control_socket_permissions() {
 /// (ambient): it binds port 179, gets a session and installs a route.
 #[test]
 fn runs_as_non_root_with_capabilities_only() {
-    if !have("setpriv") {
+    if !common::require(have("setpriv"), "setpriv (util-linux) is not installed") {
         return;
     }
     let Some((mut lab, core, lan)) = pair("nonroot", &["192.168.83.2"]) else {

@@ -14,32 +14,10 @@ use std::time::{Duration, Instant};
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
-fn in_ci() -> bool {
-    std::env::var("CI").as_deref() == Ok("true")
-}
-
-/// Whether a prerequisite holds. Outside CI a missing one skips the test
-/// (with a note); in CI it fails.
-pub fn require(ok: bool, what: &str) -> bool {
-    if !ok {
-        assert!(!in_ci(), "CI=true and {what}: the test cannot run");
-        eprintln!("skipping: {what}");
-    }
-    ok
-}
-
-pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
-pub fn have(program: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
+// The skip helper and the prerequisite checks live in tests/common/mod.rs;
+// these names stay for the callers that use them from here.
+#[allow(unused_imports)]
+pub use super::{have, is_root, require};
 
 pub struct Lab {
     pub tag: String,

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::netns::{Lab, have, require};
+use super::netns::{Lab, require};
 
 /// BIRD 2 is unpacked beside BIRD 1.6 (the packages conflict); .ci/setup
 /// puts it in /opt/bird2, or BIRD2_DIR says where.
@@ -21,9 +21,7 @@ pub fn have_bird2() -> bool {
 }
 
 pub fn have_all(programs: &[&str]) -> bool {
-    programs
-        .iter()
-        .all(|p| require(have(p), &format!("{p} is not installed (run .ci/setup)")))
+    super::require_programs(programs)
 }
 
 /// A BGP neighbour line for the Calico config.
