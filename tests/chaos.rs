@@ -51,29 +51,6 @@ fn pool(i: usize) -> String {
     format!("10.77.{i}.0/24")
 }
 
-/// The kernel's bgpd routes: prefix -> next hops.
-fn kernel(lab: &Lab, core: &str) -> BTreeMap<String, BTreeSet<String>> {
-    let text = lab.sh_text(core, "ip route show proto bgp");
-    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut current = String::new();
-    for line in text.lines() {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        if words.is_empty() {
-            continue;
-        }
-        if !line.starts_with(char::is_whitespace) {
-            current = words[0].to_string();
-            out.entry(current.clone()).or_default();
-        }
-        if let Some(i) = words.iter().position(|w| *w == "via") {
-            out.entry(current.clone())
-                .or_default()
-                .insert(words[i + 1].to_string());
-        }
-    }
-    out
-}
-
 fn expected(peers: &[Peer]) -> BTreeMap<String, BTreeSet<String>> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for p in peers.iter().filter(|p| p.conn.is_some()) {
@@ -188,7 +165,7 @@ fn seeded_chaos_ends_with_the_exact_kernel_table() {
                 let st = lab.stop(&name).expect("bgpd ran");
                 assert!(st.success(), "step {step}: bgpd exit {st}");
                 assert!(
-                    kernel(&lab, &core).is_empty(),
+                    lab.kernel_table(&core).is_empty(),
                     "step {step}: routes left after bgpd stopped"
                 );
                 for p in &mut peers {
@@ -213,7 +190,7 @@ fn seeded_chaos_ends_with_the_exact_kernel_table() {
     let want = expected(&peers);
     let mut got = BTreeMap::new();
     let ok = (0..100).any(|_| {
-        got = kernel(&lab, &core);
+        got = lab.kernel_table(&core);
         if got == want {
             return true;
         }

@@ -88,7 +88,7 @@ fn config_file_reload_and_policy() {
     let sock = format!("{dir}/bgpd.sock");
     let show =
         |lab: &Lab, what: &str| lab.sh_text(&core, &format!("{bgpd} show {what} --socket {sock}"));
-    let kernel = |lab: &Lab| lab.sh_text(&core, "ip route show proto bgp");
+    let kernel = |lab: &Lab| lab.kernel_routes(&core);
     lab.wait_for(
         "the allowed block in the kernel",
         Duration::from_secs(30),
