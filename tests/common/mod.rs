@@ -2,6 +2,7 @@
 //! labs and the peers' configurations.
 #![allow(dead_code)]
 
+pub mod mrt;
 pub mod netns;
 pub mod peers;
 pub mod raw;
