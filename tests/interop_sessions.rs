@@ -685,7 +685,8 @@ fn dynamic_neighbours_and_strangers() {
 /// `source=` changes the source: bgpd connects from fd00:99::1, an address
 /// on its loopback that the kernel would never pick for fd00:83::2 (it
 /// would take fd00:83::1, on the outgoing link). BIRD only accepts that
-/// neighbour address, and `ss` shows the connection's local address.
+/// neighbour address and is passive (so the session can only be bgpd's
+/// connection), and `ss` shows that connection's local address.
 #[test]
 fn ipv6_transport_with_source_address() {
     if !have_bird2() {
@@ -710,6 +711,7 @@ protocol bgp core {
   local fd00:83::2 as 64512;
   neighbor fd00:99::1 as 64512;
   multihop;
+  passive on;
   hold time 9;
   ipv6 { import all; export all; next hop self; };
 }
@@ -732,13 +734,20 @@ protocol bgp core {
         &core,
         "ss -Htn state established '( sport = :179 or dport = :179 )'",
     );
-    let locals: Vec<&str> = conns
+    // BIRD is passive: the one connection is bgpd's, to port 179, from
+    // the source= address.
+    let pairs: Vec<(&str, &str)> = conns
         .lines()
-        .filter_map(|l| l.split_whitespace().nth(2))
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            Some((*w.get(2)?, *w.get(3)?))
+        })
         .collect();
     assert!(
-        !locals.is_empty() && locals.iter().all(|l| l.starts_with("[fd00:99::1]:")),
-        "the session's local address is not the source= address:\n{conns}"
+        pairs.len() == 1
+            && pairs[0].0.starts_with("[fd00:99::1]:")
+            && pairs[0].1 == "[fd00:83::2]:179",
+        "bgpd's connection is not from the source= address:\n{conns}"
     );
     let bird = birdc(&lab, &peer, &sock, "show protocols all core", true);
     assert!(
