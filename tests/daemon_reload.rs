@@ -181,6 +181,10 @@ fn config_file_reload_and_policy() {
                     .contains("172.15.200.0/26")
             },
         );
+        // bgpd decode reads the same dump (BGP4MP_ET, BIRD's real UPDATEs)
+        // as bgpdump does, route by route.
+        let n = common::mrt::matches_bgpdump(bgpd, &mrt);
+        assert!(n >= 2, "only {n} routes in the dump");
     }
 
     // The kernel side, and an on-demand drift check after someone deletes

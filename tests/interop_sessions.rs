@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use common::netns::{CORE, Lab};
 use common::peers::*;
+use common::require_programs;
 
 /// A lab with the core (bgpd's namespace) and one peer on the LAN.
 /// The LAN is dual-stack: the peer 192.168.83.N also has fd00:83::N.
@@ -252,6 +253,23 @@ router bgp 64512
         vtysh(&lab, &peer, &dir, "show bgp ipv4 unicast")
     });
     assert!(vtysh(&lab, &peer, &dir, "show bgp summary").contains("64512"));
+    // A TABLE_DUMP_V2 RIB written by FRR (an independent writer): bgpd
+    // decode reads it as bgpdump does.
+    if require_programs(&["bgpdump"]) {
+        let rib = format!("{dir}/rib.mrt");
+        lab.sh(
+            &peer,
+            &format!(
+                "vtysh --vty_socket {dir} -d bgpd -c 'configure terminal' -c 'dump bgp routes-mrt {rib}'"
+            ),
+        );
+        lab.wait_for("FRR's RIB dump", Duration::from_secs(10), || {
+            std::fs::metadata(&rib).is_ok_and(|m| m.len() > 0)
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        let n = common::mrt::matches_bgpdump(env!("CARGO_BIN_EXE_bgpd"), &rib);
+        assert!(n >= 1, "FRR's RIB dump held no routes");
+    }
     hold_then_stop(&mut lab, "FRR");
     lab.wait_for("FRR to log the Cease", Duration::from_secs(10), || {
         let l = lab.log("frr");

@@ -64,6 +64,18 @@ fn as_path(attrs: &[Value], errors: &[Value]) -> String {
     segs.join(" ")
 }
 
+/// A NEXT_HOP bgpd refused (0.0.0.0 on a locally originated RIB entry,
+/// say) is in the error's data: flags, type, length, the address.
+fn refused_next_hop(errors: &[Value]) -> Option<String> {
+    let e = errors.iter().find(|e| e["type_code"] == 3)?;
+    let hex = e["notification"]["data"].as_str()?;
+    let b: Vec<u8> = (0..hex.len() / 2)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    let a: [u8; 4] = b.get(b.len().checked_sub(4)?..)?.try_into().ok()?;
+    Some(std::net::Ipv4Addr::from(a).to_string())
+}
+
 fn attr<'a>(attrs: &'a [Value], name: &str) -> Option<&'a Value> {
     attrs
         .iter()
@@ -102,8 +114,9 @@ fn routes(
                 }
                 _ => attr(attrs, "NEXT_HOP")
                     .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string(),
+                    .map(String::from)
+                    .or_else(|| refused_next_hop(errors))
+                    .unwrap_or_default(),
             };
             format!(
                 "{kind}|{peer}|{asn}|{p}|{path}|{origin}|{nh}|{}|{}",
