@@ -37,6 +37,17 @@
 #   listen    1,000 nodes peering directly through a dynamic listen range, each
 #             with its /26 + 172.16.0.0/16 (quick: 100). BIRD 1.6 has no
 #             dynamic peers: skipped.
+# Propagation scenarios (bgperf2's shape; the daemon is a route reflector,
+# kernel install off, bgpd and BIRD 2 only, run in the "rib" mode): a
+# monitor peer (loadgen --mode monitor) connects first; then the injectors
+# connect and send. The clock runs from the injectors' first UPDATE (all
+# Established, streaming starts) until the monitor holds every prefix.
+# Every peer, injectors included, is an RR client, so each route is also
+# reflected to every other injector.
+#   prop1x1M     1 injector x 1,000,000 /28            (quick: 1 x 20,000)
+#   prop10x100k  10 injectors x 100,000 /28            (quick: 4 x 5,000)
+#   propcalico   1,000 Calico nodes (a listen range), each its /26 and
+#                172.16.0.0/16, each receiving all    (quick: 100)
 # Environment: BGPD, LOADGEN (binaries; default $CARGO_TARGET_DIR/release),
 # BIRD2 (/opt/bird2/usr/sbin/bird), BIRD1 (bird), BGPD_LOG (default warn),
 # BGPD_MODE: "config" (default; bgpd --config FILE, as deployed, no
@@ -99,7 +110,11 @@ SCEN = {
     "100x1k":  dict(kind="plain", m=20 if q else 100, p=200 if q else 1000),
     "calico":  dict(kind="calico", m=3, nodes=100 if q else 1000),
     "listen":  dict(kind="listen", m=100 if q else 1000),
+    "prop1x1M":    dict(kind="prop", inj="plain", m=1, p=20000 if q else 1000000),
+    "prop10x100k": dict(kind="prop", inj="plain", m=4 if q else 10, p=5000 if q else 100000),
+    "propcalico":  dict(kind="prop", inj="node", m=100 if q else 1000),
 }
+MONITOR = "100.64.9.1"
 if a.p1:
     SCEN["1x1M"]["p"] = a.p1
 for s in SCEN.values():
@@ -107,6 +122,8 @@ for s in SCEN.values():
         s["rib"] = s["fib"] = s["m"] * s["p"]
     elif s["kind"] == "calico":
         s["rib"], s["fib"] = 3 * 2 * s["nodes"], s["nodes"] + 1
+    elif s["kind"] == "prop":
+        s["rib"] = s["fib"] = s["m"] * s["p"] if s["inj"] == "plain" else s["m"] + 1
     else:
         s["rib"], s["fib"] = 2 * s["m"], s["m"] + 1
 
@@ -405,6 +422,103 @@ def run(daemon, sname, mode):
     time.sleep(1)
     return res
 
+def run_prop(daemon, sname, mode):
+    """A propagation run: the daemon reflects the injectors' routes to a
+    monitor (and to each other); time from the first UPDATE to the monitor
+    holding every prefix."""
+    s = SCEN[sname]
+    if mode != "rib":
+        return dict(daemon=daemon, scenario=sname, mode=mode, skipped="propagation runs without kernel install (rib mode)")
+    if daemon not in ("bgpd", "bird2"):
+        return dict(daemon=daemon, scenario=sname, mode=mode, skipped="propagation is run for bgpd and BIRD 2")
+    RUN[0] += 1
+    rd = f"{DIR}/r{RUN[0]}"
+    os.makedirs(rd)
+    os.chmod(rd, 0o755)
+    d, l = netns_up(RUN[0])
+    sh(f"ip -n {d} link set d0 up; ip -n {d} link set lo up")
+    ps = peers(s["m"])
+    add_sources(l, ps + [MONITOR])
+    listen = s["inj"] == "node"
+    nx = ["ip", "netns", "exec", d]
+    log = open(f"{rd}/daemon.log", "w")
+    if daemon == "bgpd":
+        conf = [f"local_as = {ASN}", f'router_id = "{DADDR}"', ""]
+        if listen:
+            conf += ["[[range]]", 'prefix = "100.64.0.0/16"', "rr_client = true", f"limit = {s['m'] + 10}", ""]
+        else:
+            for x in ps + [MONITOR]:
+                conf += ["[[peer]]", f'address = "{x}"', "passive = true", "rr_client = true", ""]
+        conf += ["[kernel]", "install = false", "", "[control]", f'socket = "{rd}/bgpd.sock"', "",
+                 "[log]", f'level = "{E["BGPD_LOG"]}"', ""]
+        open(f"{rd}/bgpd.toml", "w").write("\n".join(conf))
+        cmd = nx + E.get("BGPD_WRAP", "").split() + [E["BGPD"], "--config", f"{rd}/bgpd.toml"]
+        daemon_p = subprocess.Popen(cmd, stdout=open(E["BGPD_STDOUT"], "w"), stderr=log)
+    else:
+        tmpl = (f"router id {DADDR};\nprotocol device {{ }}\n"
+                f"template bgp peers {{ local {DADDR} as {ASN}; passive on; hold time 90; direct; rr client;\n"
+                "  ipv4 { import all; export all; gateway direct; }; }\n")
+        if listen:
+            tmpl += f"protocol bgp dyn from peers {{ neighbor range 100.64.0.0/16 as {ASN}; }}\n"
+        else:
+            tmpl += "".join(f"protocol bgp p{i} from peers {{ neighbor {x} as {ASN}; }}\n"
+                            for i, x in enumerate(ps + [MONITOR]))
+        open(f"{rd}/bird.conf", "w").write(tmpl)
+        daemon_p = subprocess.Popen(nx + [E["BIRD2"], "-f", "-c", f"{rd}/bird.conf", "-s", f"{rd}/bird.ctl"],
+                                    stdout=log, stderr=log)
+    procs = [daemon_p]
+    evs = []
+    def loadgen(args, name):
+        ev = {}
+        p = subprocess.Popen(["ip", "netns", "exec", l, E["LOADGEN"], "--target", DADDR, "--asn", str(ASN),
+                              "--connect-timeout", str(int(a.timeout))] + args,
+                             stdout=subprocess.PIPE, stderr=open(f"{rd}/{name}.err", "w"), text=True)
+        def reader():
+            for line in p.stdout:
+                try:
+                    j = json.loads(line)
+                    ev[j["event"]] = j
+                except Exception:
+                    pass
+        threading.Thread(target=reader, daemon=True).start()
+        procs.append(p)
+        return ev
+    res = dict(daemon=daemon, scenario=sname, mode=mode, routes=s["rib"])
+    mon = loadgen(["--source", MONITOR, "--mode", "monitor", "--expect", str(s["rib"])], "monitor")
+    t0 = time.time()
+    while "established" not in mon and time.time() - t0 < a.timeout and daemon_p.poll() is None:
+        time.sleep(0.02)
+    inj_args = ["--sources-from", FIRST_PEER, "--sessions", str(s["m"])]
+    inj_args += ["--mode", "plain", "--prefixes", str(s["p"])] if s["inj"] == "plain" else ["--mode", "node"]
+    inj = loadgen(inj_args, "injectors")
+    t0 = time.time()
+    while time.time() - t0 < a.timeout:
+        time.sleep(0.02)
+        if any(p.poll() is not None for p in procs):
+            res["error"] = "a process exited early"
+            break
+        if "full" in mon and "established" in inj:
+            break
+    if "established" in inj:
+        res["connect_s"] = inj["established"]["connect_s"]
+    if "full" in mon and "established" in inj:
+        res["converge_s"] = round(mon["full"]["t"] - inj["established"]["t"], 3)
+        if "sent" in inj:
+            res["send_s"] = inj["sent"]["send_s"]
+        time.sleep(1)
+        cpu, rss = proc_stats(daemon_p.pid)
+        res["cpu_s"], res["rss_mib"] = round(cpu or 0, 2), round(rss or 0, 1)
+    else:
+        res.setdefault("error", f"timeout: monitor {mon}, injectors {inj}")
+        tail = ""
+        for f in ("daemon.log", "monitor.err", "injectors.err"):
+            try: tail += f"[{f}] " + open(f"{rd}/{f}").read()[-400:]
+            except OSError: pass
+        res["log_tail"] = tail
+    netns_down(d, l, procs)
+    time.sleep(1)
+    return res
+
 def RIB_IV(s):
     # RIB-only runs of bgpd and BIRD take tens of milliseconds below 200k
     # paths: poll their control sockets often enough to tell them apart.
@@ -425,7 +539,7 @@ outf = open(a.out, "a") if a.out else None
 for sname in a.scenarios.split(","):
     for mode in a.modes.split(","):
         for dmn in daemons:
-            r = run(dmn, sname, mode)
+            r = (run_prop if SCEN[sname]["kind"] == "prop" else run)(dmn, sname, mode)
             results.append(r)
             line = json.dumps(r)
             print(line, flush=True)

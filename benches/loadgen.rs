@@ -25,6 +25,10 @@
 //!   CLUSTER_LIST the reflector's address, and ADD-PATH path id k+1.
 //! - `node`: each session is a Calico node: its own /26 block plus the
 //!   service CIDR, next hop itself (for dynamic listen ranges).
+//! - `monitor`: the sessions announce nothing; they count the distinct
+//!   IPv4 prefixes the target sends them (withdrawals remove) and print a
+//!   `full` event when one session holds `--expect` (the receiving end of
+//!   the harness's propagation scenarios).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -47,6 +51,7 @@ enum Mode {
     Plain,
     CalicoRr,
     Node,
+    Monitor,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -107,6 +112,9 @@ struct Args {
     /// Hold time we offer.
     #[arg(long, default_value_t = 90)]
     hold_time: u16,
+    /// monitor: the prefix count at which to print the `full` event.
+    #[arg(long, default_value_t = 0)]
+    expect: usize,
     /// Give up if not all sessions are Established after this many seconds.
     #[arg(long, default_value_t = 120)]
     connect_timeout: u64,
@@ -273,6 +281,7 @@ fn workload(a: &Args, ctx: &Ctx, idx: u32, src: IpAddr) -> (Vec<u8>, u64, u64) {
                 g += 1;
             }
         }
+        Mode::Monitor => {}
         Mode::CalicoRr | Mode::Node => {
             let base = a.base.unwrap_or(IpAddr::V4(Ipv4Addr::new(10, 200, 0, 0)));
             let cluster = bgp_id(src, idx);
@@ -430,8 +439,12 @@ async fn session(sh: Arc<Shared>, idx: u32, src: IpAddr) -> (u64, u64) {
     // only writes.
     let (stream, updates, prefixes) = workload(a, &ctx, idx, src);
     let (mut rd, wr) = s.into_split();
-    // Drain whatever the target sends; report NOTIFICATIONs.
+    // Drain whatever the target sends; report NOTIFICATIONs. A monitor
+    // counts the prefixes it holds.
+    let (monitor, expect) = (a.mode == Mode::Monitor, a.expect);
     tokio::spawn(async move {
+        let mut held = std::collections::HashSet::<IpNet>::new();
+        let mut full = false;
         let mut buf = rest;
         let mut tmp = vec![0u8; 65536];
         loop {
@@ -452,8 +465,34 @@ async fn session(sh: Arc<Shared>, idx: u32, src: IpAddr) -> (u64, u64) {
                         break;
                     }
                 };
-                if let Ok(Message::Notification(no)) = Message::decode(&ctx, &buf[..n]) {
-                    eprintln!("loadgen: session {src}: NOTIFICATION {no}");
+                match Message::decode(&ctx, &buf[..n]) {
+                    Ok(Message::Notification(no)) => {
+                        eprintln!("loadgen: session {src}: NOTIFICATION {no}");
+                    }
+                    Ok(Message::Update(u)) if monitor => {
+                        for w in &u.withdrawn {
+                            held.remove(&w.prefix);
+                        }
+                        let before = held.len();
+                        held.extend(u.nlri.iter().map(|n| n.prefix));
+                        if std::env::var_os("LOADGEN_DEBUG").is_some()
+                            && held.len() / 100_000 != before / 100_000
+                        {
+                            eprintln!("monitor {:.3} {}", now(), held.len());
+                        }
+                        if !full && held.len() >= expect {
+                            full = true;
+                            println!(
+                                "{{\"event\":\"full\",\"t\":{:.6},\"prefixes\":{}}}",
+                                now(),
+                                held.len()
+                            );
+                        }
+                    }
+                    Err(e) if monitor => {
+                        eprintln!("loadgen: session {src}: undecodable message: {e:?}");
+                    }
+                    _ => {}
                 }
                 buf.drain(..n);
             }

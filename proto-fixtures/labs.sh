@@ -14,7 +14,7 @@ calico_bird_cfg() {
   for b in "$@"; do [ "$b" = 172.16.0.0/16 ] || blocks+=("$b"); done
   {
     echo "# Rendered like Calico v3.8 confd bird.cfg.template (node $ip, role $role)"
-    CALICO_BIRD_DEBUG=1 CALICO_BIRD_KERNEL_EXPORT=1 calico_bird "$ip" "${blocks[@]}"
+    CALICO_BIRD_DEBUG=1 CALICO_KERNEL_PROGRAMMING=1 calico_bird "$ip" "${blocks[@]}"
   } > "$file"
 }
 
@@ -105,7 +105,7 @@ calico_bird6_cfg() {
   local file=$1 id=$2 ip=$3; shift 3
   {
     echo "# Rendered like Calico v3.8 confd bird6.cfg.template (node $ip, router id $id)"
-    CALICO_BIRD_DEBUG=1 CALICO_BIRD_KERNEL_EXPORT=1 calico_bird6 "$id" "$ip" "$@"
+    CALICO_BIRD_DEBUG=1 CALICO_KERNEL_PROGRAMMING=1 calico_bird6 "$id" "$ip" "$@"
   } > "$file"
 }
 

@@ -154,8 +154,10 @@ pub async fn run(setup: Setup, view: Option<Box<dyn View>>) -> Result<(), String
     let (fib, mut fib_events, fib_task) = fib::spawn(cfg.kernel.fib_config())
         .await
         .map_err(explain_fib)?;
-    // Listeners are up and the FIB is synced with the kernel.
-    notify::notify("READY=1\nSTATUS=running");
+    // Listeners are up and the FIB has loaded the kernel's view. systemd
+    // hears READY=1 once the initial sync is over (every configured peer's
+    // End-of-RIB, or the stale timeout): then the kernel holds the routes.
+    notify::notify("STATUS=initial sync: waiting for the peers' End-of-RIB");
     let mut watchdog = notify::watchdog_interval().map(tokio::time::interval);
     // The foreground view prints its rate-limited summaries when called;
     // this tick lets a burst's last summary out without waiting for the
@@ -204,7 +206,10 @@ pub async fn run(setup: Setup, view: Option<Box<dyn View>>) -> Result<(), String
                     let actions = d.ctl.handle(ev, Instant::now());
                     d.perform(actions).await;
                 }
-                FibEvent::InitialSyncOver => d.fib_synced = true,
+                FibEvent::InitialSyncOver => {
+                    d.fib_synced = true;
+                    notify::notify("READY=1\nSTATUS=running: initial sync done");
+                }
             },
             _ = sleep_until(timer) => {
                 let actions = d.ctl.handle(Event::Timer, Instant::now());
@@ -394,11 +399,18 @@ impl Daemon {
         let Some(path) = self.path.clone() else {
             return Err("reload: bgpd was started without --config; nothing to reload".into());
         };
-        notify::notify("RELOADING=1");
+        notify::reloading();
+        // Back to READY=1 after the reload, unless the initial sync is
+        // still going (then READY=1 comes when it ends).
+        let ready = if self.fib_synced {
+            "READY=1\nSTATUS=running: reloaded"
+        } else {
+            "STATUS=initial sync: waiting for the peers' End-of-RIB (reloaded)"
+        };
         let new = match config::load(&path) {
             Ok(c) => c,
             Err(errors) => {
-                notify::notify("READY=1");
+                notify::notify(ready);
                 for e in errors.iter() {
                     warn!("{e}");
                 }
@@ -416,7 +428,7 @@ impl Daemon {
             .ctl
             .handle(Event::Reload(Box::new(new)), Instant::now());
         let summary = self.perform(actions).await;
-        notify::notify("READY=1");
+        notify::notify(ready);
         Ok(summary.unwrap_or_else(|| "reloaded".into()))
     }
 }

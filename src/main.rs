@@ -95,6 +95,14 @@ enum Command {
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
+    /// Print the man page bgpd(8), generated from these definitions; with
+    /// --dir, write bgpd.8 and one bgpd-COMMAND.8 per subcommand there
+    /// (for packaging).
+    #[command(hide = true)]
+    Man {
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Show the running daemon's state (over its control socket).
     Show {
         #[command(subcommand)]
@@ -143,14 +151,20 @@ enum ShowWhat {
     /// Peers: address, type, state, since, info, and prefix counts.
     Neighbors,
     /// The routing table, or one prefix with every path and why it won or
-    /// lost.
-    Routes { prefix: Option<String> },
+    /// lost; with --advertised or --received, what one peer was sent or
+    /// sent us (Cisco's "advertised-routes" and "received-routes").
+    Routes {
+        prefix: Option<String>,
+        /// What this established peer has been sent (its Adj-RIB-Out).
+        #[arg(long, value_name = "PEER", conflicts_with_all = ["prefix", "received"])]
+        advertised: Option<String>,
+        /// What this peer sent us, accepted or not (its Adj-RIB-In).
+        #[arg(long, value_name = "PEER", conflicts_with = "prefix")]
+        received: Option<String>,
+    },
     /// Which route carries an address, like `ip route get`: "why can't my
     /// VM reach this pod?"
     Route { address: String },
-    /// What an established peer has been sent: its Adj-RIB-Out (Cisco's
-    /// "advertised-routes").
-    Advertised { peer: String },
     /// The kernel side: what is installed, pending (next hop unreachable),
     /// failed, or in conflict with another protocol's route.
     Fib,
@@ -193,9 +207,16 @@ fn main() -> ExitCode {
         Some(Command::Show { what, json, socket }) => {
             let req = match what {
                 ShowWhat::Neighbors => Request::Neighbors,
-                ShowWhat::Routes { prefix } => Request::Routes { prefix },
+                ShowWhat::Routes {
+                    advertised: Some(peer),
+                    ..
+                } => Request::Advertised { peer },
+                ShowWhat::Routes {
+                    received: Some(peer),
+                    ..
+                } => Request::Received { peer },
+                ShowWhat::Routes { prefix, .. } => Request::Routes { prefix },
                 ShowWhat::Route { address } => Request::Route { address },
-                ShowWhat::Advertised { peer } => Request::Advertised { peer },
                 ShowWhat::Fib => Request::Fib,
             };
             client(&socket, req, json)
@@ -227,7 +248,40 @@ fn main() -> ExitCode {
             clap_complete::generate(shell, &mut Cli::command(), "bgpd", &mut std::io::stdout());
             ExitCode::SUCCESS
         }
+        Some(Command::Man { dir }) => man(dir),
         None => run_daemon(cli.run),
+    }
+}
+
+/// The man pages from the clap definitions (clap_mangen), in section 8
+/// (a daemon, installed in /usr/sbin); the hidden `man` subcommand itself
+/// is left out, as it is from --help.
+fn man(dir: Option<PathBuf>) -> ExitCode {
+    use clap::CommandFactory;
+    fn pages(cmd: clap::Command, dir: &std::path::Path) -> std::io::Result<()> {
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            pages(sub.clone(), dir)?;
+        }
+        clap_mangen::Man::new(cmd).section("8").generate_to(dir)?;
+        Ok(())
+    }
+    let mut cmd = Cli::command().name("bgpd").disable_help_subcommand(true);
+    cmd.build();
+    let result = match &dir {
+        None => clap_mangen::Man::new(cmd)
+            .section("8")
+            .render(&mut std::io::stdout()),
+        Some(d) => std::fs::create_dir_all(d).and_then(|()| pages(cmd, d)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            match dir {
+                Some(d) => eprintln!("bgpd man: cannot write to {}: {e}", d.display()),
+                None => eprintln!("bgpd man: {e}"),
+            }
+            ExitCode::from(1)
+        }
     }
 }
 

@@ -41,6 +41,8 @@ pub struct PeerMetrics {
     pub received: u64,
     pub accepted: u64,
     pub installed: u64,
+    /// Prefixes in the peer's Adj-RIB-Out.
+    pub advertised: u64,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -77,6 +79,7 @@ pub fn encode(s: &Snapshot) -> String {
     let received = Family::<PeerLabel, Gauge>::default();
     let accepted = Family::<PeerLabel, Gauge>::default();
     let installed = Family::<PeerLabel, Gauge>::default();
+    let advertised = Family::<PeerLabel, Gauge>::default();
     let msgs_in = Family::<MsgLabel, Counter<u64, AtomicU64>>::default();
     let msgs_out = Family::<MsgLabel, Counter<u64, AtomicU64>>::default();
     for p in &s.peers {
@@ -88,6 +91,7 @@ pub fn encode(s: &Snapshot) -> String {
         received.get_or_create(&l).set(p.received as i64);
         accepted.get_or_create(&l).set(p.accepted as i64);
         installed.get_or_create(&l).set(p.installed as i64);
+        advertised.get_or_create(&l).set(p.advertised as i64);
         for (t, name) in TYPES.iter().enumerate().skip(1) {
             let ml = MsgLabel {
                 peer: p.peer.clone(),
@@ -123,6 +127,11 @@ pub fn encode(s: &Snapshot) -> String {
         "peer_prefixes_installed",
         "Paths from the peer in use",
         installed,
+    );
+    reg.register(
+        "peer_prefixes_advertised",
+        "Prefixes the peer has been sent and not withdrawn (Adj-RIB-Out)",
+        advertised,
     );
     reg.register("peer_messages_received", "Messages received", msgs_in);
     reg.register("peer_messages_sent", "Messages sent", msgs_out);

@@ -28,6 +28,19 @@ pub fn notify(state: &str) {
     }
 }
 
+/// "RELOADING=1" with the CLOCK_MONOTONIC time in microseconds, as
+/// sd_notify(3) asks (systemd matches the reload with it).
+pub fn reloading() {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we pass.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    let usec = ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1_000;
+    notify(&format!("RELOADING=1\nMONOTONIC_USEC={usec}"));
+}
+
 /// Half the watchdog timeout systemd expects pings within, if it set one
 /// for us.
 pub fn watchdog_interval() -> Option<Duration> {

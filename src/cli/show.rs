@@ -123,7 +123,9 @@ pub fn run(socket: &Path, request: Request, json: bool) -> Result<i32, String> {
             print!("{}", prefix_detail(route));
         }
         Request::Fib => print!("{}", fib_summary(&resp.data)),
-        Request::Advertised { .. } => print!("{}", advertised_table(&resp.data)),
+        Request::Advertised { .. } | Request::Received { .. } => {
+            print!("{}", advertised_table(&resp.data))
+        }
         Request::Reload => println!("{}", resp.data.as_str().unwrap_or("reloaded")),
         _ => println!(
             "{}",
@@ -153,10 +155,7 @@ fn fib_summary(d: &serde_json::Value) -> String {
         n("conflicts"),
         n("stale")
     );
-    let rows: Vec<Vec<String>> = d["problems"]
-        .as_array()
-        .map(|a| a.as_slice())
-        .unwrap_or_default()
+    let rows: Vec<Vec<String>> = items(&d["problems"])
         .iter()
         .map(|p| {
             let state = p["state"].as_str().unwrap_or("?").to_string();
@@ -182,6 +181,11 @@ fn fib_summary(d: &serde_json::Value) -> String {
     out
 }
 
+/// A JSON array's elements; none for anything else.
+fn items(v: &serde_json::Value) -> &[serde_json::Value] {
+    v.as_array().map(|a| a.as_slice()).unwrap_or_default()
+}
+
 fn strs(v: &serde_json::Value) -> Vec<String> {
     v.as_array()
         .map(|a| {
@@ -193,10 +197,7 @@ fn strs(v: &serde_json::Value) -> Vec<String> {
 }
 
 fn routes_table(data: &serde_json::Value) -> String {
-    let rows: Vec<Vec<String>> = data
-        .as_array()
-        .map(|a| a.as_slice())
-        .unwrap_or_default()
+    let rows: Vec<Vec<String>> = items(data)
         .iter()
         .map(|r| {
             let nh = strs(&r["next_hops"]);
@@ -245,11 +246,7 @@ fn prefix_detail(v: &serde_json::Value) -> String {
             }
         )
     };
-    for p in v["paths"]
-        .as_array()
-        .map(|a| a.as_slice())
-        .unwrap_or_default()
-    {
+    for p in items(&v["paths"]) {
         let mut attrs = vec![
             format!("via {}", p["next_hop"].as_str().unwrap_or("?")),
             format!("local-pref {}", p["local_pref"]),
@@ -280,14 +277,14 @@ fn prefix_detail(v: &serde_json::Value) -> String {
 }
 
 fn advertised_table(data: &serde_json::Value) -> String {
-    let rows: Vec<Vec<String>> = data
-        .as_array()
-        .map(|a| a.as_slice())
-        .unwrap_or_default()
+    let rows: Vec<Vec<String>> = items(data)
         .iter()
         .map(|r| {
             let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
             let mut extra = Vec::new();
+            if let Some(why) = r["rejected"].as_str() {
+                extra.push(format!("rejected: {why}"));
+            }
             if let Some(o) = r["originator_id"].as_str() {
                 extra.push(format!("originator {o}"));
             }

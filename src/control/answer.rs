@@ -15,6 +15,7 @@ use crate::fsm::State;
 use crate::metrics::{PeerMetrics, Snapshot};
 use crate::rib::{PathAttrs, PathState, PrefixView};
 use crate::session::{Session, hms};
+use crate::wire::AfiSafi;
 
 /// What a request needs from the FIB task.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,6 +91,7 @@ pub fn answer(req: &Request, src: Sources) -> Response {
             Response::ok(rows)
         }
         Request::Advertised { peer } => advertised(src.controller, peer),
+        Request::Received { peer } => received(src.controller, peer),
         Request::Metrics => Response::ok(crate::metrics::encode(&snapshot(&src))),
         Request::Fib => match fib_status(&src) {
             Some(st) => Response::ok(st),
@@ -247,6 +249,7 @@ fn snapshot(src: &Sources) -> Snapshot {
             received: row.received,
             accepted: row.accepted,
             installed: row.installed,
+            advertised: row.sent,
         });
     }
     if let Some(f) = fib_status(src) {
@@ -310,12 +313,46 @@ fn attrs_json(a: &PathAttrs, into: &mut serde_json::Value) {
     }
 }
 
-/// `bgpd show advertised PEER`: the peer's Adj-RIB-Out, in prefix order.
-fn advertised(c: &Controller, peer: &str) -> Response {
-    let Ok(addr) = peer.parse::<IpAddr>() else {
-        return Response::err(format!("'{peer}' is not an IP address"));
+fn peer_addr(peer: &str) -> Result<IpAddr, Response> {
+    peer.parse::<IpAddr>()
+        .map(crate::session::canonical)
+        .map_err(|_| Response::err(format!("'{peer}' is not an IP address")))
+}
+
+/// `bgpd show routes --received PEER`: every path the peer sent us, with
+/// the reason a rejected one was not used.
+fn received(c: &Controller, peer: &str) -> Response {
+    let addr = match peer_addr(peer) {
+        Ok(a) => a,
+        Err(r) => return r,
     };
-    let Some(routes) = c.advertised(crate::session::canonical(addr)) else {
+    if c.rib().peer(addr).is_none() {
+        return Response::err(format!("{addr} has no session (see bgpd show neighbors)"));
+    }
+    let rows: Vec<serde_json::Value> = [AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST]
+        .into_iter()
+        .flat_map(|af| c.rib().adj_rib_in(addr, af))
+        .map(|(p, id, a, reject)| {
+            let mut j = serde_json::json!({
+                "prefix": p.to_string(),
+                "path_id": id,
+                "rejected": reject.map(|r| r.to_string()),
+            });
+            attrs_json(&a, &mut j);
+            j
+        })
+        .collect();
+    Response::ok(rows)
+}
+
+/// `bgpd show routes --advertised PEER`: the peer's Adj-RIB-Out, in
+/// prefix order.
+fn advertised(c: &Controller, peer: &str) -> Response {
+    let addr = match peer_addr(peer) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let Some(routes) = c.advertised(addr) else {
         return Response::err(format!(
             "{addr} has no established session (see bgpd show neighbors)"
         ));

@@ -30,6 +30,8 @@ pub enum Request {
     Route { address: String },
     /// What an established peer has been sent (its Adj-RIB-Out).
     Advertised { peer: String },
+    /// What a peer has sent us, per path (its Adj-RIB-In).
+    Received { peer: String },
     /// What is installed in the kernel, pending or failed.
     Fib,
     /// Compare the kernel with the RIB now and repair drift.

@@ -198,6 +198,16 @@ impl Sender {
     fn export(&mut self, cfg: &Config, rib: &Rib, prefixes: &[IpNet], only: Option<IpAddr>) {
         let local = self.local;
         let mut seen: FastSet<IpNet> = FastSet::default();
+        // What a peer is sent depends on the prefix only through the
+        // policy's match and the family ([`export::permitted`]); the
+        // rewritten set is computed once per peer, source attribute set,
+        // source and family, and shared by every prefix that has them.
+        // The source set is kept in the entry so its address stays its own.
+        let mut rewritten: FastMap<Rewrite, (Arc<PathAttrs>, Option<Arc<PathAttrs>>)> =
+            FastMap::default();
+        // Whether each source peer is a client (the config is searched
+        // once per peer, not once per prefix).
+        let mut clients: FastMap<IpAddr, bool> = FastMap::default();
         for p in prefixes {
             if !seen.insert(*p) {
                 continue;
@@ -210,7 +220,9 @@ impl Sender {
                 Some(b) => Source::Peer {
                     addr: b.peer,
                     ibgp: b.ibgp,
-                    rr_client: session(cfg, b.peer).is_some_and(|s| s.rr_client),
+                    rr_client: *clients
+                        .entry(b.peer)
+                        .or_insert_with(|| session(cfg, b.peer).is_some_and(|s| s.rr_client)),
                     router_id: b.router_id,
                 },
                 None => Source::Local,
@@ -227,9 +239,31 @@ impl Sender {
                     }
                     None => None,
                 };
-                let want = base
-                    .and_then(|a| export::route(&local, &o.peer, p, &a, &src))
-                    .map(|a| intern(&mut self.interner, a));
+                let want = base.and_then(|a| {
+                    if !export::permitted(&o.peer, p, &a, &src) {
+                        return None;
+                    }
+                    let v4 = p.addr().is_ipv4();
+                    let key = Rewrite {
+                        to: *addr,
+                        set: Arc::as_ptr(&a) as usize,
+                        from: match src {
+                            Source::Peer { addr, .. } => Some(addr),
+                            Source::Local => None,
+                        },
+                        v4,
+                    };
+                    let interner = &mut self.interner;
+                    rewritten
+                        .entry(key)
+                        .or_insert_with(|| {
+                            let out = export::rewrite(&local, &o.peer, v4, &a, &src)
+                                .map(|x| intern(interner, x));
+                            (a.clone(), out)
+                        })
+                        .1
+                        .clone()
+                });
                 o.adj.set(*p, want);
             }
         }
@@ -302,6 +336,15 @@ fn encode(o: &mut Out, batch: OutBatch, b: &mut Burst) {
     }
     b.withdrawn = withdraw.len();
     pack::withdraw(&o.ctx, &withdraw, &mut b.msgs);
+}
+
+/// The key of one rewrite in [`Sender::export`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct Rewrite {
+    to: IpAddr,
+    set: usize,
+    from: Option<IpAddr>,
+    v4: bool,
 }
 
 fn intern(set: &mut FastSet<Arc<PathAttrs>>, a: PathAttrs) -> Arc<PathAttrs> {

@@ -9,6 +9,7 @@
 //! by attribute set (the sets are interned, so one pointer is one set), so
 //! that [`crate::wire::pack`] puts each group in as few UPDATEs as fit.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use ipnet::IpNet;
@@ -37,8 +38,22 @@ impl OutBatch {
 #[derive(Debug, Default)]
 pub struct AdjOut {
     sent: FastMap<IpNet, Arc<PathAttrs>>,
-    /// `None`: withdraw.
+    /// The latest state of each prefix waiting to be sent; `None`:
+    /// withdraw.
     pending: FastMap<IpNet, Option<Arc<PathAttrs>>>,
+    /// The waiting announcements by attribute set, oldest set first (the
+    /// set is held, so its address names it while it is queued), and the
+    /// waiting withdrawals. An entry whose prefix changed again since is
+    /// passed over when taken: `pending` has the truth.
+    groups: VecDeque<(Arc<PathAttrs>, Vec<IpNet>)>,
+    /// The queue position (counted from the first ever queued) of the
+    /// newest group of each set (by its address), for appending to it.
+    open: FastMap<usize, u64>,
+    /// Groups taken off the front so far.
+    popped: u64,
+    withdrawals: Vec<IpNet>,
+    /// Entries in `groups` and `withdrawals`, stale ones included.
+    queued: usize,
 }
 
 impl AdjOut {
@@ -51,8 +66,54 @@ impl AdjOut {
         };
         if same {
             self.pending.remove(&prefix);
-        } else {
-            self.pending.insert(prefix, want);
+            return;
+        }
+        let queued_already = match (self.pending.get(&prefix), &want) {
+            (Some(Some(p)), Some(w)) => Arc::ptr_eq(p, w),
+            (Some(None), None) => true,
+            _ => false,
+        };
+        if queued_already {
+            return;
+        }
+        self.enqueue(prefix, want.as_ref());
+        self.pending.insert(prefix, want);
+        // Entries left behind by changes are bounded by the prefixes
+        // waiting: past twice that, the queue is built again.
+        if self.queued > 2 * self.pending.len() + 1024 {
+            self.rebuild();
+        }
+    }
+
+    fn enqueue(&mut self, prefix: IpNet, want: Option<&Arc<PathAttrs>>) {
+        self.queued += 1;
+        let Some(a) = want else {
+            self.withdrawals.push(prefix);
+            return;
+        };
+        let key = Arc::as_ptr(a) as usize;
+        if let Some(&pos) = self.open.get(&key)
+            && pos >= self.popped
+            && let Some(g) = self.groups.get_mut((pos - self.popped) as usize)
+        {
+            g.1.push(prefix);
+            return;
+        }
+        self.open
+            .insert(key, self.popped + self.groups.len() as u64);
+        self.groups.push_back((a.clone(), vec![prefix]));
+    }
+
+    fn rebuild(&mut self) {
+        self.groups.clear();
+        self.open.clear();
+        self.withdrawals.clear();
+        self.popped = 0;
+        self.queued = 0;
+        let pending: Vec<(IpNet, Option<Arc<PathAttrs>>)> =
+            self.pending.iter().map(|(p, a)| (*p, a.clone())).collect();
+        for (p, a) in pending {
+            self.enqueue(p, a.as_ref());
         }
     }
 
@@ -70,44 +131,84 @@ impl AdjOut {
         self.sent.len()
     }
 
-    /// Takes up to about `max` waiting changes (whole attribute groups
-    /// may go a little over), grouped, and records them as sent.
+    /// Takes up to `max` waiting changes, withdrawals first, then the
+    /// announcements in the order their sets were queued, grouped by set
+    /// (so that each set goes in as few UPDATEs as fit), and records them
+    /// as sent.
     pub fn take(&mut self, max: usize) -> OutBatch {
-        let mut groups: FastMap<*const PathAttrs, usize> = FastMap::default();
         let mut b = OutBatch::default();
-        let keys: Vec<IpNet> = self.pending.keys().take(max).copied().collect();
-        for p in keys {
-            let Some(want) = self.pending.remove(&p) else {
-                continue;
-            };
-            match want {
-                None => {
-                    self.sent.remove(&p);
-                    b.withdraw.push(p);
+        let mut n = 0;
+        while n < max
+            && let Some(p) = self.withdrawals.pop()
+        {
+            self.queued -= 1;
+            if let Some(None) = self.pending.get(&p) {
+                self.pending.remove(&p);
+                self.sent.remove(&p);
+                b.withdraw.push(p);
+                n += 1;
+            }
+        }
+        while n < max
+            && let Some((a, mut list)) = self.groups.pop_front()
+        {
+            self.popped += 1;
+            let mut taken = Vec::new();
+            let mut used = 0;
+            for p in &list {
+                used += 1;
+                let Some(w) = self.pending.remove(p) else {
+                    continue;
+                };
+                if !w.as_ref().is_some_and(|w| Arc::ptr_eq(w, &a)) {
+                    // Changed again since: it waits in a later entry.
+                    self.pending.insert(*p, w);
+                    continue;
                 }
-                Some(a) => {
-                    let i = *groups.entry(Arc::as_ptr(&a)).or_insert_with(|| {
-                        b.announce.push((a.clone(), Vec::new()));
-                        b.announce.len() - 1
-                    });
-                    b.announce[i].1.push(p);
-                    self.sent.insert(p, a);
+                self.sent.insert(*p, a.clone());
+                taken.push(*p);
+                n += 1;
+                if n >= max {
+                    break;
                 }
             }
+            self.queued -= used;
+            if used < list.len() {
+                // The rest of the group waits at the front.
+                list.drain(..used);
+                self.popped -= 1;
+                self.groups.push_front((a.clone(), list));
+            } else if self.open.get(&(Arc::as_ptr(&a) as usize)) == Some(&(self.popped - 1)) {
+                self.open.remove(&(Arc::as_ptr(&a) as usize));
+            }
+            if !taken.is_empty() {
+                b.announce.push((a, taken));
+            }
+        }
+        if self.pending.is_empty() {
+            // Nothing valid is left behind.
+            self.groups.clear();
+            self.open.clear();
+            self.withdrawals.clear();
+            self.popped = 0;
+            self.queued = 0;
         }
         b
     }
 
     /// The session went down: the peer has nothing of ours.
     pub fn reset(&mut self) {
-        self.sent.clear();
-        self.pending.clear();
+        *self = AdjOut::default();
     }
 
     /// Everything sent goes again (a route refresh, RFC 2918 §4).
     pub fn resend(&mut self) {
-        for (p, a) in self.sent.drain() {
-            self.pending.entry(p).or_insert(Some(a));
+        let sent: Vec<(IpNet, Arc<PathAttrs>)> = self.sent.drain().collect();
+        for (p, a) in sent {
+            if !self.pending.contains_key(&p) {
+                self.enqueue(p, Some(&a));
+                self.pending.insert(p, Some(a));
+            }
         }
     }
 
@@ -173,6 +274,34 @@ mod tests {
             proptest::prop_assert_eq!(&peer, &want);
             proptest::prop_assert_eq!(out.sent_len(), want.len());
         }
+    }
+
+    /// Prefixes queued interleaved across sets (as a hash walk of the
+    /// Loc-RIB queues them) are taken one group per set: each set goes in
+    /// as few UPDATEs as fit, not one UPDATE per prefix or two.
+    #[test]
+    fn interleaved_sets_are_taken_one_group_per_set() {
+        let sets: Vec<Arc<PathAttrs>> = (0..100).map(attrs).collect();
+        let mut out = AdjOut::default();
+        for i in 0..10_000u32 {
+            out.set(net(i), Some(sets[(i % 100) as usize].clone()));
+        }
+        let b = out.take(6_000);
+        assert_eq!(b.prefixes(), 6_000);
+        assert_eq!(b.announce.len(), 60, "whole groups, oldest first");
+        assert!(b.announce.iter().all(|(_, p)| p.len() == 100));
+        let b = out.take(6_000);
+        assert_eq!(b.prefixes(), 4_000);
+        assert_eq!(b.announce.len(), 40);
+        // A prefix changed again while queued goes once, in its new set.
+        for i in 0..100u32 {
+            out.set(net(i), Some(sets[0].clone()));
+            out.set(net(i), Some(sets[1].clone()));
+        }
+        let b = out.take(1_000);
+        assert_eq!(b.prefixes(), 99, "net(1) already has set 1");
+        assert_eq!(b.announce.len(), 1);
+        assert_eq!(out.pending(), 0);
     }
 
     #[test]

@@ -53,18 +53,11 @@ pub struct PathAttrs {
 }
 
 impl PathAttrs {
-    /// Parses the attributes of `update`. `next_hop` is the next hop of
-    /// the NLRI at hand (classic NEXT_HOP or MP_REACH_NLRI's); `ibgp` and
-    /// `four_octet_as` describe the session.
-    pub fn from_update(
-        update: &Update,
-        next_hop: IpAddr,
-        link_local: Option<Ipv6Addr>,
-        ibgp: bool,
-        four_octet_as: bool,
-    ) -> PathAttrs {
-        let mut a = PathAttrs {
-            origin: Origin::Incomplete,
+    /// A path with nothing but its origin and next hop: every other
+    /// attribute absent, LOCAL_PREF the default.
+    pub fn bare(origin: Origin, next_hop: IpAddr, link_local: Option<Ipv6Addr>) -> PathAttrs {
+        PathAttrs {
+            origin,
             as_path: AsPath::default(),
             next_hop,
             link_local,
@@ -79,7 +72,20 @@ impl PathAttrs {
             atomic_aggregate: false,
             aggregator: None,
             unknown_transitive: Vec::new(),
-        };
+        }
+    }
+
+    /// Parses the attributes of `update`. `next_hop` is the next hop of
+    /// the NLRI at hand (classic NEXT_HOP or MP_REACH_NLRI's); `ibgp` and
+    /// `four_octet_as` describe the session.
+    pub fn from_update(
+        update: &Update,
+        next_hop: IpAddr,
+        link_local: Option<Ipv6Addr>,
+        ibgp: bool,
+        four_octet_as: bool,
+    ) -> PathAttrs {
+        let mut a = PathAttrs::bare(Origin::Incomplete, next_hop, link_local);
         let mut as4_path = None;
         let mut aggregator = None;
         let mut as4_aggregator = None;

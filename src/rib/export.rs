@@ -151,35 +151,20 @@ pub struct OutPeer {
 }
 
 impl OutPeer {
-    /// Our address for a next hop of `prefix`'s family, if the session
-    /// has one.
-    fn own_hop(&self, prefix: &IpNet) -> Option<IpAddr> {
-        match prefix {
-            IpNet::V4(_) => self.local_v4.map(IpAddr::V4),
-            IpNet::V6(_) => self.local_v6.map(IpAddr::V6),
+    /// Our address for a next hop of the IPv4 (`v4`) or IPv6 family, if
+    /// the session has one.
+    fn own_hop(&self, v4: bool) -> Option<IpAddr> {
+        if v4 {
+            self.local_v4.map(IpAddr::V4)
+        } else {
+            self.local_v6.map(IpAddr::V6)
         }
     }
 }
 
 /// The attributes a route this router originates starts with.
 pub fn originated(next_hop: IpAddr) -> PathAttrs {
-    PathAttrs {
-        origin: Origin::Igp,
-        as_path: AsPath::default(),
-        next_hop,
-        link_local: None,
-        med: None,
-        local_pref: DEFAULT_LOCAL_PREF,
-        local_pref_received: false,
-        originator_id: None,
-        cluster_list: Vec::new(),
-        communities: Vec::new(),
-        large_communities: Vec::new(),
-        ext_communities: Vec::new(),
-        atomic_aggregate: false,
-        aggregator: None,
-        unknown_transitive: Vec::new(),
-    }
+    PathAttrs::bare(Origin::Igp, next_hop, None)
 }
 
 /// What `to` is sent for `prefix` whose best path has `attrs` and came
@@ -192,40 +177,71 @@ pub fn route(
     attrs: &PathAttrs,
     src: &Source,
 ) -> Option<PathAttrs> {
-    let mut reflect = false;
-    if let Source::Peer {
-        addr,
-        ibgp,
-        rr_client,
-        ..
-    } = src
-    {
-        if *addr == to.addr {
-            return None;
-        }
-        if *ibgp && to.ibgp {
-            // RFC 4456 §8: client routes go to every iBGP peer, non-client
-            // routes to clients only.
-            if !rr_client && !to.rr_client {
+    if !permitted(to, prefix, attrs, src) {
+        return None;
+    }
+    rewrite(local, to, prefix.addr().is_ipv4(), attrs, src)
+}
+
+/// Whether the iBGP rules (RFC 4456 §8) reflect a route from `src` to
+/// `to`; `None`: it is not sent at all.
+fn reflects(to: &OutPeer, src: &Source) -> Option<bool> {
+    match src {
+        Source::Peer {
+            addr,
+            ibgp,
+            rr_client,
+            ..
+        } => {
+            if *addr == to.addr {
                 return None;
             }
-            reflect = true;
+            if *ibgp && to.ibgp {
+                // RFC 4456 §8: client routes go to every iBGP peer,
+                // non-client routes to clients only.
+                if !rr_client && !to.rr_client {
+                    return None;
+                }
+                return Some(true);
+            }
+            Some(false)
         }
+        Source::Local => Some(false),
+    }
+}
+
+/// Whether `to` may be sent `prefix` with `attrs` from `src` at all: the
+/// propagation rules, the well-known communities and the export policy's
+/// match. The only part of export that depends on the prefix itself
+/// (beyond its family), so that [`rewrite`]'s result can be shared by
+/// every prefix with the same attributes.
+pub fn permitted(to: &OutPeer, prefix: &IpNet, attrs: &PathAttrs, src: &Source) -> bool {
+    if reflects(to, src).is_none() {
+        return false;
     }
     if !to.ibgp && to.policy.is_none() {
-        return None; // RFC 8212: no export policy, no routes to eBGP.
+        return false; // RFC 8212: no export policy, no routes to eBGP.
     }
     // RFC 1997: the well-known communities that limit propagation.
     if attrs.communities.contains(&Community::NO_ADVERTISE)
         || (!to.ibgp && attrs.communities.contains(&Community::NO_EXPORT))
     {
-        return None;
+        return false;
     }
-    if let Some(p) = &to.policy
-        && !p.permits(prefix, attrs)
-    {
-        return None;
-    }
+    to.policy.as_ref().is_none_or(|p| p.permits(prefix, attrs))
+}
+
+/// The attributes `to` is sent for a permitted route of the IPv4 (`v4`)
+/// or IPv6 family; `None` when the session has no address of that family
+/// for a next hop of ourselves.
+pub fn rewrite(
+    local: &Local,
+    to: &OutPeer,
+    v4: bool,
+    attrs: &PathAttrs,
+    src: &Source,
+) -> Option<PathAttrs> {
+    let reflect = reflects(to, src)?;
     let mut a = attrs.clone();
     let local_route = matches!(src, Source::Local);
     if to.ibgp {
@@ -239,13 +255,13 @@ pub fn route(
             a.cluster_list.insert(0, local.cluster_id);
         }
         if to.next_hop_self || local_route {
-            a.next_hop = to.own_hop(prefix)?;
+            a.next_hop = to.own_hop(v4)?;
             a.link_local = None;
         }
     } else {
         // RFC 4271 §5.1.2, §5.1.3, §5.1.4, §5.1.5.
         prepend(&mut a.as_path, local.asn, 1);
-        a.next_hop = to.own_hop(prefix)?;
+        a.next_hop = to.own_hop(v4)?;
         a.link_local = None;
         a.med = None;
         a.originator_id = None;
@@ -275,10 +291,10 @@ pub fn route(
         }
         match s.next_hop {
             Some(NextHopAction::Myself) => {
-                a.next_hop = to.own_hop(prefix)?;
+                a.next_hop = to.own_hop(v4)?;
                 a.link_local = None;
             }
-            Some(NextHopAction::Address(h)) if h.is_ipv4() == prefix.addr().is_ipv4() => {
+            Some(NextHopAction::Address(h)) if h.is_ipv4() == v4 => {
                 a.next_hop = h;
                 a.link_local = None;
             }

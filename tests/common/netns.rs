@@ -284,21 +284,22 @@ impl Lab {
         }
     }
 
-    /// The process id of a started program (`ip netns exec` execs the
-    /// program, so it is the program's own).
-    pub fn pid(&self, name: &str) -> u32 {
+    /// The pid of a started program (`ip netns exec` execs it, so it is
+    /// the program's own), to signal it.
+    pub fn pid(&self, name: &str) -> Option<u32> {
         self.children
             .iter()
             .find(|(n, _)| n == name)
-            .unwrap_or_else(|| panic!("no program {name} was started in this lab"))
-            .1
-            .id()
+            .map(|(_, c)| c.id())
     }
 
     /// Sends a signal (`HUP`, `TERM`, ...) to a program this lab started,
     /// by its pid: never to anything else on the machine.
     pub fn signal(&self, name: &str, sig: &str) {
-        let pid = self.pid(name).to_string();
+        let pid = self
+            .pid(name)
+            .unwrap_or_else(|| panic!("no program {name} was started in this lab"))
+            .to_string();
         let st = Command::new("kill")
             .args([&format!("-{sig}"), &pid])
             .status()

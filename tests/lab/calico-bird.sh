@@ -5,10 +5,13 @@
 #
 # Knobs (environment):
 #   CALICO_BIRD_DEBUG=1          debug lines, as the fixture captures want
-#   CALICO_BIRD_KERNEL_EXPORT=1  the kernel protocol exports through
-#                                calico_kernel_programming (Calico's own;
-#                                krt_tunnel left out, stock BIRD rejects it)
-#                                instead of "export none"
+#   CALICO_KERNEL_PROGRAMMING=1  the kernel protocol exports through
+#                                calico_kernel_programming as calico-node
+#                                v3.8 does (krt_tunnel left out, stock BIRD
+#                                rejects it), so a node reaches other nodes'
+#                                pods directly; otherwise "export none" (the
+#                                seed's nodes keep BGP routes out of their
+#                                kernels)
 
 _calico_static() {
     echo "protocol static {"
@@ -33,8 +36,8 @@ _calico_aggr() {
 _calico_common() {
     # $1: the source address of the BGP sessions.
     local src=$1 kexport="export none;" dbg="" tdbg=""
-    if [ "${CALICO_BIRD_KERNEL_EXPORT:-}" = 1 ]; then
-        echo "filter calico_kernel_programming { accept; }"
+    if [ "${CALICO_KERNEL_PROGRAMMING:-0}" = 1 ]; then
+        echo "filter calico_kernel_programming { if ( net ~ 172.15.0.0/16 ) then { accept; } accept; }"
         kexport="export filter calico_kernel_programming;"
     fi
     if [ "${CALICO_BIRD_DEBUG:-}" = 1 ]; then
@@ -63,11 +66,14 @@ $tdbg
 EOC
 }
 
-# calico_bird ROUTER_ID BLOCK...: bird.cfg for an IPv4 pool (172.15.0.0/16)
-# and the service range 172.16.0.0/16 (a blackhole static on every node);
-# sessions from ROUTER_ID. Peers follow (bird_peer).
+# calico_bird ROUTER_ID [CLUSTER_ID|-] BLOCK...: bird.cfg for an IPv4 pool
+# (172.15.0.0/16) and the service range 172.16.0.0/16 (a blackhole static
+# on every node); sessions from ROUTER_ID. Peers follow (bird_peer, which
+# sets a reflector's cluster id). The optional second word (a cluster id or
+# "-", anything without a "/") is accepted for older callers and unused.
 calico_bird() {
     local id=$1; shift
+    if [ $# -gt 0 ] && [ "${1#*/}" = "$1" ]; then shift; fi
     echo "log stderr all;"
     [ "${CALICO_BIRD_DEBUG:-}" = 1 ] && echo "debug protocols { states, events };"
     echo "router id $id;"

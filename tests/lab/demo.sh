@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job: the seed's network with bgpd as the core switch.
 #
-#   sudo bash tests/lab/demo.sh          # stays up until Ctrl-C
-#   sudo bash tests/lab/demo.sh --once   # prints, then cleans up
+#   bash tests/lab/demo.sh          # as root; stays up until Ctrl-C
+#   bash tests/lab/demo.sh --once   # prints, then cleans up
+#   sudo bash tests/lab/demo.sh     # the same from a user with sudo
 #
 # Installs prerequisites (as .ci/setup), builds bgpd, brings up Calico's
 # reflectors and workers in network namespaces, starts bgpd on the core,
@@ -10,11 +11,12 @@
 # ping. Everything is removed on exit.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-[ "$(id -u)" = 0 ] || { echo "demo: run as root (it creates network namespaces): sudo bash $0" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "demo: run as root (it creates network namespaces): as root bash $0, or sudo bash $0" >&2; exit 1; }
 once=false
 [ "${1:-}" = --once ] && once=true
 
 bash .ci/setup
+source .ci/toolchain.sh
 echo "demo: building bgpd"
 cargo build --release --quiet
 BGPD=${CARGO_TARGET_DIR:-$PWD/target}/release/bgpd
