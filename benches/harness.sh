@@ -24,7 +24,8 @@
 #        polled every 5 ms below 200k paths and 20 ms above (FRR's vtysh:
 #        50 ms, 250 ms at >= 200k).
 # After convergence (and 1 s of settling) it reads peak RSS (VmHWM) and CPU
-# seconds (utime+stime) of the daemon processes (FRR: bgpd + zebra).
+# seconds (utime+stime) of the daemon processes (FRR: bgpd + zebra), and for
+# bgpd how long `bgpd show neighbors` takes then (show_neighbors_s).
 #
 # Scenarios (--quick divides them for sanity runs):
 #   1x1M      1 iBGP peer x 1,000,000 /28            (quick: 1 x 20,000)
@@ -402,6 +403,12 @@ def run(daemon, sname, mode):
             cpu += c_ or 0
             rss += r_ or 0
         res["cpu_s"], res["rss_mib"] = round(cpu, 2), round(rss, 1)
+        if daemon == "bgpd":
+            # How long the control socket takes to answer with the table
+            # loaded (tests only check that it answers).
+            t = time.time()
+            sh(f"{E['BGPD']} show neighbors --json --socket {rd}/bgpd.sock >/dev/null", False)
+            res["show_neighbors_s"] = round(time.time() - t, 3)
         if daemon == "frr":
             res["per_process"] = [proc_stats(p) for p in pids]
     else:

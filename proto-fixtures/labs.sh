@@ -3,78 +3,19 @@
 # starts the daemons in their namespaces, provokes events, and ends.
 
 # ---------------------------------------------------------------- Calico
-# BIRD 1.6 config as Calico v3.8's confd renders it on node $2 (IP $3).
-# $4: "rr" for a route reflector, else worker.  $5..: static blackhole blocks.
+# BIRD 1.6 config as Calico v3.8's confd renders it on node $2 (IP $2),
+# from the one rendering in tests/lab/calico-bird.sh. $3: "rr" or worker
+# (a comment only); $4: the reflector (unused); $5..: the node's blocks
+# (172.16.0.0/16, the service range, is always there).
+. "$(dirname "${BASH_SOURCE[0]}")/../tests/lab/calico-bird.sh"
 calico_bird_cfg() {
-  local file=$1 ip=$2 role=$3 rrip=$4; shift 4
+  local file=$1 ip=$2 role=$3; shift 4
+  local blocks=() b
+  for b in "$@"; do [ "$b" = 172.16.0.0/16 ] || blocks+=("$b"); done
   {
     echo "# Rendered like Calico v3.8 confd bird.cfg.template (node $ip, role $role)"
-    echo "log stderr all;"
-    echo "debug protocols { states, events };"
-    echo "# bird_aggr.cfg"
-    echo "protocol static {"
-    for b in "$@"; do echo "  route $b blackhole;"; done
-    echo "}"
-    echo "function calico_aggr ()"
-    echo "{"
-    for b in "$@"; do echo "  if ( net = $b ) then { accept; }"; echo "  if ( net ~ $b ) then { reject; }"; done
-    echo "}"
-    cat <<EOF
-# bird_ipam.cfg
-filter calico_export_to_bgp_peers {
-  calico_aggr();
-  if ( net ~ 172.15.0.0/16 ) then {
-    accept;
-  }
-  if ( net ~ 172.16.0.0/16 ) then {
-    accept;
-  }
-  reject;
-}
-filter calico_kernel_programming {
-  if ( net ~ 172.15.0.0/16 ) then {
-    krt_tunnel = "";
-    accept;
-  }
-  accept;
-}
-router id $ip;
-protocol kernel {
-  learn;             # Learn all alien routes from the kernel
-  persist;           # Don't remove routes on bird shutdown
-  scan time 2;       # Scan kernel routing table every 2 seconds
-  import all;
-  export filter calico_kernel_programming; # Default is export none
-  graceful restart;
-}
-protocol device {
-  debug { states };
-  scan time 2;    # Scan interfaces every 2 seconds
-}
-protocol direct {
-  debug { states };
-  interface -"cali*", "*"; # Exclude cali* but include everything else.
-}
-template bgp bgp_template {
-  debug { states };
-  description "Connection to BGP peer";
-  local as 64512;
-  multihop;
-  gateway recursive; # This should be the default, but just in case.
-  import all;        # Import all routes, since we don't know what the upstream
-                     # topology is and therefore have to trust the ToR/RR.
-  export filter calico_export_to_bgp_peers;  # Only want to export routes for workloads.
-  source address $ip;  # The local address we use for the TCP connection
-  add paths on;
-  graceful restart;  # See comment in kernel section about graceful restart.
-  connect delay time 2;
-  connect retry time 5;
-  error wait time 5,30;
-}
-EOF
+    CALICO_BIRD_DEBUG=1 CALICO_KERNEL_PROGRAMMING=1 calico_bird "$ip" "${blocks[@]}"
   } > "$file"
-  # Stock BIRD rejects Calico's krt_tunnel attribute: drop it (see calico.md).
-  sed -i '/krt_tunnel/d' "$file"
 }
 
 lab_calico() {
@@ -158,65 +99,13 @@ EOF
 }
 
 # ---------------------------------------------------------------- Calico IPv6 (bird6)
-# bird6.cfg as Calico v3.8 renders it; router id is the node's IPv4 address.
+# bird6.cfg as Calico v3.8 renders it; router id is the node's IPv4 address
+# (tests/lab/calico-bird.sh).
 calico_bird6_cfg() {
   local file=$1 id=$2 ip=$3; shift 3
   {
     echo "# Rendered like Calico v3.8 confd bird6.cfg.template (node $ip, router id $id)"
-    echo "log stderr all;"
-    echo "debug protocols { states, events };"
-    echo "protocol static {"
-    for b in "$@"; do echo "  route $b blackhole;"; done
-    echo "}"
-    echo "function calico_aggr ()"
-    echo "{"
-    for b in "$@"; do echo "  if ( net = $b ) then { accept; }"; echo "  if ( net ~ $b ) then { reject; }"; done
-    echo "}"
-    cat <<EOF
-filter calico_export_to_bgp_peers {
-  calico_aggr();
-  if ( net ~ fd00:15::/48 ) then {
-    accept;
-  }
-  reject;
-}
-filter calico_kernel_programming {
-  accept;
-}
-router id $id;  # Use IPv4 address since router id is 4 octets, even in MP-BGP
-protocol kernel {
-  learn;             # Learn all alien routes from the kernel
-  persist;           # Don't remove routes on bird shutdown
-  scan time 2;       # Scan kernel routing table every 2 seconds
-  import all;
-  export filter calico_kernel_programming; # Default is export none
-  graceful restart;
-}
-protocol device {
-  debug { states };
-  scan time 2;    # Scan interfaces every 2 seconds
-}
-protocol direct {
-  debug { states };
-  interface -"cali*", "*"; # Exclude cali* but include everything else.
-}
-template bgp bgp_template {
-  debug { states };
-  description "Connection to BGP peer";
-  local as 64512;
-  multihop;
-  gateway recursive; # This should be the default, but just in case.
-  import all;        # Import all routes, since we don't know what the upstream
-                     # topology is and therefore have to trust the ToR/RR.
-  export filter calico_export_to_bgp_peers;  # Only want to export routes for workloads.
-  source address $ip;  # The local address we use for the TCP connection
-  add paths on;
-  graceful restart;  # See comment in kernel section about graceful restart.
-  connect delay time 2;
-  connect retry time 5;
-  error wait time 5,30;
-}
-EOF
+    CALICO_BIRD_DEBUG=1 CALICO_KERNEL_PROGRAMMING=1 calico_bird6 "$id" "$ip" "$@"
   } > "$file"
 }
 

@@ -139,8 +139,10 @@ enum Command {
         /// (ipv4-unicast, ipv6-unicast). May be repeated.
         #[arg(long, value_name = "FAMILY")]
         add_path: Vec<AfiSafi>,
-        /// The file to read, or - for standard input.
-        file: String,
+        /// The files to read (any number, each decoded on its own), or -
+        /// for standard input.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<String>,
     },
 }
 
@@ -191,8 +193,17 @@ fn main() -> ExitCode {
             json,
             two_octet_as,
             add_path,
-            file,
-        }) => run_decode(json, two_octet_as, add_path, &file),
+            files,
+        }) => {
+            // The worst outcome wins: 2 (unreadable) over 1 (malformed
+            // content reported) over 0.
+            let mut worst = 0u8;
+            for file in &files {
+                let code = run_decode(json, two_octet_as, add_path.clone(), file);
+                worst = worst.max(code);
+            }
+            ExitCode::from(worst)
+        }
         Some(Command::Show { what, json, socket }) => {
             let req = match what {
                 ShowWhat::Neighbors => Request::Neighbors,
@@ -375,12 +386,12 @@ fn flags_config(a: RunArgs) -> Result<Option<Config>, ExitCode> {
     Ok(Some(cfg))
 }
 
-fn run_decode(json: bool, two_octet_as: bool, add_path: Vec<AfiSafi>, file: &str) -> ExitCode {
+fn run_decode(json: bool, two_octet_as: bool, add_path: Vec<AfiSafi>, file: &str) -> u8 {
     let data = if file == "-" {
         let mut v = Vec::new();
         if let Err(e) = std::io::stdin().read_to_end(&mut v) {
             eprintln!("bgpd decode: cannot read standard input: {e}");
-            return ExitCode::from(2);
+            return 2;
         }
         v
     } else {
@@ -388,7 +399,7 @@ fn run_decode(json: bool, two_octet_as: bool, add_path: Vec<AfiSafi>, file: &str
             Ok(v) => v,
             Err(e) => {
                 eprintln!("bgpd decode: cannot read {file}: {e}");
-                return ExitCode::from(2);
+                return 2;
             }
         }
     };
@@ -400,15 +411,11 @@ fn run_decode(json: bool, two_octet_as: bool, add_path: Vec<AfiSafi>, file: &str
     match decode::run(&data, &opts) {
         Ok((text, clean)) => {
             print!("{text}");
-            if clean {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            }
+            if clean { 0 } else { 1 }
         }
         Err(e) => {
             eprintln!("bgpd decode: {file}: {e}");
-            ExitCode::from(2)
+            2
         }
     }
 }

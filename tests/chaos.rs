@@ -12,10 +12,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use common::netns::Lab;
+use common::netns::{CORE, Lab, bgpd_addr};
 use common::raw::*;
 
-const CORE: &str = "192.168.83.1";
 const PEERS: [&str; 3] = ["192.168.83.2", "192.168.83.3", "192.168.83.4"];
 
 /// xorshift64*: small and reproducible.
@@ -51,29 +50,6 @@ fn pool(i: usize) -> String {
     format!("10.77.{i}.0/24")
 }
 
-/// The kernel's bgpd routes: prefix -> next hops.
-fn kernel(lab: &Lab, core: &str) -> BTreeMap<String, BTreeSet<String>> {
-    let text = lab.sh_text(core, "ip route show proto bgp");
-    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut current = String::new();
-    for line in text.lines() {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        if words.is_empty() {
-            continue;
-        }
-        if !line.starts_with(char::is_whitespace) {
-            current = words[0].to_string();
-            out.entry(current.clone()).or_default();
-        }
-        if let Some(i) = words.iter().position(|w| *w == "via") {
-            out.entry(current.clone())
-                .or_default()
-                .insert(words[i + 1].to_string());
-        }
-    }
-    out
-}
-
 fn expected(peers: &[Peer]) -> BTreeMap<String, BTreeSet<String>> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for p in peers.iter().filter(|p| p.conn.is_some()) {
@@ -98,7 +74,7 @@ fn start_bgpd(lab: &mut Lab, core: &str, run: usize) {
 }
 
 fn connect_peer(lan: &str, p: &mut Peer) -> bool {
-    let to: SocketAddr = format!("{CORE}:179").parse().unwrap();
+    let to: SocketAddr = bgpd_addr();
     for _ in 0..10 {
         let opts = ConnectOpts {
             source: Some(format!("{}:0", p.addr).parse().unwrap()),
@@ -119,13 +95,30 @@ fn connect_peer(lan: &str, p: &mut Peer) -> bool {
     false
 }
 
+/// Several seeds (`CHAOS_SEED=N` runs only N), and each run ends with an
+/// ECMP merge: every peer (re)connects and announces one common prefix
+/// besides what the chaos left, so the final comparison always covers a
+/// route with several next hops.
 #[test]
 fn seeded_chaos_ends_with_the_exact_kernel_table() {
-    let Some(mut lab) = Lab::new("chaos") else {
-        return;
+    let seeds: Vec<u64> = match std::env::var("CHAOS_SEED") {
+        Ok(s) => vec![s.parse().expect("CHAOS_SEED")],
+        Err(_) => vec![1, 2, 3],
     };
-    let seed = env("CHAOS_SEED", 1);
     let steps = env("CHAOS_STEPS", 60) as usize;
+    let mut merged = 0;
+    for seed in seeds {
+        let Some(want) = chaos(seed, steps) else {
+            return;
+        };
+        merged += want.values().filter(|hops| hops.len() > 1).count();
+    }
+    assert!(merged > 0, "no run ended with an ECMP merge to compare");
+}
+
+/// One seeded run; returns the final table it compared (None: skipped).
+fn chaos(seed: u64, steps: usize) -> Option<BTreeMap<String, BTreeSet<String>>> {
+    let mut lab = Lab::new("chaos")?;
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let core = lab.ns("core");
     let lan = lab.ns("lan");
@@ -188,7 +181,7 @@ fn seeded_chaos_ends_with_the_exact_kernel_table() {
                 let st = lab.stop(&name).expect("bgpd ran");
                 assert!(st.success(), "step {step}: bgpd exit {st}");
                 assert!(
-                    kernel(&lab, &core).is_empty(),
+                    lab.kernel_table(&core).is_empty(),
                     "step {step}: routes left after bgpd stopped"
                 );
                 for p in &mut peers {
@@ -210,10 +203,27 @@ fn seeded_chaos_ends_with_the_exact_kernel_table() {
         }
         std::thread::sleep(Duration::from_millis(30));
     }
+    // The finale: an ECMP merge. Every peer is connected and announces
+    // 10.77.99.0/24 with its own next hop: bgpd must install all three.
+    for p in peers.iter_mut() {
+        if p.conn.is_none() {
+            assert!(connect_peer(&lan, p), "finale: {} cannot connect", p.addr);
+        }
+        let nh: Ipv4Addr = p.addr.parse().unwrap();
+        let common = "10.77.99.0/24";
+        p.conn
+            .as_mut()
+            .unwrap()
+            .send(&announce(nh, &[common]))
+            .unwrap();
+        p.table.insert(common.to_string());
+    }
+    log.push("finale: every peer announces 10.77.99.0/24".into());
     let want = expected(&peers);
+    assert_eq!(want["10.77.99.0/24"].len(), PEERS.len());
     let mut got = BTreeMap::new();
     let ok = (0..100).any(|_| {
-        got = kernel(&lab, &core);
+        got = lab.kernel_table(&core);
         if got == want {
             return true;
         }
@@ -226,8 +236,10 @@ fn seeded_chaos_ends_with_the_exact_kernel_table() {
         log[log.len().saturating_sub(15)..].join("\n")
     );
     println!(
-        "seed {seed}: {steps} steps, {} bgpd restarts, {} routes at the end",
+        "seed {seed}: {steps} steps, {} bgpd restarts, {} routes at the end ({} ECMP)",
         run,
-        want.len()
+        want.len(),
+        want.values().filter(|h| h.len() > 1).count()
     );
+    Some(want)
 }

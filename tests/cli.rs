@@ -251,3 +251,119 @@ fn show_without_a_daemon() {
         "bgpd is not running",
     );
 }
+
+/// The skip helper fails under CI: a missing prerequisite there is an
+/// error, never a silent pass.
+#[test]
+fn a_skip_fails_under_ci() {
+    if !common::in_ci() {
+        common::skip("the skip helper's own check needs CI=true");
+        return;
+    }
+    let r = std::panic::catch_unwind(|| common::skip("a prerequisite is missing"));
+    assert!(r.is_err(), "skip() returned under CI=true");
+}
+
+/// `bgpd decode` on raw message files (several at once), as text and as
+/// JSON: each decodes to what the fixture is (tshark checks the meaning
+/// of the same files in codec_fixtures).
+#[test]
+fn decode_raw_files() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/proto-fixtures");
+    let upd = format!("{dir}/exabgp/007-update-ipv4-1nlri-as4path.bin");
+    let open = format!("{dir}/bird2/001-open.bin");
+    // ExaBGP's session had no 4-octet AS capability (the manifest says so).
+    let o = bgpd(&["decode", "--two-octet-as", &open, &upd]);
+    assert!(o.status.success(), "{o:?}");
+    let text = String::from_utf8_lossy(&o.stdout);
+    for want in [
+        "OPEN as 64512 hold 240 id 192.168.83.1",
+        "AS_PATH 23456 65043 23456",
+        "AS4_PATH 4200000041 65043 4200000043",
+        "COMMUNITIES 65043:1",
+        "nlri 172.15.43.0/24",
+    ] {
+        assert!(text.contains(want), "no {want:?} in:\n{text}");
+    }
+    let o = bgpd(&["decode", "--json", "--two-octet-as", &upd]);
+    assert!(o.status.success(), "{o:?}");
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    let want: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{dir}/exabgp/007-update-ipv4-1nlri-as4path.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let msg = j.get("message").unwrap_or(&j);
+    assert_eq!(
+        msg, &want,
+        "bgpd decode --json differs from the library's decode"
+    );
+}
+
+/// `bgpd decode` on MRT: BGP4MP messages and a TABLE_DUMP_V2 RIB, checked
+/// route by route against bgpdump.
+#[test]
+fn decode_mrt_matches_bgpdump() {
+    if !common::require(
+        common::have("bgpdump"),
+        "bgpdump is not installed (run .ci/setup)",
+    ) {
+        return;
+    }
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fuzz/seeds/mrt/bgp4mp-and-rib.mrt"
+    );
+    let n = common::mrt::matches_bgpdump(env!("CARGO_BIN_EXE_bgpd"), file);
+    assert!(n >= 14, "only {n} routes compared");
+    let o = bgpd(&["decode", file]);
+    assert!(o.status.success(), "{o:?}");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("10.0.0.16/28") && text.contains("withdrawn 10.1.2.0/24"),
+        "{text}"
+    );
+}
+
+/// Shell completions: the bash script loads and completes subcommands
+/// (`bgpd sh` -> show, `bgpd show ro` -> route, routes); zsh and fish
+/// scripts name every subcommand.
+#[test]
+fn shell_completions_complete() {
+    let o = bgpd(&["completions", "bash"]);
+    assert!(o.status.success(), "{o:?}");
+    let dir = std::env::temp_dir().join(format!("bgpd-compl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("bgpd.bash");
+    std::fs::write(&script, &o.stdout).unwrap();
+    let run = |words: &str, cword: usize| -> String {
+        let cmd = format!(
+            "source {}; COMP_WORDS=({words}); COMP_CWORD={cword}; \
+             COMP_LINE='{words}'; COMP_POINT=${{#COMP_LINE}}; \
+             _bgpd bgpd \"${{COMP_WORDS[$COMP_CWORD]}}\" \"${{COMP_WORDS[$COMP_CWORD-1]}}\"; \
+             echo \"${{COMPREPLY[@]}}\"",
+            script.display()
+        );
+        let o = Command::new("bash").args(["-c", &cmd]).output().unwrap();
+        assert!(o.status.success(), "{o:?}");
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    assert_eq!(run("bgpd sh", 1), "show");
+    let mut got: Vec<String> = run("bgpd show ro", 2)
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    got.sort();
+    assert_eq!(got, ["route", "routes"]);
+    assert!(run("bgpd dec", 1) == "decode");
+    let _ = std::fs::remove_dir_all(&dir);
+    for shell in ["zsh", "fish"] {
+        let o = bgpd(&["completions", shell]);
+        assert!(o.status.success(), "{o:?}");
+        let text = String::from_utf8_lossy(&o.stdout);
+        for sub in ["decode", "show", "check", "reload", "health", "completions"] {
+            assert!(text.contains(sub), "{shell} completions lack {sub}");
+        }
+    }
+    fails_with(&["completions", "tcsh"], 2, "invalid value");
+}

@@ -1,10 +1,13 @@
-//! Every captured fixture decodes to the value stored beside it
-//! (`<name>.json`), re-encodes to the same octets, and everything the
-//! encoder produces for the corpus passes tshark without malformed-packet
-//! expert info.
+//! Every captured fixture means what an independent decoder says it means
+//! (tshark's fields: `fixtures_mean_what_tshark_decodes`), decodes to the
+//! value stored beside it (`<name>.json`, a regression check of the rest),
+//! re-encodes to the same octets, and everything the encoder produces for
+//! the corpus passes tshark without malformed-packet expert info.
 //!
-//! `BLESS=1 cargo test --test codec_fixtures` rewrites the JSON files after
-//! a deliberate change; review the diff.
+//! The stored JSON was written by bgpd, so it only catches changes: the
+//! meaning is checked against tshark. Rewriting it is an explicit command,
+//! `BLESS=1 cargo test --test codec_fixtures` (exactly `1`; any other value
+//! is an error, and CI=true refuses to bless); review the diff.
 
 mod common;
 
@@ -17,9 +20,24 @@ fn json_path(f: &common::Fixture) -> PathBuf {
     f.path().with_extension("json")
 }
 
+/// Whether to rewrite the stored JSON: only `BLESS=1`, never under CI.
+fn bless() -> bool {
+    match std::env::var("BLESS").as_deref() {
+        Err(_) => false,
+        Ok("1") => {
+            assert!(
+                !common::in_ci(),
+                "BLESS=1 under CI=true: blessing is a command for a person, never part of a run"
+            );
+            true
+        }
+        Ok(other) => panic!("BLESS={other:?}: only BLESS=1 rewrites the stored JSON"),
+    }
+}
+
 #[test]
 fn fixtures_decode_to_expected_value_and_reencode_exactly() {
-    let bless = std::env::var_os("BLESS").is_some();
+    let bless = bless();
     let mut failures = Vec::new();
     let fixtures = common::fixtures();
     for f in &fixtures {
@@ -153,17 +171,10 @@ fn fixture_set_covers_the_required_messages() {
     }
 }
 
-/// Runs a program, or reports it missing. Under CI a missing tool fails.
+/// Whether a program runs; a missing one is a skip (a failure under CI).
 fn have_tool(name: &str) -> bool {
     let ok = Command::new(name).arg("--version").output().is_ok();
-    if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{name} is required in CI (apt-get install tshark)"
-        );
-        eprintln!("skipping: {name} is not installed");
-    }
-    ok
+    common::require(ok, &format!("{name} is not installed (run .ci/setup)"))
 }
 
 #[test]
@@ -306,4 +317,423 @@ fn mrt_dump_reads_back_in_bgpdump() {
         "{text}\n{err}"
     );
     assert!(!err.to_lowercase().contains("error"), "{err}");
+}
+
+/// The tshark fields compared with bgpd's decoding of every fixture.
+const TSHARK_FIELDS: &[&str] = &[
+    "bgp.type",
+    "bgp.open.myas",
+    "bgp.open.holdtime",
+    "bgp.open.identifier",
+    "bgp.cap.type",
+    "bgp.notify.major_error",
+    "minor",
+    "bgp.route_refresh.afi",
+    "bgp.route_refresh.safi",
+    "bgp.route_refresh.subtype",
+    "bgp.update.path_attribute.origin",
+    "bgp.update.path_attribute.next_hop",
+    "bgp.update.path_attribute.local_pref",
+    "bgp.update.path_attribute.multi_exit_disc",
+    "bgp.update.path_attribute.as_path_segment.as2",
+    "bgp.update.path_attribute.as_path_segment.as4",
+    "bgp.update.path_attribute.community_as",
+    "bgp.update.path_attribute.community_value",
+    "bgp.update.path_attribute.community_wellknown",
+    "bgp.large_communities.ga",
+    "bgp.large_communities.ldp1",
+    "bgp.large_communities.ldp2",
+    "bgp.update.path_attribute.originator_id",
+    "bgp.path_attribute.cluster_id",
+    "bgp.update.path_attribute.aggregator_as",
+    "bgp.update.path_attribute.aggregator_origin",
+    "bgp.update.path_attribute.mp_reach_nlri.afi",
+    "bgp.update.path_attribute.mp_reach_nlri.safi",
+    "bgp.update.path_attribute.mp_reach_nlri.next_hop.ipv4",
+    "bgp.update.path_attribute.mp_reach_nlri.next_hop.ipv6",
+    "bgp.update.path_attribute.mp_reach_nlri.next_hop.ipv6.link_local",
+    "bgp.update.path_attribute.mp_unreach_nlri.afi",
+    "bgp.update.path_attribute.mp_unreach_nlri.safi",
+    "bgp.withdrawn_prefix",
+    "bgp.nlri_prefix",
+    "bgp.mp_reach_nlri_ipv4_prefix",
+    "bgp.mp_reach_nlri_ipv6_prefix",
+    "bgp.mp_unreach_nlri_ipv4_prefix",
+    "bgp.mp_unreach_nlri_ipv6_prefix",
+    "bgp.nlri_path_id",
+    "bgp.prefix_length",
+];
+
+/// tshark's minor-error field depends on the major code.
+const TSHARK_MINOR: &[&str] = &[
+    "bgp.notify.minor_error",
+    "bgp.notify.minor_error_open",
+    "bgp.notify.minor_error_update",
+    "bgp.notify.minor_error_expired",
+    "bgp.notify.minor_error_state",
+    "bgp.notify.minor_error_cease",
+    "bgp.notify.minor_error_capability",
+    "bgp.notify.minor_error_unknown",
+];
+
+type Meaning = std::collections::BTreeMap<&'static str, Vec<String>>;
+
+/// What bgpd decoded, in tshark's terms: every field of [`TSHARK_FIELDS`]
+/// with its values in wire order (absent fields are empty).
+fn meaning_of(m: &Message, four_octet_as: bool) -> Meaning {
+    use serde_json::Value;
+    let v = serde_json::to_value(m).unwrap();
+    let mut out: Meaning = TSHARK_FIELDS.iter().map(|f| (*f, Vec::new())).collect();
+    let mut put = |k: &'static str, x: String| out.get_mut(k).expect(k).push(x);
+    let s = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let afi_safi = |x: &Value| -> (String, String) {
+        match x.as_str().unwrap() {
+            "ipv4-unicast" => ("1".into(), "1".into()),
+            "ipv6-unicast" => ("2".into(), "1".into()),
+            "ipv4-multicast" => ("1".into(), "2".into()),
+            "ipv6-multicast" => ("2".into(), "2".into()),
+            other => panic!("afi/safi {other} not mapped"),
+        }
+    };
+    let kind = match m {
+        Message::Open(_) => 1,
+        Message::Update(_) => 2,
+        Message::Notification(_) => 3,
+        Message::Keepalive => 4,
+        Message::RouteRefresh(_) => 5,
+    };
+    put("bgp.type", kind.to_string());
+    match kind {
+        1 => {
+            put("bgp.open.myas", s(&v["asn"]));
+            put("bgp.open.holdtime", s(&v["hold_time"]));
+            put("bgp.open.identifier", s(&v["bgp_id"]));
+            let mut caps = Vec::new();
+            fn flatten<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
+                match v {
+                    Value::Array(a) => a.iter().for_each(|x| flatten(x, out)),
+                    Value::Object(_) => out.push(v),
+                    _ => {}
+                }
+            }
+            flatten(&v["params"], &mut caps);
+            for c in caps {
+                let code = match c["capability"].as_str().unwrap() {
+                    "multiprotocol" => 1,
+                    "route-refresh" => 2,
+                    "extended-next-hop" => 5,
+                    "extended-message" => 6,
+                    "graceful-restart" => 64,
+                    "four-octet-as" => 65,
+                    "add-path" => 69,
+                    "enhanced-route-refresh" => 70,
+                    "long-lived-graceful-restart" => 71,
+                    "fqdn" => 73,
+                    "unknown" => c["code"].as_u64().unwrap(),
+                    other => panic!("capability {other} not mapped"),
+                };
+                put("bgp.cap.type", code.to_string());
+            }
+        }
+        3 => {
+            put("bgp.notify.major_error", s(&v["code"]));
+            put("minor", s(&v["subcode"]));
+            // 2/7 (Unsupported Capability) carries the capabilities.
+            if (v["code"].as_u64(), v["subcode"].as_u64()) == (Some(2), Some(7)) {
+                let hex = v["data"].as_str().unwrap();
+                let data: Vec<u8> = (0..hex.len() / 2)
+                    .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+                    .collect();
+                let mut i = 0;
+                while i + 1 < data.len() {
+                    put("bgp.cap.type", data[i].to_string());
+                    i += 2 + data[i + 1] as usize;
+                }
+            }
+        }
+        5 => {
+            let (afi, safi) = afi_safi(&v["afi_safi"]);
+            put("bgp.route_refresh.afi", afi);
+            put("bgp.route_refresh.safi", safi);
+            put("bgp.route_refresh.subtype", s(&v["subtype"]));
+        }
+        2 => {
+            // Wire order: withdrawn routes, the attributes (MP_REACH and
+            // MP_UNREACH carry prefixes), then the NLRI.
+            let prefix =
+                |put: &mut dyn FnMut(&'static str, String), field: &'static str, p: &Value| {
+                    let text = p["prefix"].as_str().unwrap();
+                    let (addr, len) = text.split_once('/').unwrap();
+                    let addr: std::net::IpAddr = addr.parse().unwrap();
+                    put(field, addr.to_string());
+                    put("bgp.prefix_length", len.to_string());
+                    if let Some(id) = p.get("path_id") {
+                        put("bgp.nlri_path_id", s(id));
+                    }
+                };
+            let v4 = |p: &Value| !p["prefix"].as_str().unwrap().contains(':');
+            for p in v["withdrawn"].as_array().unwrap() {
+                prefix(&mut put, "bgp.withdrawn_prefix", p);
+            }
+            for a in v["attributes"].as_array().unwrap() {
+                let val = &a["value"];
+                match a["attribute"].as_str().unwrap_or("") {
+                    "ORIGIN" => put(
+                        "bgp.update.path_attribute.origin",
+                        match val.as_str().unwrap() {
+                            "igp" => "0",
+                            "egp" => "1",
+                            _ => "2",
+                        }
+                        .into(),
+                    ),
+                    "NEXT_HOP" => put("bgp.update.path_attribute.next_hop", s(val)),
+                    "LOCAL_PREF" => put("bgp.update.path_attribute.local_pref", s(val)),
+                    "MULTI_EXIT_DISC" => put("bgp.update.path_attribute.multi_exit_disc", s(val)),
+                    name @ ("AS_PATH" | "AS4_PATH") => {
+                        let field = if name == "AS4_PATH" || four_octet_as {
+                            "bgp.update.path_attribute.as_path_segment.as4"
+                        } else {
+                            "bgp.update.path_attribute.as_path_segment.as2"
+                        };
+                        for seg in val.as_array().unwrap() {
+                            for asn in seg["asns"].as_array().unwrap() {
+                                put(field, s(asn));
+                            }
+                        }
+                    }
+                    "AGGREGATOR" | "AS4_AGGREGATOR" => {
+                        put("bgp.update.path_attribute.aggregator_as", s(&val["asn"]));
+                        put(
+                            "bgp.update.path_attribute.aggregator_origin",
+                            s(&val["address"]),
+                        );
+                    }
+                    "COMMUNITIES" => {
+                        for c in val.as_array().unwrap() {
+                            let (hi, lo) = s(c)
+                                .split_once(':')
+                                .map(|(a, b)| {
+                                    (a.parse::<u32>().unwrap(), b.parse::<u32>().unwrap())
+                                })
+                                .unwrap();
+                            if hi == 0xffff {
+                                put(
+                                    "bgp.update.path_attribute.community_wellknown",
+                                    format!("0x{:08x}", (hi << 16) | lo),
+                                );
+                            } else {
+                                put("bgp.update.path_attribute.community_as", hi.to_string());
+                                put("bgp.update.path_attribute.community_value", lo.to_string());
+                            }
+                        }
+                    }
+                    "LARGE_COMMUNITY" => {
+                        for c in val.as_array().unwrap() {
+                            let t = s(c);
+                            let p: Vec<&str> = t.split(':').collect();
+                            put("bgp.large_communities.ga", p[0].into());
+                            put("bgp.large_communities.ldp1", p[1].into());
+                            put("bgp.large_communities.ldp2", p[2].into());
+                        }
+                    }
+                    "ORIGINATOR_ID" => put("bgp.update.path_attribute.originator_id", s(val)),
+                    "CLUSTER_LIST" => {
+                        for c in val.as_array().unwrap() {
+                            put("bgp.path_attribute.cluster_id", s(c));
+                        }
+                    }
+                    "MP_REACH_NLRI" => {
+                        let (afi, safi) = afi_safi(&val["afi_safi"]);
+                        put("bgp.update.path_attribute.mp_reach_nlri.afi", afi);
+                        put("bgp.update.path_attribute.mp_reach_nlri.safi", safi);
+                        let nh = &val["next_hop"];
+                        if let Some(g) = nh.get("global") {
+                            put(
+                                "bgp.update.path_attribute.mp_reach_nlri.next_hop.ipv6",
+                                s(g),
+                            );
+                            if let Some(ll) = nh.get("link_local") {
+                                put(
+                                    "bgp.update.path_attribute.mp_reach_nlri.next_hop.ipv6.link_local",
+                                    s(ll),
+                                );
+                            }
+                        } else {
+                            put(
+                                "bgp.update.path_attribute.mp_reach_nlri.next_hop.ipv4",
+                                s(nh),
+                            );
+                        }
+                        for p in val["nlri"].as_array().unwrap() {
+                            let f = if v4(p) {
+                                "bgp.mp_reach_nlri_ipv4_prefix"
+                            } else {
+                                "bgp.mp_reach_nlri_ipv6_prefix"
+                            };
+                            prefix(&mut put, f, p);
+                        }
+                    }
+                    "MP_UNREACH_NLRI" => {
+                        let (afi, safi) = afi_safi(&val["afi_safi"]);
+                        put("bgp.update.path_attribute.mp_unreach_nlri.afi", afi);
+                        put("bgp.update.path_attribute.mp_unreach_nlri.safi", safi);
+                        for p in val["nlri"].as_array().unwrap() {
+                            let f = if v4(p) {
+                                "bgp.mp_unreach_nlri_ipv4_prefix"
+                            } else {
+                                "bgp.mp_unreach_nlri_ipv6_prefix"
+                            };
+                            prefix(&mut put, f, p);
+                        }
+                    }
+                    // Compared by tshark_accepts_everything_the_encoder_produces
+                    // (no malformed packet) only.
+                    _ => {}
+                }
+            }
+            for p in v["nlri"].as_array().unwrap() {
+                prefix(&mut put, "bgp.nlri_prefix", p);
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// tshark's reading of one pcap: per frame, the fields of
+/// [`TSHARK_FIELDS`].
+fn tshark_meanings(pcap: &std::path::Path, four_octet_as: bool) -> Vec<Meaning> {
+    let mut args: Vec<String> = vec![
+        "-n".into(),
+        "-r".into(),
+        pcap.to_string_lossy().into(),
+        "-o".into(),
+        format!(
+            "bgp.asn_len:{}",
+            if four_octet_as { "4 octet" } else { "2 octet" }
+        ),
+        "-Y".into(),
+        "bgp".into(),
+        "-T".into(),
+        "fields".into(),
+        "-E".into(),
+        "occurrence=a".into(),
+        "-E".into(),
+        "aggregator=,".into(),
+    ];
+    let real: Vec<&str> = TSHARK_FIELDS
+        .iter()
+        .filter(|f| **f != "minor")
+        .chain(TSHARK_MINOR)
+        .copied()
+        .collect();
+    for f in &real {
+        args.push("-e".into());
+        args.push(f.to_string());
+    }
+    let out = Command::new("tshark").args(&args).output().expect("tshark");
+    assert!(
+        out.status.success(),
+        "tshark: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| {
+            let cols: Vec<&str> = line.split('\t').collect();
+            let mut m: Meaning = TSHARK_FIELDS.iter().map(|f| (*f, Vec::new())).collect();
+            for (f, c) in real.iter().zip(cols.iter().chain(std::iter::repeat(&""))) {
+                let vals: Vec<String> = c
+                    .split(',')
+                    .filter(|x| !x.is_empty())
+                    .map(String::from)
+                    .collect();
+                if TSHARK_MINOR.contains(f) {
+                    let minor = m.get_mut("minor").unwrap();
+                    if minor.is_empty() {
+                        *minor = vals;
+                    }
+                } else {
+                    *m.get_mut(f).unwrap() = vals;
+                }
+            }
+            m
+        })
+        .collect()
+}
+
+/// The decoded meaning of every captured fixture, checked against an
+/// independent decoder: tshark reads the captured octets (one message a
+/// frame) and each field it reports must match what bgpd decoded: types,
+/// OPEN fields and capability codes, NOTIFICATION codes, ROUTE-REFRESH
+/// families, every attribute value (AS paths, communities, next hops,
+/// reflection, aggregator), each prefix with its length and ADD-PATH id.
+/// Unlike the stored JSON, nothing here was written by bgpd.
+#[test]
+fn fixtures_mean_what_tshark_decodes() {
+    if !have_tool("tshark") || !have_tool("text2pcap") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("bgpd-tsmeaning-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for four in [false, true] {
+        let fixtures: Vec<common::Fixture> = common::fixtures()
+            .into_iter()
+            .filter(|f| f.expect_error.is_none() && f.four_octet_as == four)
+            .collect();
+        let mut text = String::new();
+        for f in &fixtures {
+            text.push_str("0000 ");
+            for x in f.bytes() {
+                text.push_str(&format!(" {x:02x}"));
+            }
+            text.push('\n');
+        }
+        let txt = dir.join(format!("m{four}.txt"));
+        let pcap = dir.join(format!("m{four}.pcap"));
+        std::fs::write(&txt, &text).unwrap();
+        let st = Command::new("text2pcap")
+            .args(["-q", "-4", "127.0.0.1,127.0.0.2", "-T", "40000,179"])
+            .arg(&txt)
+            .arg(&pcap)
+            .status()
+            .unwrap();
+        assert!(st.success(), "text2pcap failed");
+        let theirs = tshark_meanings(&pcap, four);
+        assert_eq!(
+            theirs.len(),
+            fixtures.len(),
+            "tshark saw {} BGP frames for {} fixtures",
+            theirs.len(),
+            fixtures.len()
+        );
+        for (f, t) in fixtures.iter().zip(&theirs) {
+            let m = Message::decode(&f.ctx(), &f.bytes()).unwrap();
+            let ours = meaning_of(&m, four);
+            for (field, want) in t {
+                let got = &ours[field];
+                if got != want {
+                    failures.push(format!(
+                        "{}: {field}: tshark {want:?}, bgpd {got:?}",
+                        f.file
+                    ));
+                }
+            }
+            checked += 1;
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(checked > 150, "only {checked} fixtures checked");
+    assert!(
+        failures.is_empty(),
+        "{} differences between bgpd and tshark:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

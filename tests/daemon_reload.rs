@@ -88,7 +88,7 @@ fn config_file_reload_and_policy() {
     let sock = format!("{dir}/bgpd.sock");
     let show =
         |lab: &Lab, what: &str| lab.sh_text(&core, &format!("{bgpd} show {what} --socket {sock}"));
-    let kernel = |lab: &Lab| lab.sh_text(&core, "ip route show proto bgp");
+    let kernel = |lab: &Lab| lab.kernel_routes(&core);
     lab.wait_for(
         "the allowed block in the kernel",
         Duration::from_secs(30),
@@ -118,6 +118,58 @@ fn config_file_reload_and_policy() {
     ] {
         assert!(metrics.contains(want), "metrics lack {want}:\n{metrics}");
     }
+    // Uptime: the seconds since the session came up (show neighbors'
+    // since_unix), growing.
+    let scrape = |lab: &Lab| {
+        lab.sh_text(
+            &core,
+            "python3 -c \"import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:9179/metrics').read().decode())\"",
+        )
+    };
+    let uptime = |m: &str| -> i64 {
+        m.lines()
+            .find(|l| l.starts_with("bgpd_peer_uptime_seconds{peer=\"192.168.83.2\"}"))
+            .and_then(|l| l.split_whitespace().last()?.parse().ok())
+            .unwrap_or_else(|| panic!("no uptime for 192.168.83.2:\n{m}"))
+    };
+    let first = uptime(&metrics);
+    let since = {
+        let j: serde_json::Value = serde_json::from_str(&show(&lab, "neighbors --json")).unwrap();
+        j.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["address"] == "192.168.83.2")
+            .unwrap()["since_unix"]
+            .as_i64()
+            .expect("since_unix")
+    };
+    std::thread::sleep(Duration::from_millis(2100));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let second = uptime(&scrape(&lab));
+    assert!(
+        second >= first + 2 && (second - (now - since)).abs() <= 1,
+        "uptime {first} then {second}; the session came up at {since}, now {now}"
+    );
+
+    // bgpd show route ADDRESS: the route that carries an address, with its
+    // path, as text and JSON; an address no route carries is an error.
+    let r = show(&lab, "route 172.15.200.5");
+    assert!(
+        r.contains("172.15.200.5 is carried by 172.15.200.0/26") && r.contains("192.168.83.2"),
+        "{r}"
+    );
+    let j: serde_json::Value = serde_json::from_str(&show(&lab, "route 172.15.200.5 --json"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(j["route"]["prefix"], "172.15.200.0/26", "{j}");
+    let none = lab.sh(
+        &core,
+        &format!("{bgpd} show route 10.200.0.1 --socket {sock}"),
+    );
+    assert!(!none.status.success(), "a route for 10.200.0.1? {none:?}");
+
     // The MRT dump of what the peer sent, read by bgpdump.
     if common::netns::require(common::netns::have("bgpdump"), "bgpdump is not installed") {
         let mrt = format!("{dir}/updates.mrt");
@@ -129,6 +181,10 @@ fn config_file_reload_and_policy() {
                     .contains("172.15.200.0/26")
             },
         );
+        // bgpd decode reads the same dump (BGP4MP_ET, BIRD's real UPDATEs)
+        // as bgpdump does, route by route.
+        let n = common::mrt::matches_bgpdump(bgpd, &mrt);
+        assert!(n >= 2, "only {n} routes in the dump");
     }
 
     // The kernel side, and an on-demand drift check after someone deletes
@@ -198,7 +254,8 @@ fn config_file_reload_and_policy() {
 
     // Removing a peer stops it with Cease / Peer De-configured (SIGHUP).
     lab.write("bgpd.toml", &config(&dir, &["192.168.83.2"], true));
-    lab.sh(&core, "pkill -HUP -f 'bgpd --config'");
+    // SIGHUP to the bgpd this test started, by its pid.
+    lab.signal("bgpd", "HUP");
     lab.wait_for(
         "BIRD .3 told it was de-configured",
         Duration::from_secs(20),

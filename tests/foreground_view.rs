@@ -10,17 +10,15 @@ mod common;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use common::netns::Lab;
+use common::netns::{CORE, Lab, bgpd_addr};
 use common::raw::*;
 
-const CORE: &str = "192.168.83.1";
 const PEER: Ipv4Addr = Ipv4Addr::new(192, 168, 83, 2);
 
 /// A lab with bgpd in the foreground in `core`, the raw peer in `peer`,
 /// and an Established session.
 fn start(name: &str) -> Option<(Lab, String, Raw)> {
-    let (mut lab, core, lan) =
-        Lab::pair(name, &format!("{CORE}/24"), "peer", &format!("{PEER}/24"))?;
+    let (mut lab, core, lan) = Lab::core_pair(name, "peer", &[&PEER.to_string()])?;
     let sock = lab.path("bgpd.sock").to_string_lossy().to_string();
     let argv = [
         env!("CARGO_BIN_EXE_bgpd"),
@@ -36,7 +34,7 @@ fn start(name: &str) -> Option<(Lab, String, Raw)> {
     ];
     lab.spawn(&core, "bgpd", &argv, &[("BGPD_LOG", "warn")]);
     lab.wait_listen(&core);
-    let to: SocketAddr = format!("{CORE}:179").parse().unwrap();
+    let to: SocketAddr = bgpd_addr();
     let s = connect(&lan, to, ConnectOpts::default()).expect("connect");
     let mut r = Raw::new(s);
     // Hold time 0: no keepalives needed.

@@ -703,3 +703,68 @@ fn four_octet_local_as_goes_out_as_as_trans() {
     assert_eq!(open.asn, bgpd::wire::iana::AS_TRANS);
     assert_eq!(open.four_octet_asn(), 4_200_000_000);
 }
+
+/// The peer's long-lived graceful-restart capability is remembered with
+/// the session: its families, flags and stale times as sent; none when the
+/// peer sent none; and BIRD 1.6's real OPEN (an empty LLGR capability).
+#[test]
+fn llgr_capability_is_remembered() {
+    use bgpd::wire::open::LlgrFamily;
+    let fams = vec![
+        LlgrFamily {
+            afi_safi: AfiSafi::IPV4_UNICAST,
+            flags: 0x80,
+            stale_time: 3600,
+        },
+        LlgrFamily {
+            afi_safi: AfiSafi::IPV6_UNICAST,
+            flags: 0,
+            stale_time: 0x00ff_ffff,
+        },
+    ];
+    let open = Open::new(
+        64512,
+        240,
+        PEER_ID.parse().unwrap(),
+        bird_open(PEER_ID, 64512, 240)
+            .capabilities()
+            .filter(|c| !matches!(c, Capability::LongLivedGracefulRestart { .. }))
+            .cloned()
+            .chain([Capability::LongLivedGracefulRestart {
+                families: fams.clone(),
+            }])
+            .collect(),
+    );
+    let mut r = Run::new(cfg());
+    r.establish(open);
+    assert_eq!(r.fsm.negotiated().unwrap().peer_llgr, Some(fams));
+
+    let without = Open::new(
+        64512,
+        240,
+        PEER_ID.parse().unwrap(),
+        bird_open(PEER_ID, 64512, 240)
+            .capabilities()
+            .filter(|c| !matches!(c, Capability::LongLivedGracefulRestart { .. }))
+            .cloned()
+            .collect(),
+    );
+    let mut r = Run::new(cfg());
+    r.establish(without);
+    assert_eq!(r.fsm.negotiated().unwrap().peer_llgr, None);
+
+    // BIRD 1.6's OPEN as captured (proto-fixtures/bird1/001-open.bin).
+    let bytes = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/proto-fixtures/bird1/001-open.bin"
+    ))
+    .unwrap();
+    let Ok(Message::Open(bird)) = Message::decode(&Ctx::INITIAL, &bytes) else {
+        panic!("the BIRD OPEN fixture does not decode");
+    };
+    let mut cfg_bird = cfg();
+    cfg_bird.local_id = "192.168.83.1".parse().unwrap();
+    let mut r = Run::new(cfg_bird);
+    r.establish(bird);
+    assert_eq!(r.fsm.negotiated().unwrap().peer_llgr, Some(vec![]));
+}

@@ -8,27 +8,15 @@
 
 mod common;
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
-use common::netns::{Lab, have};
+use common::netns::{CORE, Lab, bgpd_addr, have};
 use common::peers::{birdc, have_bird2, start_bird2};
 use common::raw::*;
 
-const CORE: &str = "192.168.83.1";
 const ASN: u32 = 64512;
-
-fn bgpd_addr() -> SocketAddr {
-    format!("{CORE}:179").parse().unwrap()
-}
-
-/// bgpd's namespace and a LAN namespace holding `addrs` (the first is
-/// the primary address; all are /24 on eth0).
-fn pair(name: &str, addrs: &[&str]) -> Option<(Lab, String, String)> {
-    let a: Vec<String> = addrs.iter().map(|a| format!("{a}/24")).collect();
-    Lab::pair(name, &format!("{CORE}/24"), "lan", &a.join(","))
-}
 
 fn from(addr: &str) -> ConnectOpts {
     ConnectOpts {
@@ -62,16 +50,13 @@ fn session_from(lan: &str, addr: &str, opts: ConnectOpts) -> Result<Raw, String>
     Ok(r)
 }
 
-fn kernel(lab: &Lab, core: &str) -> String {
-    lab.sh_text(core, "ip route show proto bgp")
-}
-
 #[test]
 fn only_configured_peers_and_ranges_get_in() {
     // .2 is a configured peer, .9 is inside the range 192.168.83.8/29,
     // .20 and .100 are strangers on the same LAN.
-    let Some((mut lab, core, lan)) = pair(
+    let Some((mut lab, core, lan)) = Lab::core_pair(
         "access",
+        "lan",
         &[
             "192.168.83.2",
             "192.168.83.9",
@@ -114,7 +99,7 @@ fn only_configured_peers_and_ranges_get_in() {
     b.send(&announce("192.168.83.9".parse().unwrap(), &["10.9.0.0/24"]))
         .unwrap();
     lab.wait_for("both routes installed", Duration::from_secs(10), || {
-        let k = kernel(&lab, &core);
+        let k = lab.kernel_routes(&core);
         k.contains("10.2.0.0/24") && k.contains("10.9.0.0/24")
     });
     // A stranger while sessions are up is still refused.
@@ -126,7 +111,7 @@ fn only_configured_peers_and_ranges_get_in() {
 
 #[test]
 fn tcp_md5_is_enforced_in_the_kernel() {
-    let Some((mut lab, core, lan)) = pair("md5", &["192.168.83.2"]) else {
+    let Some((mut lab, core, lan)) = Lab::core_pair("md5", "lan", &["192.168.83.2"]) else {
         return;
     };
     lab.core_bgpd(
@@ -144,7 +129,7 @@ fn tcp_md5_is_enforced_in_the_kernel() {
     r.send(&announce("192.168.83.2".parse().unwrap(), &["10.5.0.0/24"]))
         .unwrap();
     lab.wait_for("the keyed peer's route", Duration::from_secs(10), || {
-        kernel(&lab, &core).contains("10.5.0.0/24")
+        lab.kernel_routes(&core).contains("10.5.0.0/24")
     });
     // Without a key, or with the wrong one, the SYN is dropped: the TCP
     // handshake never completes, so bgpd never even sees the connection.
@@ -166,7 +151,7 @@ fn tcp_md5_is_enforced_in_the_kernel() {
 }
 
 fn gtsm_lab(name: &str) -> Option<(Lab, String, String)> {
-    let (mut lab, core, lan) = pair(name, &["192.168.83.2"])?;
+    let (mut lab, core, lan) = Lab::core_pair(name, "lan", &["192.168.83.2"])?;
     lab.core_bgpd(
         &core,
         "bgpd",
@@ -287,7 +272,7 @@ fn gtsm_first_flight_is_not_accepted() {
         drop(r);
         std::thread::sleep(Duration::from_millis(300));
     }
-    let k = kernel(&lab, &core);
+    let k = lab.kernel_routes(&core);
     assert!(
         accepted.is_empty() && !k.contains("10.66.0.0/24"),
         "TTL-64 first flights accepted in attempts {accepted:?}; kernel:\n{k}\n{}",
@@ -322,7 +307,7 @@ fn gtsm_with_bird2() {
     if !have_bird2() {
         return;
     }
-    let Some((mut lab, core, lan)) = pair("gtsmbird", &["192.168.83.2"]) else {
+    let Some((mut lab, core, lan)) = Lab::core_pair("gtsmbird", "lan", &["192.168.83.2"]) else {
         return;
     };
     let cfg = format!(
@@ -351,13 +336,13 @@ protocol bgp core {{
         birdc(&lab, &lan, &sock, "show protocols", true).contains("Established")
     });
     lab.wait_for("BIRD's route installed", Duration::from_secs(15), || {
-        kernel(&lab, &core).contains("172.15.200.0/26")
+        lab.kernel_routes(&core).contains("172.15.200.0/26")
     });
 }
 
 #[test]
 fn control_socket_permissions() {
-    let Some((mut lab, core, _lan)) = pair("ctlperm", &["192.168.83.2"]) else {
+    let Some((mut lab, core, _lan)) = Lab::core_pair("ctlperm", "lan", &["192.168.83.2"]) else {
         return;
     };
     let dir = lab.path("run/bgpd");
@@ -384,7 +369,7 @@ fn control_socket_permissions() {
     let ok = lab.sh(&core, &format!("{bgpd} show neighbors --socket {sock_s}"));
     assert!(ok.status.success(), "{ok:?}");
     // nobody may not (neither the directory nor the socket let it in).
-    if have("setpriv") {
+    if common::require(have("setpriv"), "setpriv (util-linux) is not installed") {
         let o = lab.sh(
             &core,
             &format!(
@@ -400,10 +385,10 @@ fn control_socket_permissions() {
 /// (ambient): it binds port 179, gets a session and installs a route.
 #[test]
 fn runs_as_non_root_with_capabilities_only() {
-    if !have("setpriv") {
+    if !common::require(have("setpriv"), "setpriv (util-linux) is not installed") {
         return;
     }
-    let Some((mut lab, core, lan)) = pair("nonroot", &["192.168.83.2"]) else {
+    let Some((mut lab, core, lan)) = Lab::core_pair("nonroot", "lan", &["192.168.83.2"]) else {
         return;
     };
     // A control socket directory nobody can write.
@@ -469,7 +454,10 @@ fn runs_as_non_root_with_capabilities_only() {
     lab.wait_for(
         "the route installed by nobody",
         Duration::from_secs(10),
-        || kernel(&lab, &core).contains("10.7.0.0/24 via 192.168.83.2"),
+        || {
+            lab.kernel_routes(&core)
+                .contains("10.7.0.0/24 via 192.168.83.2")
+        },
     );
     let o = lab.sh(&core, &format!("{bgpd} show routes --socket {sock}"));
     assert!(

@@ -10,13 +10,12 @@
 
 mod common;
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use common::netns::Lab;
+use common::netns::{CORE, Lab, bgpd_addr};
 use common::raw::*;
 
-const CORE: &str = "192.168.83.1";
 const PEER: Ipv4Addr = Ipv4Addr::new(192, 168, 83, 2);
 const ASN: u32 = 64512;
 
@@ -25,14 +24,6 @@ const ASN: u32 = 64512;
 /// the runtime, buffers and allocator slack while still catching anything
 /// that keeps per-message copies or lets a queue grow without bound.
 const MAX_VMHWM_KIB: u64 = 256 * 1024;
-
-fn bgpd_addr() -> SocketAddr {
-    format!("{CORE}:179").parse().unwrap()
-}
-
-fn pair(name: &str) -> Option<(Lab, String, String)> {
-    Lab::pair(name, &format!("{CORE}/24"), "peer", &format!("{PEER}/24"))
-}
 
 fn bgpd_pid(lab: &Lab, core: &str) -> String {
     lab.sh_text(core, "ss -Htlnp 'sport = :179'")
@@ -99,7 +90,7 @@ fn update_flood_stays_under_a_memory_bound() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(200_000);
-    let Some((mut lab, core, lan)) = pair("flood") else {
+    let Some((mut lab, core, lan)) = Lab::core_pair("flood", "peer", &[&PEER.to_string()]) else {
         return;
     };
     let sock = lab.path("bgpd.sock").to_string_lossy().to_string();
@@ -163,11 +154,15 @@ fn update_flood_stays_under_a_memory_bound() {
         r.stays_up(Duration::from_millis(500)).is_ok(),
         "session dropped"
     );
+    // The control socket still answers (within neighbors_json's functional
+    // 5 s timeout). How fast is a figure, not a test: benches/harness.sh
+    // records it as show_neighbors_s after convergence.
     let t = Instant::now();
-    let (ok, _) = neighbors_json(&lab, &core, &sock);
+    let (ok, j) = neighbors_json(&lab, &core, &sock);
+    eprintln!("flood: show neighbors answered in {:?}", t.elapsed());
     assert!(
-        ok && t.elapsed() < Duration::from_secs(2),
-        "control socket slow"
+        ok && json_u64(&j, "accepted") == Some(n as u64),
+        "the control socket did not answer after the flood: {j}"
     );
     // Withdrawing everything brings the count back to 0.
     let mut i = 0;
@@ -194,7 +189,7 @@ fn max_prefix_nothing_beyond_the_limit_reaches_the_kernel() {
 }
 
 fn max_prefix(check_monitor: bool) {
-    let Some((mut lab, core, lan)) = pair("maxpfx") else {
+    let Some((mut lab, core, lan)) = Lab::core_pair("maxpfx", "peer", &[&PEER.to_string()]) else {
         return;
     };
     lab.spawn(&core, "monitor", &["ip", "monitor", "route"], &[]);
@@ -221,10 +216,7 @@ socket = "{sock}"
     let first: Vec<u8> = (0..100).flat_map(nth24).collect();
     r.send(&update(&[], &ibgp_attrs(PEER), &first)).unwrap();
     lab.wait_for("100 routes in the kernel", Duration::from_secs(20), || {
-        lab.sh_text(&core, "ip route show proto bgp")
-            .lines()
-            .count()
-            == 100
+        lab.kernel_routes(&core).lines().count() == 100
     });
     assert!(r.stays_up(Duration::from_millis(300)).is_ok());
     // Ten more in one UPDATE: over the limit.
@@ -236,9 +228,7 @@ socket = "{sock}"
     assert_eq!((n.code, n.subcode), (6, 1), "{n:?}");
     // The session's routes go; none beyond the first 100 ever appeared.
     lab.wait_for("the routes withdrawn", Duration::from_secs(20), || {
-        lab.sh_text(&core, "ip route show proto bgp")
-            .trim()
-            .is_empty()
+        lab.kernel_routes(&core).trim().is_empty()
     });
     std::thread::sleep(Duration::from_millis(300));
     let seen = lab.log("monitor");
@@ -250,14 +240,33 @@ socket = "{sock}"
             "{p}, beyond the limit, reached the kernel"
         );
     }
-    // Without restart_after the peer stays down: a new connection is not
-    // Established.
+    // Without restart_after the peer stays down: new connections from it
+    // never get a session (refused, or closed before Established).
+    for attempt in 0..3 {
+        if let Ok(s) = connect(&lan, bgpd_addr(), ConnectOpts::default()) {
+            let mut again = Raw::new(s);
+            let got = again.handshake(&open(ASN, 30, PEER));
+            assert!(
+                got.is_err(),
+                "attempt {attempt}: the peer got a session again after max-prefix \
+                 without restart_after"
+            );
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let log = lab.log("bgpd");
+    assert_eq!(
+        log.matches("session established").count(),
+        1,
+        "more than one session came up:\n{log}"
+    );
     assert!(lab.running("bgpd"));
 }
 
 #[test]
 fn oversized_message_gets_1_2() {
-    let Some((mut lab, core, lan)) = pair("oversize") else {
+    let Some((mut lab, core, lan)) = Lab::core_pair("oversize", "peer", &[&PEER.to_string()])
+    else {
         return;
     };
     lab.core_bgpd(&core, "bgpd", &["--peer", &format!("{PEER},passive")]);
@@ -278,9 +287,7 @@ fn oversized_message_gets_1_2() {
             "length {len}"
         );
         assert!(
-            lab.sh_text(&core, "ip route show proto bgp")
-                .trim()
-                .is_empty(),
+            lab.kernel_routes(&core).trim().is_empty(),
             "a route of the oversized UPDATE was installed"
         );
     }
@@ -292,7 +299,8 @@ fn oversized_message_gets_1_2() {
 /// without the session or bgpd falling over.
 #[test]
 fn update_packed_with_attributes() {
-    let Some((mut lab, core, lan)) = pair("manyattrs") else {
+    let Some((mut lab, core, lan)) = Lab::core_pair("manyattrs", "peer", &[&PEER.to_string()])
+    else {
         return;
     };
     lab.core_bgpd(&core, "bgpd", &["--peer", &format!("{PEER},passive")]);
@@ -306,8 +314,7 @@ fn update_packed_with_attributes() {
     assert!(m.len() <= 4096, "{}", m.len());
     r.send(&m).unwrap();
     lab.wait_for("the route installed", Duration::from_secs(10), || {
-        lab.sh_text(&core, "ip route show proto bgp")
-            .contains("10.77.0.0/24")
+        lab.kernel_routes(&core).contains("10.77.0.0/24")
     });
     assert!(r.stays_up(Duration::from_millis(300)).is_ok());
 }

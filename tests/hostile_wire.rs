@@ -18,19 +18,14 @@
 
 mod common;
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use common::netns::Lab;
+use common::netns::{CORE, Lab, bgpd_addr};
 use common::raw::*;
 
-const CORE: &str = "192.168.83.1";
 const PEER: Ipv4Addr = Ipv4Addr::new(192, 168, 83, 2);
 const ASN: u32 = 64512;
-
-fn bgpd_addr() -> SocketAddr {
-    format!("{CORE}:179").parse().unwrap()
-}
 
 pub struct Wire {
     pub lab: Lab,
@@ -41,8 +36,7 @@ pub struct Wire {
 /// A lab with bgpd (passive towards 192.168.83.2) and the raw peer's
 /// namespace, plus a route monitor in bgpd's namespace.
 fn setup(name: &str) -> Option<Wire> {
-    let (mut lab, core, peer) =
-        Lab::pair(name, &format!("{CORE}/24"), "peer", &format!("{PEER}/24"))?;
+    let (mut lab, core, peer) = Lab::core_pair(name, "peer", &[&PEER.to_string()])?;
     lab.spawn(&core, "monitor", &["ip", "monitor", "route"], &[]);
     lab.core_bgpd(
         &core,
@@ -75,7 +69,7 @@ impl Wire {
     }
 
     fn kernel(&self) -> String {
-        self.lab.sh_text(&self.core, "ip route show proto bgp")
+        self.lab.kernel_routes(&self.core)
     }
 
     fn installed(&self, p: &str) -> bool {

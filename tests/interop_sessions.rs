@@ -12,21 +12,15 @@ mod common;
 
 use std::time::Duration;
 
-use common::netns::Lab;
+use common::netns::{CORE, Lab};
 use common::peers::*;
-
-const CORE: &str = "192.168.83.1";
+use common::require_programs;
 
 /// A lab with the core (bgpd's namespace) and one peer on the LAN.
 /// The LAN is dual-stack: the peer 192.168.83.N also has fd00:83::N.
-fn pair(name: &str, peer_addr: &str) -> Option<(Lab, String, String)> {
+fn dual_pair(name: &str, peer_addr: &str) -> Option<(Lab, String, String)> {
     let host = peer_addr.rsplit('.').next().unwrap();
-    Lab::pair(
-        name,
-        &format!("{CORE}/24,fd00:83::1/64"),
-        "peer",
-        &format!("{peer_addr}/24,fd00:83::{host}/64"),
-    )
+    Lab::core_pair(name, "peer", &[peer_addr, &format!("fd00:83::{host}")])
 }
 
 fn established(lab: &Lab, peer: &str) -> bool {
@@ -61,15 +55,36 @@ fn hold_then_stop(lab: &mut Lab, peer: &str) {
     );
 }
 
-fn assert_route(lab: &Lab, prefix: &str) {
+/// A route from a peer arrived and is real: bgpd shows it (`+ PREFIX` in
+/// its log), it is in the kernel of bgpd's namespace (proto bgp, via the
+/// peer's address `via`), and the peer's own table (`peer_table`, its
+/// show command) holds it. `what` may carry a suffix bgpd prints after the
+/// prefix (" path-id").
+fn assert_route(lab: &Lab, core: &str, what: &str, via: &str, peer_table: &dyn Fn() -> String) {
+    let prefix = what.split_whitespace().next().unwrap();
     lab.wait_for(
-        &format!("bgpd to show {prefix}"),
+        &format!("bgpd to show {what}"),
         Duration::from_secs(20),
         || {
             lab.log("bgpd")
                 .lines()
-                .any(|l| l.contains(&format!("+ {prefix}")))
+                .any(|l| l.contains(&format!("+ {what}")))
         },
+    );
+    let family = if prefix.contains(':') { "-6" } else { "-4" };
+    let cmd = format!("ip {family} route show proto bgp {prefix}");
+    lab.wait_for(
+        &format!("{prefix} via {via} in the kernel"),
+        Duration::from_secs(20),
+        || {
+            let k = lab.sh_text(core, &cmd);
+            k.starts_with(prefix) && k.contains(&format!("via {via} "))
+        },
+    );
+    let table = peer_table();
+    assert!(
+        table.contains(prefix),
+        "the peer's own table lacks {prefix}:\n{table}"
     );
 }
 
@@ -78,7 +93,7 @@ fn bird16_as_calico_reflector() {
     if !have_all(&["bird", "birdc", "tshark"]) {
         return;
     }
-    let Some((mut lab, core, rr)) = pair("bird16", "192.168.83.36") else {
+    let Some((mut lab, core, rr)) = dual_pair("bird16", "192.168.83.36") else {
         return;
     };
     let cfg = calico_bird(
@@ -112,8 +127,21 @@ fn bird16_as_calico_reflector() {
     // with path ids; the session also got End-of-RIB.
     let log = lab.log("bgpd");
     assert!(log.contains("add-path receive ipv4-unicast"), "{log}");
-    assert_route(&lab, "172.15.190.0/26 path-id");
-    assert_route(&lab, "172.16.0.0/16 path-id");
+    let rr_table = || birdc(&lab, &rr, &sock, "show route", false);
+    assert_route(
+        &lab,
+        &core,
+        "172.15.190.0/26 path-id",
+        "192.168.83.36",
+        &rr_table,
+    );
+    assert_route(
+        &lab,
+        &core,
+        "172.16.0.0/16 path-id",
+        "192.168.83.36",
+        &rr_table,
+    );
     lab.wait_for("End-of-RIB", Duration::from_secs(10), || {
         lab.log("bgpd").contains("End-of-RIB ipv4-unicast")
     });
@@ -155,7 +183,7 @@ fn bird2_peer() {
     if !have_all(&["tshark"]) || !have_bird2() {
         return;
     }
-    let Some((mut lab, core, peer)) = pair("bird2", "192.168.83.2") else {
+    let Some((mut lab, core, peer)) = dual_pair("bird2", "192.168.83.2") else {
         return;
     };
     let cfg = format!(
@@ -180,8 +208,9 @@ protocol bgp core {{
     lab.wait_for("Established with BIRD 2", Duration::from_secs(30), || {
         established(&lab, "192.168.83.2")
     });
-    assert_route(&lab, "172.15.200.0/26");
-    assert_route(&lab, "fd00:15:200::/64");
+    let bird_table = || birdc(&lab, &peer, &sock, "show route", true);
+    assert_route(&lab, &core, "172.15.200.0/26", "192.168.83.2", &bird_table);
+    assert_route(&lab, &core, "fd00:15:200::/64", "fd00:83::2", &bird_table);
     assert!(birdc(&lab, &peer, &sock, "show protocols", true).contains("Established"));
     hold_then_stop(&mut lab, "BIRD 2");
     lab.wait_for("BIRD 2 to log the Cease", Duration::from_secs(10), || {
@@ -195,7 +224,7 @@ fn frr_peer() {
     if !have_all(&["tshark", "vtysh", "/usr/lib/frr/bgpd"]) {
         return;
     }
-    let Some((mut lab, core, peer)) = pair("frr", "192.168.83.3") else {
+    let Some((mut lab, core, peer)) = dual_pair("frr", "192.168.83.3") else {
         return;
     };
     let conf = format!(
@@ -220,8 +249,27 @@ router bgp 64512
     lab.wait_for("Established with FRR", Duration::from_secs(40), || {
         established(&lab, "192.168.83.3")
     });
-    assert_route(&lab, "172.15.201.0/26");
+    assert_route(&lab, &core, "172.15.201.0/26", "192.168.83.3", &|| {
+        vtysh(&lab, &peer, &dir, "show bgp ipv4 unicast")
+    });
     assert!(vtysh(&lab, &peer, &dir, "show bgp summary").contains("64512"));
+    // A TABLE_DUMP_V2 RIB written by FRR (an independent writer): bgpd
+    // decode reads it as bgpdump does.
+    if require_programs(&["bgpdump"]) {
+        let rib = format!("{dir}/rib.mrt");
+        lab.sh(
+            &peer,
+            &format!(
+                "vtysh --vty_socket {dir} -d bgpd -c 'configure terminal' -c 'dump bgp routes-mrt {rib}'"
+            ),
+        );
+        lab.wait_for("FRR's RIB dump", Duration::from_secs(10), || {
+            std::fs::metadata(&rib).is_ok_and(|m| m.len() > 0)
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        let n = common::mrt::matches_bgpdump(env!("CARGO_BIN_EXE_bgpd"), &rib);
+        assert!(n >= 1, "FRR's RIB dump held no routes");
+    }
     hold_then_stop(&mut lab, "FRR");
     lab.wait_for("FRR to log the Cease", Duration::from_secs(10), || {
         let l = lab.log("frr");
@@ -234,7 +282,7 @@ fn gobgp_peer() {
     if !have_all(&["tshark", "gobgpd", "gobgp"]) {
         return;
     }
-    let Some((mut lab, core, peer)) = pair("gobgp", "192.168.83.4") else {
+    let Some((mut lab, core, peer)) = dual_pair("gobgp", "192.168.83.4") else {
         return;
     };
     let toml = format!(
@@ -263,7 +311,9 @@ fn gobgp_peer() {
         "global rib add 172.15.202.0/26 nexthop 192.168.83.4 community 64512:100",
     );
     assert!(!out.contains("rror"), "{out}");
-    assert_route(&lab, "172.15.202.0/26");
+    assert_route(&lab, &core, "172.15.202.0/26", "192.168.83.4", &|| {
+        gobgp(&lab, &peer, "global rib")
+    });
     hold_then_stop(&mut lab, "GoBGP");
     lab.wait_for("GoBGP to log the Cease", Duration::from_secs(10), || {
         let l = lab.log("gobgp").to_lowercase();
@@ -276,7 +326,7 @@ fn exabgp_peer() {
     if !have_all(&["tshark", "exabgp"]) {
         return;
     }
-    let Some((mut lab, core, peer)) = pair("exabgp", "192.168.83.5") else {
+    let Some((mut lab, core, peer)) = dual_pair("exabgp", "192.168.83.5") else {
         return;
     };
     let conf = format!(
@@ -298,7 +348,10 @@ fn exabgp_peer() {
     lab.wait_for("Established with ExaBGP", Duration::from_secs(40), || {
         established(&lab, "192.168.83.5")
     });
-    assert_route(&lab, "172.15.203.0/26");
+    // ExaBGP keeps no table to ask: its log of what it sent stands in.
+    assert_route(&lab, &core, "172.15.203.0/26", "192.168.83.5", &|| {
+        lab.log("exabgp")
+    });
     hold_then_stop(&mut lab, "ExaBGP");
     lab.wait_for("ExaBGP to log the Cease", Duration::from_secs(10), || {
         let l = lab.log("exabgp").to_lowercase();
@@ -332,7 +385,7 @@ fn md5_bird16_and_frr() {
         return;
     }
     for wrong in [false, true] {
-        let Some((mut lab, core, rr)) = pair("md5bird", "192.168.83.36") else {
+        let Some((mut lab, core, rr)) = dual_pair("md5bird", "192.168.83.36") else {
             return;
         };
         let cfg = calico_bird(
@@ -360,7 +413,7 @@ fn md5_bird16_and_frr() {
         }
     }
     for wrong in [false, true] {
-        let Some((mut lab, core, peer)) = pair("md5frr", "192.168.83.3") else {
+        let Some((mut lab, core, peer)) = dual_pair("md5frr", "192.168.83.3") else {
             return;
         };
         let conf = format!(
@@ -385,45 +438,104 @@ fn md5_bird16_and_frr() {
     }
 }
 
-/// Both sides connect at once; exactly one TCP session survives.
+/// Accepts one connection on a listener within `timeout`.
+fn accept_within(l: &std::net::TcpListener, timeout: Duration) -> std::net::TcpStream {
+    l.set_nonblocking(true).unwrap();
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match l.accept() {
+            Ok((s, _)) => {
+                s.set_nonblocking(false).unwrap();
+                return s;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "bgpd did not connect within {timeout:?}"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+}
+
+/// A connection collision made to happen (RFC 4271 §6.8): bgpd connects
+/// to the peer and sends its OPEN; before answering, the peer connects to
+/// bgpd and sends its own OPEN. bgpd must close the connection opened by
+/// the side with the lower BGP identifier with Cease 6/7 (Connection
+/// Collision Resolution) and bring the session up on the other one. Both
+/// outcomes are forced: a peer id above bgpd's (the inbound survives) and
+/// below it (bgpd's outbound survives).
 #[test]
 fn collision_between_two_active_speakers() {
-    if !have_all(&["ss"]) {
-        return;
-    }
-    let Some((mut lab, a, b)) = pair("collision", "192.168.83.2") else {
-        return;
-    };
-    // Two bgpd, each active towards the other, started together.
-    lab.bgpd(
-        &a,
-        "bgpd",
-        &[
-            "--asn",
-            "64512",
-            "--hold-time",
-            "9",
-            "--peer",
-            "192.168.83.2",
-        ],
-    );
-    lab.bgpd(
-        &b,
-        "bgpd-b",
-        &["--asn", "64512", "--hold-time", "9", "--peer", CORE],
-    );
-    lab.wait_for("both sides Established", Duration::from_secs(30), || {
-        established(&lab, "192.168.83.2") && lab.log("bgpd-b").contains("Established:")
-    });
-    std::thread::sleep(Duration::from_secs(10));
-    let conns = lab.sh_text(
-        &a,
-        "ss -Htn state established '( sport = :179 or dport = :179 )'",
-    );
-    assert_eq!(conns.lines().count(), 1, "BGP connections left:\n{conns}");
-    for log in ["bgpd", "bgpd-b"] {
-        let l = lab.log(log);
-        assert!(!l.contains("session down"), "{log} flapped:\n{l}");
+    use common::raw::*;
+    use std::net::{Ipv4Addr, SocketAddr};
+    for (peer_id, inbound_wins) in [
+        (Ipv4Addr::new(192, 168, 83, 200), true),
+        (Ipv4Addr::new(10, 0, 0, 1), false),
+    ] {
+        let Some((mut lab, core, peer)) = dual_pair("collision", "192.168.83.2") else {
+            return;
+        };
+        let at: SocketAddr = "192.168.83.2:179".parse().unwrap();
+        let listener = listen(&peer, at).expect("listen in the peer's namespace");
+        start_bgpd(
+            &mut lab,
+            &core,
+            &["--peer", "192.168.83.2", "--router-id", CORE],
+        );
+        // bgpd's outbound connection, and its OPEN (bgpd is in OpenSent).
+        let mut out = Raw::new(accept_within(&listener, Duration::from_secs(30)));
+        match out.recv(Duration::from_secs(10)) {
+            Got::Msg(OPEN, _) => {}
+            other => panic!("expected bgpd's OPEN on its connection, got {other:?}"),
+        }
+        // The peer's own connection and OPEN: a collision.
+        let mut inb = Raw::new(
+            connect(&peer, common::netns::bgpd_addr(), ConnectOpts::default())
+                .expect("connect to bgpd"),
+        );
+        inb.send(&open(64512, 30, peer_id)).unwrap();
+        let (loser, winner, side) = if inbound_wins {
+            (&mut out, &mut inb, "bgpd's outbound")
+        } else {
+            (&mut inb, &mut out, "the peer's inbound")
+        };
+        let n = loser.notification(Duration::from_secs(10));
+        assert_eq!(
+            n.as_ref().map(|n| (n.code, n.subcode)),
+            Some((6, 7)),
+            "peer id {peer_id}: no Cease/Connection Collision Resolution on {side} connection"
+        );
+        assert_eq!(
+            loser.recv(Duration::from_secs(5)),
+            Got::Eof,
+            "{side} stayed open"
+        );
+        // The survivor completes the OPEN exchange (the inbound already
+        // sent its OPEN; on bgpd's outbound the peer answers now) and stays
+        // up.
+        if !inbound_wins {
+            winner.send(&open(64512, 30, peer_id)).unwrap();
+        }
+        loop {
+            match winner.recv(Duration::from_secs(10)) {
+                Got::Msg(KEEPALIVE, _) => break,
+                Got::Msg(OPEN, _) => {}
+                other => panic!("{side} lost, but the survivor got {other:?}"),
+            }
+        }
+        winner.send(&keepalive()).unwrap();
+        lab.wait_for("the session Established", Duration::from_secs(15), || {
+            established(&lab, "192.168.83.2")
+        });
+        assert!(winner.stays_up(Duration::from_secs(2)).is_ok());
+        let log = lab.log("bgpd");
+        assert!(
+            log.contains("Connection Collision Resolution") || log.contains("6/7"),
+            "bgpd did not log the collision:\n{log}"
+        );
     }
 }
 
@@ -432,7 +544,7 @@ fn wrong_peer_as_gets_2_2() {
     if !have_all(&["tshark"]) || !have_bird2() {
         return;
     }
-    let Some((mut lab, core, peer)) = pair("badas", "192.168.83.2") else {
+    let Some((mut lab, core, peer)) = dual_pair("badas", "192.168.83.2") else {
         return;
     };
     start_bird2(&mut lab, &peer, "bird", &bird2_conf(""));
@@ -451,7 +563,7 @@ fn same_router_id_gets_2_3() {
     if !have_all(&["tshark"]) || !have_bird2() {
         return;
     }
-    let Some((mut lab, core, peer)) = pair("sameid", "192.168.83.2") else {
+    let Some((mut lab, core, peer)) = dual_pair("sameid", "192.168.83.2") else {
         return;
     };
     // Two routers with one BGP identifier (not the address of either:
@@ -469,8 +581,13 @@ fn same_router_id_gets_2_3() {
         Duration::from_secs(30),
         || lab.log("bgpd").contains("own BGP identifier") || lab.log("bgpd").contains("2/3"),
     );
+    // bgpd itself must refuse the OPEN: BIRD refusing bgpd's would also
+    // put a 2/3 on the wire, and is not what this checks.
     let notes = lab.notifications("cap");
-    assert!(notes.iter().any(|n| (n.1, n.2) == (2, 3)), "{notes:?}");
+    assert!(
+        notes.contains(&(CORE.into(), 2, 3)),
+        "no 2/3 from bgpd ({CORE}) on the wire: {notes:?}"
+    );
     assert!(!established(&lab, "192.168.83.2"));
 }
 
@@ -479,7 +596,7 @@ fn unsupported_required_capability_gets_2_7() {
     if !have_all(&["tshark", "vtysh"]) {
         return;
     }
-    let Some((mut lab, core, peer)) = pair("reqcap", "192.168.83.3") else {
+    let Some((mut lab, core, peer)) = dual_pair("reqcap", "192.168.83.3") else {
         return;
     };
     // FRR with strict capability matching and IPv4 multicast enabled:
@@ -527,8 +644,8 @@ fn dynamic_neighbours_and_strangers() {
                 extra: "",
             }],
         );
-        start_bird1(&mut lab, &ns, &format!("node{i}"), &cfg);
-        nodes.push(ns);
+        let sock = start_bird1(&mut lab, &ns, &format!("node{i}"), &cfg);
+        nodes.push((ns, sock));
     }
     // A stranger outside the range.
     let s = lab.attach(&hub, "stranger", "192.168.84.9/16");
@@ -557,8 +674,15 @@ fn dynamic_neighbours_and_strangers() {
             || established(&lab, ip),
         );
     }
-    assert_route(&lab, "172.15.190.0/26");
-    assert_route(&lab, "172.15.191.0/26");
+    for (i, (ns, sock)) in nodes.iter().enumerate() {
+        assert_route(
+            &lab,
+            &core,
+            &format!("172.15.{}.0/26", 190 + i),
+            ["192.168.83.22", "192.168.83.37"][i],
+            &|| birdc(&lab, ns, sock, "show route", false),
+        );
+    }
     lab.wait_for(
         "the stranger to be refused",
         Duration::from_secs(30),
@@ -575,33 +699,48 @@ fn dynamic_neighbours_and_strangers() {
     );
 }
 
-/// IPv6 transport with a source address: BIRD 2 over fd00:83::/64.
+/// IPv6 transport with a source address: BIRD 2 over fd00:83::/64, and
+/// `source=` changes the source: bgpd connects from fd00:99::1, an address
+/// on its loopback that the kernel would never pick for fd00:83::2 (it
+/// would take fd00:83::1, on the outgoing link). BIRD only accepts that
+/// neighbour address and is passive (so the session can only be bgpd's
+/// connection), and `ss` shows that connection's local address.
 #[test]
 fn ipv6_transport_with_source_address() {
     if !have_bird2() {
         return;
     }
-    let Some((mut lab, core, peer)) = pair("v6", "192.168.83.2") else {
+    let Some((mut lab, core, peer)) = dual_pair("v6", "192.168.83.2") else {
         return;
     };
+    lab.sh(&core, "ip -6 addr add fd00:99::1/128 dev lo");
+    lab.sh(&peer, "ip -6 route add fd00:99::1/128 via fd00:83::1");
+    // Without source=, the kernel's choice would be the link's address.
+    let default_src = lab.sh_text(&core, "ip -6 route get fd00:83::2");
+    assert!(
+        default_src.contains("src fd00:83::1"),
+        "the kernel would not pick fd00:83::1 by default: {default_src}"
+    );
     let cfg = r#"log stderr all;
 router id 192.168.83.2;
 protocol device { }
 protocol static { ipv6; route fd00:15:200::/64 blackhole; }
 protocol bgp core {
   local fd00:83::2 as 64512;
-  neighbor fd00:83::1 as 64512;
+  neighbor fd00:99::1 as 64512;
+  multihop;
+  passive on;
   hold time 9;
-  ipv6 { import all; export all; };
+  ipv6 { import all; export all; next hop self; };
 }
 "#;
-    start_bird2(&mut lab, &peer, "bird", cfg);
+    let sock = start_bird2(&mut lab, &peer, "bird", cfg);
     start_bgpd(
         &mut lab,
         &core,
         &[
             "--peer",
-            "fd00:83::2,source=fd00:83::1",
+            "fd00:83::2,source=fd00:99::1",
             "--router-id",
             CORE,
         ],
@@ -609,5 +748,31 @@ protocol bgp core {
     lab.wait_for("Established over IPv6", Duration::from_secs(30), || {
         established(&lab, "fd00:83::2")
     });
-    assert_route(&lab, "fd00:15:200::/64");
+    let conns = lab.sh_text(
+        &core,
+        "ss -Htn state established '( sport = :179 or dport = :179 )'",
+    );
+    // BIRD is passive: the one connection is bgpd's, to port 179, from
+    // the source= address.
+    let pairs: Vec<(&str, &str)> = conns
+        .lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            Some((*w.get(2)?, *w.get(3)?))
+        })
+        .collect();
+    assert!(
+        pairs.len() == 1
+            && pairs[0].0.starts_with("[fd00:99::1]:")
+            && pairs[0].1 == "[fd00:83::2]:179",
+        "bgpd's connection is not from the source= address:\n{conns}"
+    );
+    let bird = birdc(&lab, &peer, &sock, "show protocols all core", true);
+    assert!(
+        bird.contains("Established") && bird.contains("fd00:99::1"),
+        "{bird}"
+    );
+    assert_route(&lab, &core, "fd00:15:200::/64", "fd00:83::2", &|| {
+        birdc(&lab, &peer, &sock, "show route", true)
+    });
 }

@@ -38,6 +38,9 @@ const WRITE_QUEUE: usize = 256;
 /// Largest read buffer kept between reads.
 const READ_CHUNK: usize = 64 * 1024;
 
+/// How long "held down until a reset" lasts: a century.
+const HELD_DOWN_FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 struct Conn {
     read: OwnedReadHalf,
     buf: BytesMut,
@@ -147,7 +150,10 @@ impl PeerTask {
 
     async fn command(&mut self, cmd: PeerCommand) {
         match cmd {
-            PeerCommand::Start => self.input(Input::Start).await,
+            PeerCommand::Start => {
+                self.held_down_until = None;
+                self.input(Input::Start).await
+            }
             PeerCommand::Stop { subcode, reason } => {
                 self.input(Input::Stop { subcode, reason }).await
             }
@@ -193,11 +199,23 @@ impl PeerTask {
                 restart_after,
             } => {
                 self.input(Input::Fail(notification)).await;
-                if let Some(d) = restart_after
-                    && self.timers.contains_key(&Timer::IdleHold)
-                {
-                    self.timers.insert(Timer::IdleHold, Instant::now() + d);
-                    self.held_down_until = Some(Instant::now() + d);
+                if self.timers.contains_key(&Timer::IdleHold) {
+                    match restart_after {
+                        Some(d) => {
+                            if let Some(t) = self.timers.get_mut(&Timer::IdleHold) {
+                                *t = Instant::now() + d;
+                            }
+                            self.held_down_until = Some(Instant::now() + d);
+                        }
+                        None => {
+                            // Without restart_after the peer stays down
+                            // until a reload or a reset (configuration.md):
+                            // no IdleHold to reconnect, inbound refused.
+                            self.timers.remove(&Timer::IdleHold);
+                            self.held_down_until = Some(Instant::now() + HELD_DOWN_FOREVER);
+                            info!(peer = %self.spec.addr, "held down after max-prefix until a reload or a reset");
+                        }
+                    }
                 }
             }
             PeerCommand::Exit { .. } => unreachable!("handled by run"),

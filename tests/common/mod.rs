@@ -2,14 +2,86 @@
 //! labs and the peers' configurations.
 #![allow(dead_code)]
 
+pub mod mrt;
 pub mod netns;
 pub mod peers;
 pub mod raw;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use bgpd::wire::{AfiSafi, AfiSafiSet, Ctx};
 use serde::Deserialize;
+
+/// Whether the run is CI's: `.ci/run` sets CI=true itself, so a run by
+/// hand (`sudo bash .ci/run`, which drops the caller's environment) is too.
+pub fn in_ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+/// Where skips are recorded, one line each, for `.ci/test` to count:
+/// `$BGPD_SKIP_LOG`, or `skips.log` in cargo's scratch folder for tests.
+pub fn skip_log() -> PathBuf {
+    std::env::var_os("BGPD_SKIP_LOG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("skips.log"))
+}
+
+/// The one way a test skips. Under CI a missing prerequisite fails the
+/// test (it panics); otherwise it says so on stderr and records the skip
+/// in [`skip_log`], so a run ends with a count of what did not run.
+#[track_caller]
+pub fn skip(what: &str) {
+    let at = std::panic::Location::caller();
+    assert!(
+        !in_ci(),
+        "CI=true and {what}: the test cannot run ({}:{})",
+        at.file(),
+        at.line()
+    );
+    let test = std::thread::current().name().unwrap_or("?").to_string();
+    eprintln!("SKIPPED {test}: {what}");
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(skip_log())
+    {
+        let _ = writeln!(f, "{}:{} {test}: {what}", at.file(), at.line());
+    }
+}
+
+/// Whether a prerequisite holds; when it does not, [`skip`]s (which fails
+/// under CI). Use as `if !require(ok, "why") { return; }`.
+#[track_caller]
+pub fn require(ok: bool, what: &str) -> bool {
+    if !ok {
+        skip(what);
+    }
+    ok
+}
+
+/// Whether a program is on the PATH.
+pub fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// [`require`] for programs: each missing one is a skip (a failure in CI).
+#[track_caller]
+pub fn require_programs(programs: &[&str]) -> bool {
+    programs
+        .iter()
+        .all(|p| require(have(p), &format!("{p} is not installed (run .ci/setup)")))
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Fixture {

@@ -7,6 +7,8 @@
 //! the daemons' logs.
 #![allow(dead_code)]
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -14,31 +16,49 @@ use std::time::{Duration, Instant};
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
-fn in_ci() -> bool {
-    std::env::var("CI").as_deref() == Ok("true")
+// The skip helper and the prerequisite checks live in tests/common/mod.rs;
+// these names stay for the callers that use them from here.
+#[allow(unused_imports)]
+pub use super::{have, is_root, require};
+
+/// bgpd's address on the tests' LAN (the seed's core switch).
+pub const CORE: &str = "192.168.83.1";
+/// bgpd's IPv6 address on the LAN, when a lab is dual-stack.
+pub const CORE6: &str = "fd00:83::1";
+
+/// Where a peer on the LAN reaches bgpd: [`CORE`], port 179.
+pub fn bgpd_addr() -> SocketAddr {
+    format!("{CORE}:179").parse().unwrap()
 }
 
-/// Whether a prerequisite holds. Outside CI a missing one skips the test
-/// (with a note); in CI it fails.
-pub fn require(ok: bool, what: &str) -> bool {
-    if !ok {
-        assert!(!in_ci(), "CI=true and {what}: the test cannot run");
-        eprintln!("skipping: {what}");
+/// The kernel's bgpd routes (`ip route show proto bgp` output) parsed:
+/// prefix -> next hops (empty for a route without `via`).
+pub fn parse_kernel(text: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.is_empty() {
+            continue;
+        }
+        if !line.starts_with(char::is_whitespace) {
+            current = words[0].to_string();
+            out.entry(current.clone()).or_default();
+        }
+        if let Some(i) = words.iter().position(|w| *w == "via") {
+            // `via inet6 ADDR` in a v4 route with a v6 next hop.
+            let hop = match words.get(i + 1) {
+                Some(&"inet6") | Some(&"inet") => words.get(i + 2),
+                h => h,
+            };
+            if let Some(h) = hop {
+                out.entry(current.clone())
+                    .or_default()
+                    .insert(h.to_string());
+            }
+        }
     }
-    ok
-}
-
-pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
-pub fn have(program: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    out
 }
 
 pub struct Lab {
@@ -113,6 +133,46 @@ impl Lab {
         let peer = lab.ns(peer_ns);
         lab.link(&core, "eth0", core_addrs, &peer, "eth0", peer_addrs);
         Some((lab, core, peer))
+    }
+
+    /// The tests' usual lab: bgpd's namespace `core` with [`CORE`]/24 on
+    /// eth0 (and [`CORE6`]/64 when a peer address is IPv6), and `peer_ns`
+    /// holding `peer_addrs` (the first is the primary; a bare IPv4 address
+    /// is a /24, a bare IPv6 one a /64). Returns the lab and both
+    /// namespaces.
+    pub fn core_pair(
+        name: &str,
+        peer_ns: &str,
+        peer_addrs: &[&str],
+    ) -> Option<(Lab, String, String)> {
+        let cidr = |a: &str| match (a.contains('/'), a.contains(':')) {
+            (true, _) => a.to_string(),
+            (false, false) => format!("{a}/24"),
+            (false, true) => format!("{a}/64"),
+        };
+        let peer: Vec<String> = peer_addrs.iter().map(|a| cidr(a)).collect();
+        let core = if peer_addrs.iter().any(|a| a.contains(':')) {
+            format!("{CORE}/24,{CORE6}/64")
+        } else {
+            format!("{CORE}/24")
+        };
+        Lab::pair(name, &core, peer_ns, &peer.join(","))
+    }
+
+    /// bgpd's routes in a namespace's kernel, as `ip route show proto
+    /// bgp` prints them (IPv4).
+    pub fn kernel_routes(&self, ns: &str) -> String {
+        self.sh_text(ns, "ip route show proto bgp")
+    }
+
+    /// bgpd's IPv4 routes in a namespace's kernel: prefix -> next hops.
+    pub fn kernel_table(&self, ns: &str) -> BTreeMap<String, BTreeSet<String>> {
+        parse_kernel(&self.kernel_routes(ns))
+    }
+
+    /// The prefixes of bgpd's IPv4 routes in a namespace's kernel.
+    pub fn kernel_prefixes(&self, ns: &str) -> Vec<String> {
+        self.kernel_table(ns).into_keys().collect()
     }
 
     /// Waits until something listens on TCP port 179 in `ns`.
@@ -231,6 +291,20 @@ impl Lab {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, c)| c.id())
+    }
+
+    /// Sends a signal (`HUP`, `TERM`, ...) to a program this lab started,
+    /// by its pid: never to anything else on the machine.
+    pub fn signal(&self, name: &str, sig: &str) {
+        let pid = self
+            .pid(name)
+            .unwrap_or_else(|| panic!("no program {name} was started in this lab"))
+            .to_string();
+        let st = Command::new("kill")
+            .args([&format!("-{sig}"), &pid])
+            .status()
+            .expect("kill");
+        assert!(st.success(), "kill -{sig} {pid} ({name}) failed");
     }
 
     /// Whether a started program is still running.

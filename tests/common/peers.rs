@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::netns::{Lab, have, require};
+use super::netns::{Lab, require};
 
 /// BIRD 2 is unpacked beside BIRD 1.6 (the packages conflict); .ci/setup
 /// puts it in /opt/bird2, or BIRD2_DIR says where.
@@ -21,9 +21,7 @@ pub fn have_bird2() -> bool {
 }
 
 pub fn have_all(programs: &[&str]) -> bool {
-    programs
-        .iter()
-        .all(|p| require(have(p), &format!("{p} is not installed (run .ci/setup)")))
+    super::require_programs(programs)
 }
 
 /// A BGP neighbour line for the Calico config.
@@ -39,68 +37,40 @@ pub struct CalicoPeer<'a> {
 /// ../shared/guide/calico.md): blackhole statics for the node's blocks and
 /// the service range, the export filter, and the bgp template with add
 /// paths and graceful restart. `cluster_id` makes the node a reflector.
+/// The rendering itself is tests/lab/calico-bird.sh, the one the seed lab
+/// and the fixture captures use too.
 pub fn calico_bird(
     router_id: &str,
     blocks: &[&str],
     cluster_id: Option<&str>,
     peers: &[CalicoPeer],
 ) -> String {
-    let mut s = String::new();
-    s += "log stderr all;\n";
-    s += &format!("router id {router_id};\n");
-    s += "protocol static {\n";
-    for b in blocks {
-        s += &format!("  route {b} blackhole;\n");
-    }
-    s += "  route 172.16.0.0/16 blackhole;\n}\n";
-    s += "function calico_aggr ()\n{\n";
-    for b in blocks {
-        s += &format!(
-            "  if ( net = {b} ) then {{ accept; }}\n  if ( net ~ {b} ) then {{ reject; }}\n"
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/lab/calico-bird.sh");
+    let render = |body: &str, args: &[&str]| -> String {
+        let o = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("set -e; source {script}; {body}"))
+            .arg("calico-bird")
+            .args(args)
+            .output()
+            .expect("bash");
+        assert!(
+            o.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&o.stderr)
         );
-    }
-    s += "}\n";
-    s += r#"filter calico_export_to_bgp_peers {
-  calico_aggr();
-  if ( net ~ 172.15.0.0/16 ) then { accept; }
-  if ( net ~ 172.16.0.0/16 ) then { accept; }
-  reject;
-}
-protocol kernel {
-  learn; persist; scan time 2; import all; export none; graceful restart;
-}
-protocol device { scan time 2; }
-protocol direct { interface -"cali*", "*"; }
-"#;
-    s += &format!(
-        r#"template bgp bgp_template {{
-  description "Connection to BGP peer";
-  local as 64512;
-  multihop;
-  gateway recursive;
-  import all;
-  export filter calico_export_to_bgp_peers;
-  source address {router_id};
-  add paths on;
-  graceful restart;
-  connect delay time 2;
-  connect retry time 5;
-  error wait time 5,30;
-}}
-"#
-    );
+        String::from_utf8(o.stdout).expect("utf-8")
+    };
+    let mut args = vec![router_id];
+    args.extend_from_slice(blocks);
+    let mut s = render("calico_bird \"$@\"", &args);
     for p in peers {
-        s += &format!(
-            "protocol bgp {} from bgp_template {{\n  neighbor {} as 64512;\n",
-            p.name, p.addr
-        );
-        if p.rr_client
-            && let Some(c) = cluster_id
-        {
-            s += &format!("  rr client;\n  rr cluster id {c};\n");
-        }
-        s += p.extra;
-        s += "}\n";
+        let (rr, cluster) = match (p.rr_client, cluster_id) {
+            (true, Some(c)) => ("rr-client", c),
+            _ => ("", ""),
+        };
+        let extra = p.extra.trim_end_matches('\n');
+        s += &render("bird_peer \"$@\"", &[p.name, p.addr, rr, cluster, extra]);
     }
     s
 }

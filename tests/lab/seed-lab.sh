@@ -51,110 +51,13 @@ lan_port() {
     ip -n "$(ns "$node")" link set eth0 up
 }
 
-# calico_bird6 ROUTER_ID SOURCE6 BLOCK6...: bird6's config as calico-node
-# renders it for an IPv6 pool (the IPv4 router id, sessions over IPv6).
-calico_bird6() {
-    local id=$1 src=$2; shift 2
-    cat <<EOC
-log stderr all;
-router id $id;
-protocol static {
-$(for b in "$@"; do echo "  route $b blackhole;"; done)
-}
-filter calico_export_to_bgp_peers {
-  if ( net ~ fd00:15::/48 ) then { accept; }
-  reject;
-}
-protocol kernel { learn; persist; scan time 2; import all; export none; graceful restart; }
-protocol device { scan time 2; }
-protocol direct { interface -"cali*", "*"; }
-template bgp bgp_template {
-  local as 64512;
-  multihop;
-  gateway recursive;
-  import all;
-  export filter calico_export_to_bgp_peers;
-  source address $src;
-  add paths on;
-  graceful restart;
-  connect delay time 2;
-  connect retry time 5;
-  error wait time 5,30;
-}
-EOC
-}
+# calico_bird, calico_bird6 and bird_peer: the one Calico BIRD rendering.
+source "$(dirname "${BASH_SOURCE[0]}")/calico-bird.sh"
 
 start_bird6() {
     local node=$1
     ip netns exec "$(ns "$node")" bird6 -f -R -c "$LAB_DIR/$node-6.conf" -s "$LAB_DIR/$node-6.ctl" \
         >"$LAB_DIR/$node-6.log" 2>&1 &
-}
-
-# calico_bird ROUTER_ID CLUSTER_ID|- BLOCK...: BIRD 1.6 config as calico-node
-# v3.8's confd renders it (see ../shared/guide/calico.md); peers follow.
-calico_bird() {
-    local id=$1 cluster=$2; shift 2
-    cat <<EOC
-log stderr all;
-router id $id;
-protocol static {
-$(for b in "$@"; do echo "  route $b blackhole;"; done)
-  route 172.16.0.0/16 blackhole;
-}
-function calico_aggr ()
-{
-$(for b in "$@"; do echo "  if ( net = $b ) then { accept; }"; echo "  if ( net ~ $b ) then { reject; }"; done)
-}
-filter calico_export_to_bgp_peers {
-  calico_aggr();
-  if ( net ~ 172.15.0.0/16 ) then { accept; }
-  if ( net ~ 172.16.0.0/16 ) then { accept; }
-  reject;
-}
-$(calico_kernel)
-protocol device { scan time 2; }
-protocol direct { interface -"cali*", "*"; }
-template bgp bgp_template {
-  description "Connection to BGP peer";
-  local as 64512;
-  multihop;
-  gateway recursive;
-  import all;
-  export filter calico_export_to_bgp_peers;
-  source address $id;
-  add paths on;
-  graceful restart;
-  connect delay time 2;
-  connect retry time 5;
-  error wait time 5,30;
-}
-EOC
-}
-
-# The kernel protocol. The seed's nodes keep BGP routes out of their
-# kernels; with CALICO_KERNEL_PROGRAMMING=1 they program them as
-# calico-node v3.8 does (its calico_kernel_programming filter, without
-# the fork's krt_tunnel), so a node reaches other nodes' pods directly.
-calico_kernel() {
-    if [ "${CALICO_KERNEL_PROGRAMMING:-0}" = 1 ]; then
-        cat <<EOC
-filter calico_kernel_programming {
-  if ( net ~ 172.15.0.0/16 ) then { accept; }
-  accept;
-}
-protocol kernel { learn; persist; scan time 2; import all; export filter calico_kernel_programming; graceful restart; }
-EOC
-    else
-        echo 'protocol kernel { learn; persist; scan time 2; import all; export none; graceful restart; }'
-    fi
-}
-
-# bird_peer NAME ADDR [rr-client]
-bird_peer() {
-    echo "protocol bgp $1 from bgp_template {"
-    echo "  neighbor $2 as 64512;"
-    [ "${3:-}" = rr-client ] && printf '  rr client;\n  rr cluster id 224.0.0.1;\n'
-    echo "}"
 }
 
 start_bird() {
@@ -193,7 +96,7 @@ lab_up() {
         ip -n "$(ns "$name")" -6 route add default via fd00:83::1
         ip -n "$(ns "$name")" addr add 172.16.0.10/32 dev lo
         {
-            calico_bird "$ip" 224.0.0.1
+            calico_bird "$ip"
             local o oname oip
             for o in "${MASTERS[@]}"; do
                 oname=${o%%:*} oip=${o#*:}
@@ -245,7 +148,7 @@ lab_up() {
         ip -n "$(ns "$name-pod")" addr add "$p6::2/128" dev eth0 nodad
         ip -n "$(ns "$name-pod")" -6 route add default via fe80::1 dev eth0
         {
-            calico_bird "$ip" - "$prefix.0/26"
+            calico_bird "$ip" "$prefix.0/26"
             local o oip
             for o in "${MASTERS[@]}"; do
                 oip=${o#*:}

@@ -16,14 +16,21 @@ dump() {
     echo "--- core routes"; ip -n "$(ns core)" route 2>/dev/null || true
 }
 # wait_until SECONDS DESCRIPTION COMMAND...
+# Milliseconds since the epoch: windows are measured with this, not with
+# $SECONDS, whose whole seconds make "2 s" anything from 1 s to 2 s.
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+# wait_until SECONDS WHAT CMD...: CMD holds within SECONDS (may be
+# fractional, e.g. 2.5), measured in milliseconds.
 wait_until() {
     local t=$1 what=$2; shift 2
-    local end=$((SECONDS + t))
+    local end=$(( $(now_ms) + $(awk -v t="$t" 'BEGIN { printf "%d", t * 1000 }') ))
     until "$@" >/dev/null 2>&1; do
-        [ $SECONDS -ge $end ] && fail "$what (after ${t}s)"
-        sleep 0.2
+        [ "$(now_ms)" -ge $end ] && fail "$what (after ${t}s)"
+        sleep 0.1
     done
 }
+# since_s T0: the time since now_ms gave T0, in seconds (1.234).
+since_s() { awk -v d=$(( $(now_ms) - $1 )) 'BEGIN { printf "%.3f", d / 1000 }'; }
 show() { nsx core "$BGPD" show "$@" --socket "$LAB_DIR/bgpd.sock"; }
 # The three reflectors are up (the raw test peer is not counted).
 all_up() {
@@ -175,10 +182,12 @@ done
 kill -TERM "$bird_pid"
 # "Stopped" is when BIRD has sent its Cease and exited.
 wait_until 10 "w2's BIRD to exit" sh -c "! kill -0 $bird_pid"
-t0=$SECONDS
-wait_until 2 "172.15.191.0/26 withdrawn within 2 s" sh -c "! ip -n $(ns core) route show 172.15.191.0/26 | grep -q ."
-wait_until 2 "service ECMP without w2" has_nexthops 172.16.0.0/16 192.168.83.22 192.168.83.36 192.168.83.49 192.168.83.54
-ok "worker w2's BIRD stopped: its block withdrawn in $((SECONDS - t0))s, service ECMP down to 4"
+# Functional, not a speed target: the withdrawal follows BIRD's Cease, long
+# before the 9 s hold timer could expire. The window is measured in ms.
+t0=$(now_ms)
+wait_until 3 "172.15.191.0/26 withdrawn on w2's Cease (well before hold expiry)" sh -c "! ip -n $(ns core) route show 172.15.191.0/26 | grep -q ."
+wait_until 3 "service ECMP without w2" has_nexthops 172.16.0.0/16 192.168.83.22 192.168.83.36 192.168.83.49 192.168.83.54
+ok "worker w2's BIRD stopped: its block withdrawn in $(since_s "$t0")s, service ECMP down to 4"
 start_bird w2
 wait_until 30 "w2's block back" has_nexthops 172.15.191.0/26 192.168.83.37
 wait_until 60 "converged after w2's return" converged
@@ -213,24 +222,35 @@ grep -q "treat-as-withdraw" "$LAB_DIR/bgpd.log" || fail "bgpd did not log the RF
 ok "malformed UPDATE (ORIGIN 5): treat-as-withdraw, the prefix left the kernel, the session stayed up"
 sleep 1
 
-# --- A peer exceeds max-prefix: Cease 6/1, and no excess route in the kernel.
+# --- A peer exceeds max-prefix: Cease 6/1, and no excess route ever in the
+# kernel: `ip monitor` watches from before the UPDATE, so a route added and
+# removed again after the Cease is caught too.
+ip -n "$(ns core)" monitor route >"$LAB_DIR/monitor-max.txt" 2>&1 &
+mon=$!
+sleep 0.5
 nsx raw python3 tests/lab/rawpeer.py --local 192.168.83.99 --peer 192.168.83.1 \
     --scenario maxprefix --count 10 >"$LAB_DIR/raw-max.txt" 2>&1 || true
 grep -q "notification 6/1" "$LAB_DIR/raw-max.txt" || fail "no Cease 6/1 on max-prefix: $(cat "$LAB_DIR/raw-max.txt")"
 sleep 1
+kill -0 $mon 2>/dev/null || fail "ip monitor died: the max-prefix check saw nothing"
+kill $mon; wait $mon 2>/dev/null || true
+if grep -E "172\.15\.25[1-3]\." "$LAB_DIR/monitor-max.txt"; then
+    fail "a route of the peer that exceeded max-prefix reached the kernel (ip monitor above)"
+fi
 route proto bgp | grep -q "172.15.25[1-3]" && fail "routes of the peer that exceeded max-prefix are in the kernel"
-ok "max-prefix (limit 5, 10 sent): Cease 6/1, none of its routes in the kernel"
+ok "max-prefix (limit 5, 10 sent): Cease 6/1, none of its routes ever in the kernel (ip monitor)"
 
-# --- bgpd restarts (no keep): every route is back within 5 s of the
-# sessions coming up.
+# --- bgpd restarts (no keep): every route comes back once the sessions are
+# up. The time it takes is a figure (printed, and measured in
+# benches/harness.sh), not a target: the timeout is functional.
 kill -TERM "$BGPD_PID"; wait "$BGPD_PID" || fail "bgpd did not exit cleanly on SIGTERM"
 route proto bgp | grep -q . && fail "routes left in the kernel after bgpd stopped"
 start_bgpd
 wait_until 60 "sessions back after bgpd restart" all_up
-t0=$SECONDS
-wait_until 5 "routes back within 5 s" has_nexthops 172.16.0.0/16 "${NODES[@]}"
+t0=$(now_ms)
+wait_until 30 "routes back after the restart" has_nexthops 172.16.0.0/16 "${NODES[@]}"
 has_nexthops 172.15.190.0/26 192.168.83.22 || fail "block missing after restart"
-ok "bgpd restarted: routes removed at stop, back $((SECONDS - t0))s after the sessions"
+ok "bgpd restarted: routes removed at stop, back $(since_s "$t0")s after the sessions"
 
 # --- bgpd restarts with graceful restart / keep: no ping is lost.
 write_config 60s
