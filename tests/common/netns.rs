@@ -341,10 +341,12 @@ impl Lab {
             &["tshark", "-q", "-i", ifname, "-f", "tcp port 179", "-w", &p],
             &[],
         );
-        // tshark needs a moment before it captures.
+        // tshark needs a moment before it captures: "Capturing on" comes
+        // when it has asked dumpcap, "Capture started" when dumpcap has
+        // the interface (a packet between the two is lost).
         let log = self.path(&format!("{name}.log"));
         self.wait_for("tshark to start capturing", Duration::from_secs(15), || {
-            std::fs::read_to_string(&log).is_ok_and(|l| l.contains("Capturing on"))
+            std::fs::read_to_string(&log).is_ok_and(|l| l.contains("Capture started"))
         });
         pcap
     }
