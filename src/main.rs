@@ -125,6 +125,22 @@ enum Command {
         #[arg(long, value_name = "PATH", default_value = "/run/bgpd/bgpd.sock")]
         socket: PathBuf,
     },
+    /// Exit 0 when this core is fit to forward (enough sessions up, the
+    /// kernel in sync) and 1, with the reason, when it is not or bgpd does
+    /// not answer: keepalived's track_script (docs/redundancy.md).
+    Track {
+        #[arg(long, value_name = "PATH", default_value = "/run/bgpd/bgpd.sock")]
+        socket: PathBuf,
+        /// Sessions that must be Established.
+        #[arg(long, value_name = "N", default_value_t = 1,
+              value_parser = clap::value_parser!(u32).range(1..))]
+        min_established: u32,
+        /// Give up when bgpd has not answered within this many
+        /// milliseconds (keep it below keepalived's script timeout).
+        #[arg(long, value_name = "MS", default_value_t = 500,
+              value_parser = clap::value_parser!(u64).range(1..))]
+        timeout_ms: u64,
+    },
     /// Print BGP messages readably: raw concatenated messages (a TCP
     /// stream's payload), hex text, or an MRT file (BGP4MP, TABLE_DUMP_V2).
     Decode {
@@ -222,6 +238,17 @@ fn main() -> ExitCode {
             client(&socket, req, json)
         }
         Some(Command::Health { socket }) => client(&socket, Request::Health, false),
+        Some(Command::Track {
+            socket,
+            min_established,
+            timeout_ms,
+        }) => ExitCode::from(show::track(
+            &socket,
+            show::TrackNeeds {
+                min_established: min_established as usize,
+            },
+            std::time::Duration::from_millis(timeout_ms),
+        ) as u8),
         Some(Command::Reload { socket }) => client(&socket, Request::Reload, false),
         Some(Command::Reconcile { socket }) => client(&socket, Request::Reconcile, false),
         Some(Command::Check { config }) => match bgpd::config::load(&config) {

@@ -252,6 +252,22 @@ fn show_without_a_daemon() {
     );
 }
 
+/// keepalived's track script: one verdict line on stdout, exit 1 when no
+/// bgpd answers (the core gives its addresses up), and bad options refused
+/// by name.
+#[test]
+fn track_without_a_daemon() {
+    let o = bgpd(&["track", "--socket", "/nonexistent/bgpd.sock"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert_eq!(
+        out.trim(),
+        "bgpd track: not fit to forward: bgpd is not running (no control socket at /nonexistent/bgpd.sock); start it, or give --socket PATH"
+    );
+    fails_with(&["track", "--min-established", "0"], 2, "--min-established");
+    fails_with(&["track", "--timeout-ms", "x"], 2, "--timeout-ms");
+}
+
 /// The skip helper fails under CI: a missing prerequisite there is an
 /// error, never a silent pass.
 #[test]
@@ -361,7 +377,15 @@ fn shell_completions_complete() {
         let o = bgpd(&["completions", shell]);
         assert!(o.status.success(), "{o:?}");
         let text = String::from_utf8_lossy(&o.stdout);
-        for sub in ["decode", "show", "check", "reload", "health", "completions"] {
+        for sub in [
+            "decode",
+            "show",
+            "check",
+            "reload",
+            "health",
+            "track",
+            "completions",
+        ] {
             assert!(text.contains(sub), "{shell} completions lack {sub}");
         }
     }

@@ -123,11 +123,22 @@ fn listen_range_example_parses() {
 
 #[test]
 fn every_example_parses() {
-    for e in std::fs::read_dir(examples()).unwrap() {
-        let p = e.unwrap().path();
-        if p.extension().is_some_and(|x| x == "toml") {
-            config::load(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let mut dirs = vec![examples()];
+    let mut seen = Vec::new();
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "toml") {
+                config::load(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                seen.push(p.strip_prefix(examples()).unwrap().display().to_string());
+            }
         }
+    }
+    seen.sort();
+    for want in ["seed.toml", "pair/core1.toml", "pair/core2.toml"] {
+        assert!(seen.iter().any(|s| s == want), "{want} not in {seen:?}");
     }
 }
 

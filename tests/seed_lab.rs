@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::process::Command;
-
 #[test]
 fn seed_lab_end_to_end_with_faults() {
     use common::netns::{have, is_root, require};
@@ -16,20 +14,5 @@ fn seed_lab_end_to_end_with_faults() {
     {
         return;
     }
-    let out = Command::new("bash")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/lab/seed-test.sh"
-        ))
-        .env("BGPD", env!("CARGO_BIN_EXE_bgpd"))
-        .env("LAB_ID", format!("sl{}", std::process::id() % 100000))
-        .output()
-        .expect("bash");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    assert!(
-        out.status.success() && stdout.contains("PASS: seed lab"),
-        "seed lab failed:\n{stdout}\n{stderr}"
-    );
+    common::run_lab_script("seed-test.sh", "sl", &[], "PASS: seed lab");
 }

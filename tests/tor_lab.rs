@@ -7,8 +7,6 @@
 
 mod common;
 
-use std::process::Command;
-
 #[test]
 fn tor_route_reflector_for_five_calico_nodes() {
     use common::netns::{have, is_root, require};
@@ -20,21 +18,10 @@ fn tor_route_reflector_for_five_calico_nodes() {
     {
         return;
     }
-    let out = Command::new("bash")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/lab/tor-test.sh"
-        ))
-        .env("BGPD", env!("CARGO_BIN_EXE_bgpd"))
-        .env("BIRD2_DIR", common::peers::bird2_dir())
-        .env("LAB_ID", format!("tor{}", std::process::id() % 100000))
-        .output()
-        .expect("bash");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    assert!(
-        out.status.success() && stdout.contains("PASS: ToR lab (bgpd bird2)"),
-        "ToR lab failed:\n{stdout}\n{stderr}"
+    common::run_lab_script(
+        "tor-test.sh",
+        "tor",
+        &[("BIRD2_DIR", common::peers::bird2_dir())],
+        "PASS: ToR lab (bgpd bird2)",
     );
 }

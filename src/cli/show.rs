@@ -1,4 +1,4 @@
-//! `bgpd show ...` and `bgpd health`: clients of the control socket that
+//! `bgpd show ...`, `bgpd health` and `bgpd track`: clients of the control socket that
 //! print human tables, or JSON with --json.
 
 use std::path::Path;
@@ -312,4 +312,135 @@ fn advertised_table(data: &serde_json::Value) -> String {
     );
     out += &format!("{} prefixes\n", rows.len());
     out
+}
+
+/// What `bgpd track` needs of a core before it may hold the gateway
+/// addresses (keepalived's `track_script`, docs/redundancy.md).
+#[derive(Clone, Copy, Debug)]
+pub struct TrackNeeds {
+    /// Sessions that must be Established (at least 1).
+    pub min_established: usize,
+}
+
+/// Whether a core is fit to forward: `Ok(line)` when it is, `Err(line)`
+/// with the reason when it is not. It is fit when enough sessions are
+/// up, the initial sync into the kernel is over (a core that has just
+/// started holds no routes yet), the kernel task runs and the kernel
+/// refused none of the routes.
+pub fn track_verdict(h: &Health, needs: TrackNeeds) -> Result<String, String> {
+    let need = needs.min_established.max(1);
+    let sessions = format!("{} of {} sessions established", h.established, h.peers);
+    if h.established < need {
+        return Err(format!(
+            "{sessions} (need {need}): this core has no routes to forward with"
+        ));
+    }
+    if !h.fib_running {
+        return Err(format!(
+            "{sessions}, but the kernel task has stopped (see the log)"
+        ));
+    }
+    if !h.fib_synced {
+        return Err(format!(
+            "{sessions}, but the initial sync into the kernel is not over yet"
+        ));
+    }
+    if h.fib_failed > 0 {
+        return Err(format!(
+            "{sessions}, but the kernel refused {} routes (bgpd show fib)",
+            h.fib_failed
+        ));
+    }
+    Ok(format!(
+        "{sessions}, {} routes in the kernel, in sync",
+        h.fib_installed
+    ))
+}
+
+/// `bgpd track`: one line, exit 0 when the core is fit to forward and 1
+/// when it is not or bgpd does not answer within `timeout`.
+pub fn track(socket: &Path, needs: TrackNeeds, timeout: std::time::Duration) -> i32 {
+    let verdict = control::call_within(socket, &Request::Health, timeout).and_then(|resp| {
+        if !resp.ok {
+            return Err(resp
+                .error
+                .unwrap_or_else(|| "bgpd refused the request".into()));
+        }
+        let h: Health =
+            serde_json::from_value(resp.data).map_err(|e| format!("bad answer: {e}"))?;
+        track_verdict(&h, needs)
+    });
+    match verdict {
+        Ok(line) => {
+            println!("bgpd track: ok: {line}");
+            0
+        }
+        Err(line) => {
+            println!("bgpd track: not fit to forward: {line}");
+            1
+        }
+    }
+}
+
+#[cfg(test)]
+mod track_tests {
+    use super::*;
+
+    fn fit() -> Health {
+        Health {
+            peers: 3,
+            established: 3,
+            fib_synced: true,
+            paths: 10,
+            fib_failed: 0,
+            fib_installed: 4,
+            fib_running: true,
+        }
+    }
+    const ONE: TrackNeeds = TrackNeeds { min_established: 1 };
+
+    #[test]
+    fn a_synced_core_with_sessions_is_fit() {
+        let line = track_verdict(&fit(), ONE).unwrap();
+        assert_eq!(
+            line,
+            "3 of 3 sessions established, 4 routes in the kernel, in sync"
+        );
+        let mut one_up = fit();
+        one_up.established = 1;
+        assert!(track_verdict(&one_up, ONE).is_ok());
+        assert!(track_verdict(&one_up, TrackNeeds { min_established: 2 }).is_err());
+    }
+
+    #[test]
+    fn each_reason_makes_a_core_unfit() {
+        type Change = fn(&mut Health);
+        let cases: [(Change, &str); 5] = [
+            (
+                |h| h.established = 0,
+                "0 of 3 sessions established (need 1)",
+            ),
+            // No peers at all is not healthy here, unlike `bgpd health`.
+            (
+                |h| (h.peers, h.established) = (0, 0),
+                "0 of 0 sessions established (need 1)",
+            ),
+            (
+                |h| h.fib_synced = false,
+                "initial sync into the kernel is not over",
+            ),
+            (|h| h.fib_failed = 2, "the kernel refused 2 routes"),
+            (|h| h.fib_running = false, "the kernel task has stopped"),
+        ];
+        for (change, why) in cases {
+            let mut h = fit();
+            change(&mut h);
+            let err = track_verdict(&h, ONE).unwrap_err();
+            assert!(err.contains(why), "{err} does not say {why}");
+        }
+        // min_established 0 still needs one session.
+        let mut h = fit();
+        h.established = 0;
+        assert!(track_verdict(&h, TrackNeeds { min_established: 0 }).is_err());
+    }
 }

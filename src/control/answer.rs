@@ -49,7 +49,7 @@ pub struct Sources<'a> {
 /// is not asked about a route: it holds none.
 pub fn fib_query(req: &Request, c: &Controller) -> Option<FibQuery> {
     match req {
-        Request::Fib | Request::Metrics => Some(FibQuery::Status),
+        Request::Fib | Request::Metrics | Request::Health => Some(FibQuery::Status),
         Request::Reconcile => Some(FibQuery::Reconcile),
         Request::Route { address } if c.install() => {
             let a: IpAddr = address.parse().ok()?;
@@ -130,6 +130,9 @@ pub fn answer(req: &Request, src: Sources) -> Response {
             Err(_) => Response::err(format!("'{address}' is not an IP address")),
         },
         Request::Health => Response::ok(Health {
+            fib_failed: fib_status(&src).map_or(0, |f| f.failed as u64),
+            fib_installed: fib_status(&src).map_or(0, |f| f.installed as u64),
+            fib_running: !matches!(src.fib, Some(FibAnswer::Stopped)),
             peers: src.sessions.len(),
             established: src
                 .sessions

@@ -185,6 +185,12 @@ pub fn default_socket() -> PathBuf {
 
 /// Sends one request and waits for the answer (the client side).
 pub fn call(path: &Path, request: &Request) -> Result<Response, String> {
+    call_within(path, request, Duration::from_secs(30))
+}
+
+/// [`call`] that gives up after `timeout` without an answer (`bgpd track`:
+/// a daemon that does not answer is not healthy).
+pub fn call_within(path: &Path, request: &Request, timeout: Duration) -> Result<Response, String> {
     let mut s = std::os::unix::net::UnixStream::connect(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => format!(
             "bgpd is not running (no control socket at {}); start it, or give --socket PATH",
@@ -196,7 +202,8 @@ pub fn call(path: &Path, request: &Request) -> Result<Response, String> {
         ),
         _ => format!("cannot connect to {}: {e}", path.display()),
     })?;
-    s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+    s.set_read_timeout(Some(timeout)).ok();
+    s.set_write_timeout(Some(timeout)).ok();
     let mut line = serde_json::to_string(request).map_err(|e| e.to_string())?;
     line.push('\n');
     s.write_all(line.as_bytes())
@@ -247,4 +254,17 @@ pub struct Health {
     /// Paths accepted from every peer.
     #[serde(default)]
     pub paths: u64,
+    /// Routes the kernel refused (`bgpd show fib` lists them).
+    #[serde(default)]
+    pub fib_failed: u64,
+    /// Routes installed in the kernel.
+    #[serde(default)]
+    pub fib_installed: u64,
+    /// Whether the kernel task answered (false once it has stopped).
+    #[serde(default = "yes")]
+    pub fib_running: bool,
+}
+
+fn yes() -> bool {
+    true
 }

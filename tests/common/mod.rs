@@ -156,3 +156,28 @@ impl Fixture {
         }
     }
 }
+
+/// Runs a lab script of tests/lab/ with the test's bgpd binary, a LAB_ID
+/// made of `id` and the process id, and `env`; prints its output and
+/// fails the test unless it exits 0 and prints `pass`. Returns stdout.
+pub fn run_lab_script(script: &str, id: &str, env: &[(&str, String)], pass: &str) -> String {
+    let out = Command::new("bash")
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/lab")
+                .join(script),
+        )
+        .env("BGPD", env!("CARGO_BIN_EXE_bgpd"))
+        .env("LAB_ID", format!("{id}{}", std::process::id() % 100000))
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .expect("bash");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(
+        out.status.success() && stdout.contains(pass),
+        "{script} failed:\n{stdout}\n{stderr}"
+    );
+    stdout
+}

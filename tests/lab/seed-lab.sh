@@ -23,6 +23,11 @@
 LAB_ID=${LAB_ID:-s$$}
 LAB_DIR=${LAB_DIR:-${TMPDIR:-/tmp}/bgpd-seed-$LAB_ID}
 MASTERS=(m1:192.168.83.36 m2:192.168.83.49 m3:192.168.83.54)
+# The cores the reflectors peer with, NAME:ADDRESS. One (the seed's
+# 192.168.83.1) by default; with two (tests/lab/pair-test.sh: core1 at .2,
+# core2 at .3) the VM sits on its own bridge behind both and the gateway
+# addresses 192.168.83.1 and 192.168.82.1 are keepalived's to place.
+read -r -a CORES <<<"${LAB_CORES:-core:192.168.83.1}"
 WORKERS=(w1:192.168.83.22:172.15.190 w2:192.168.83.37:172.15.191)
 LAB_NS=()
 
@@ -73,18 +78,32 @@ lab_up() {
     mkns hub
     ip -n "$(ns hub)" link add br0 type bridge
     ip -n "$(ns hub)" link set br0 up
-    mkns core
-    lan_port core 192.168.83.1/24 fd00:83::1/64
-    mkns vm
-    ip -n "$(ns core)" link add eth1 type veth peer name eth0 netns "$(ns vm)"
-    ip -n "$(ns core)" addr add 192.168.82.1/24 dev eth1
-    ip -n "$(ns core)" addr add fd00:82::1/64 dev eth1 nodad
-    ip -n "$(ns core)" link set eth1 up
-    ip -n "$(ns vm)" addr add 192.168.82.10/24 dev eth0
-    ip -n "$(ns vm)" addr add fd00:82::10/64 dev eth0 nodad
-    ip -n "$(ns vm)" link set eth0 up
+    if [ "${#CORES[@]}" -eq 1 ]; then
+        mkns core
+        lan_port core 192.168.83.1/24 fd00:83::1/64
+        mkns vm
+        ip -n "$(ns core)" link add eth1 type veth peer name eth0 netns "$(ns vm)"
+        ip -n "$(ns core)" addr add 192.168.82.1/24 dev eth1
+        ip -n "$(ns core)" addr add fd00:82::1/64 dev eth1 nodad
+        ip -n "$(ns core)" link set eth1 up
+        ip -n "$(ns vm)" addr add 192.168.82.10/24 dev eth0
+        ip -n "$(ns vm)" addr add fd00:82::10/64 dev eth0 nodad
+        ip -n "$(ns vm)" link set eth0 up
+        ip -n "$(ns vm)" -6 route add default via fd00:82::1
+    else
+        # The VM's subnet on a second bridge; each core has a port on it
+        # and on the LAN (core_up), and keepalived adds the gateways.
+        ip -n "$(ns hub)" link add br1 type bridge
+        ip -n "$(ns hub)" link set br1 up
+        mkns vm
+        ip -n "$(ns vm)" link add eth0 type veth peer name q-vm netns "$(ns hub)"
+        ip -n "$(ns hub)" link set q-vm master br1 up
+        ip -n "$(ns vm)" addr add 192.168.82.10/24 dev eth0
+        ip -n "$(ns vm)" link set eth0 up
+        local c
+        for c in "${CORES[@]}"; do core_up "${c%%:*}" "${c#*:}"; done
+    fi
     ip -n "$(ns vm)" route add default via 192.168.82.1
-    ip -n "$(ns vm)" -6 route add default via fd00:82::1
 
     local m w name ip prefix
     for m in "${MASTERS[@]}"; do
@@ -106,7 +125,10 @@ lab_up() {
                 oip=$(echo "$o" | cut -d: -f2)
                 bird_peer "Node_${oip//./_}" "$oip" rr-client
             done
-            bird_peer "Node_192_168_83_1" 192.168.83.1 rr-client
+            for o in "${CORES[@]}"; do
+                oip=${o#*:}
+                bird_peer "Node_${oip//./_}" "$oip" rr-client
+            done
         } >"$LAB_DIR/$name.conf"
         start_bird "$name"
         {
@@ -119,7 +141,10 @@ lab_up() {
                 oip=$(echo "$o" | cut -d: -f2)
                 bird_peer "Node_${oip//./_}" "fd00:83::${oip##*.}" rr-client
             done
-            bird_peer "Node_192_168_83_1" fd00:83::1 rr-client
+            for o in "${CORES[@]}"; do
+                oip=${o#*:}
+                bird_peer "Node_${oip//./_}" "fd00:83::${oip##*.}" rr-client
+            done
         } >"$LAB_DIR/$name-6.conf"
         start_bird6 "$name"
     done
@@ -165,6 +190,28 @@ lab_up() {
         } >"$LAB_DIR/$name-6.conf"
         start_bird6 "$name"
     done
+}
+
+# core_up NAME ADDRESS: a core of the pair (a box being plugged in): its
+# namespace, a port on the LAN (ADDRESS, fd00:83::N) and one on the VM's
+# subnet (192.168.82.N). core_gone NAME unplugs it: every process on it
+# killed and the namespace, with its ports, deleted.
+core_up() {
+    local name=$1 ip=$2
+    mkns "$name"
+    lan_port "$name" "$ip/24" "fd00:83::${ip##*.}/64"
+    ip -n "$(ns "$name")" link add eth1 type veth peer name "q-$name" netns "$(ns hub)"
+    ip -n "$(ns hub)" link set "q-$name" master br1 up
+    ip -n "$(ns "$name")" addr add "192.168.82.${ip##*.}/24" dev eth1
+    ip -n "$(ns "$name")" link set eth1 up
+}
+core_gone() {
+    local n p; n=$(ns "$1")
+    for p in $(ip netns pids "$n" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
+    ip netns del "$n"
+    local kept=() x
+    for x in "${LAB_NS[@]}"; do [ "$x" = "$n" ] || kept+=("$x"); done
+    LAB_NS=("${kept[@]}")
 }
 
 lab_down() {
