@@ -2,10 +2,12 @@
 # Two cores, no single point of failure: the seed lab with a redundant pair
 # of bgpd cores (core1 192.168.83.2, core2 .3, both rr-clients of the three
 # reflectors) and keepalived holding the gateways 192.168.83.1 (the nodes')
-# and 192.168.82.1 (the VM's) with VRRPv3 adverts every 100 ms. keepalived runs docs/examples/pair/keepalived-coreN.conf and bgpd
+# and 192.168.82.1 (the VM's) with VRRPv3 adverts every 100 ms. keepalived
+# runs docs/examples/pair/keepalived-coreN.conf and bgpd
 # docs/examples/pair/coreN.toml, with only the binary's and the socket's
 # paths changed. Faults, each measured with 50 ms pings from the VM to a
-# pod (172.15.190.2) and to the service IP (172.16.0.10):
+# pod (172.15.190.2) and to the service IP (172.16.0.10), and from the node
+# m1 to the VM:
 #   1. the master box dies: every process SIGKILLed and its links gone;
 #   2. the master's LAN link goes down;
 #   3. the master's sessions all drop with the box up: (a) the reflectors
@@ -13,6 +15,10 @@
 #      runs on;
 #   4. each time, the old master comes back: it must stay backup (no
 #      second transition) and cost nothing.
+# Both cores announce the VMs' subnet with the LAN's gateway address
+# 192.168.83.1 as next hop; the node m1, without a default route, reaches
+# the VM through whichever core holds it (and keeps the route from the
+# surviving core alone once the dead one's session has timed out).
 # Prints each loss; fails when the addresses do not move to the fit core,
 # when they ever sit on an unfit one, or when traffic does not come back.
 #
@@ -25,6 +31,10 @@ for t in keepalived bird birdc ping python3; do
     command -v "$t" >/dev/null || { echo "FAIL: $t is missing (see .ci/packages)" >&2; exit 1; }
 done
 LAB_CORES="core1:192.168.83.2 core2:192.168.83.3"
+# The nodes' BIRD exports what it learns into their kernels, as
+# calico-node does: the reflector nodes install the LAN network the cores
+# announce.
+export CALICO_KERNEL_PROGRAMMING=1
 source tests/lab/seed-lab.sh
 EX=docs/examples/pair
 declare -A ADDR=([core1]=192.168.83.2 [core2]=192.168.83.3)
@@ -110,13 +120,15 @@ boot() {
     start_keepalived "$1"
 }
 
-# Pings from the VM every 50 ms to the pod and to the service IP.
+# Pings every 50 ms from the VM to the pod and to the service IP, and
+# from the node m1 (no default route: only the route the cores announce)
+# to the VM.
 PING_PIDS=()
 pings_start() {
     PING_TAG=$1 PING_PIDS=()
     local d
-    for d in 172.15.190.2 172.16.0.10; do
-        ip netns exec "$(ns vm)" ping -n -i 0.05 -W 1 "$d" >"$LAB_DIR/ping-$PING_TAG-$d.out" 2>&1 &
+    for d in vm:172.15.190.2 vm:172.16.0.10 m1:192.168.82.10; do
+        ip netns exec "$(ns "${d%%:*}")" ping -n -i 0.05 -W 1 "${d#*:}" >"$LAB_DIR/ping-$PING_TAG-${d#*:}.out" 2>&1 &
         PING_PIDS+=($!)
     done
     sleep 1
@@ -129,10 +141,12 @@ pings_stop() {
     sleep 0.3
     for p in "${PING_PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
     for p in "${PING_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    python3 - "$LAB_DIR/ping-$PING_TAG-172.15.190.2.out" "$LAB_DIR/ping-$PING_TAG-172.16.0.10.out" <<'EOF'
+    python3 - "$LAB_DIR/ping-$PING_TAG-172.15.190.2.out" "$LAB_DIR/ping-$PING_TAG-172.16.0.10.out" \
+        "$LAB_DIR/ping-$PING_TAG-192.168.82.10.out" <<'EOF'
 import re, sys
 out = []
-for name, path in zip(("pod 172.15.190.2", "service 172.16.0.10"), sys.argv[1:]):
+names = ("pod 172.15.190.2", "service 172.16.0.10", "node m1 to the VM")
+for name, path in zip(names, sys.argv[1:]):
     text = open(path).read()
     seqs = [int(s) for s in re.findall(r"icmp_seq=(\d+) ttl=", text)]
     dups = text.count("(DUP!)")
@@ -165,7 +179,25 @@ check_unfit() {
 }
 
 # The traffic is back: the last pings before the stop were answered.
-flowing() { nsx vm ping -n -c 3 -i 0.05 -W 1 172.15.190.2 && nsx vm ping -n -c 3 -i 0.05 -W 1 172.16.0.10; }
+flowing() {
+    nsx vm ping -n -c 3 -i 0.05 -W 1 172.15.190.2 && nsx vm ping -n -c 3 -i 0.05 -W 1 172.16.0.10 &&
+        nsx m1 ping -n -c 3 -i 0.05 -W 1 192.168.82.10
+}
+# m1's kernel reaches the VMs' subnet by the route the cores announce, via
+# the gateway address, and its BIRD has a copy from each core in CORES.
+lan_route() {
+    local r; r=$(ip -n "$(ns m1)" route show 192.168.82.0/24)
+    [[ $r == "192.168.82.0/24 via 192.168.83.1 dev eth0 proto bird"* ]] || return 1
+    r=$(birdc_ m1 show route 192.168.82.0/24)
+    local c
+    for c in core1 core2; do
+        if [[ " $CORES_UP " == *" $c "* ]]; then
+            [[ $r == *"[Node_${ADDR[$c]//./_} "* ]] || return 1
+        else
+            [[ $r != *"[Node_${ADDR[$c]//./_} "* ]] || return 1
+        fi
+    done
+}
 
 REPORT=()
 # after_failover FAULT FAILED: the other core holds both addresses, the
@@ -244,14 +276,26 @@ for c in core1 core2; do
     [ $n = 3 ] || fail "$c: $n of 3 reflectors show the session Established"
 done
 ok "both cores Established with the three reflectors (birdc), both kernels hold every route; core1 master, core2 backup"
-wait_until 10 "the VM does not reach the pod and the service" flowing
-ok "the VM reaches the pod and the service through the master"
+# The node m1 has no default route: it reaches the VMs only through the
+# network both cores announce.
+ip -n "$(ns m1)" route del default
+CORES_UP="core1 core2"
+wait_until 20 "m1 has no route to 192.168.82.0/24 via 192.168.83.1 from both cores" lan_route
+wait_until 10 "the VM does not reach the pod and the service, or m1 the VM" flowing
+ok "the VM reaches the pod and the service through the master; m1 (no default route) reaches the VM by the route both cores announce, next hop 192.168.83.1"
 
 # --- Fault 1: the master box dies.
 m=$(master); b=$(other "$m")
 pings_start f1
 core_gone "$m"
 after_failover "1 master box dies ($m: SIGKILL, links gone)" "$m"
+# Once the reflectors' hold time (9 s) has run out, m1 keeps the
+# surviving core's copy of the route, with the same next hop.
+CORES_UP=$b
+wait_until 20 "m1's BIRD did not drop the dead core's route, or lost the other's" lan_route
+flowing >/dev/null 2>&1 || fail "1: m1 does not reach the VM through $b alone"
+ok "1: m1 reaches the VM through $b alone (its BIRD has only $b's copy now)"
+CORES_UP="core1 core2"
 mark_log "$m"
 comes_back "1' $m boots again" "$m" boot "$m"
 
