@@ -259,7 +259,7 @@ ok "keepalived without bgpd holds no address; $out"
 start_bgpd core1
 start_bgpd core2
 wait_until 60 "core1 did not sync the routes" synced core1
-wait_until 10 "core1 did not take both gateway addresses" holds_both core1
+wait_until 30 "core1 did not take both gateway addresses" holds_both core1
 ok "core1 synced, fit ($(track core1)), and master"
 wait_until 30 "core2 did not sync the routes" synced core2
 start_keepalived core2
