@@ -173,6 +173,8 @@ pub async fn run(setup: Setup, view: Option<Box<dyn View>>) -> Result<(), String
         speaker,
         fib,
         fib_synced: false,
+        fib_failed: 0,
+        fib_running: true,
         view,
         path: setup.path,
     };
@@ -197,8 +199,10 @@ pub async fn run(setup: Setup, view: Option<Box<dyn View>>) -> Result<(), String
                 let actions = d.ctl.handle(Event::EndOfBatch, Instant::now());
                 d.perform(actions).await;
             }
-            Some(ev) = fib_events.recv() => match ev {
-                FibEvent::Reachability(r) => {
+            ev = fib_events.recv(), if d.fib_running => match ev {
+                None => d.fib_running = false,
+                Some(FibEvent::Failed(n)) => d.fib_failed = n,
+                Some(FibEvent::Reachability(r)) => {
                     // Links, addresses or routes changed: connected networks
                     // and next-hop reachability may have too.
                     let connected = r.connected();
@@ -206,7 +210,7 @@ pub async fn run(setup: Setup, view: Option<Box<dyn View>>) -> Result<(), String
                     let actions = d.ctl.handle(ev, Instant::now());
                     d.perform(actions).await;
                 }
-                FibEvent::InitialSyncOver => {
+                Some(FibEvent::InitialSyncOver) => {
                     d.fib_synced = true;
                     notify::notify("READY=1\nSTATUS=running: initial sync done");
                 }
@@ -286,6 +290,10 @@ struct Daemon {
     fib: FibHandle,
     /// The FIB's initial sync is over (`FibEvent::InitialSyncOver`).
     fib_synced: bool,
+    /// Routes the kernel refuses (`FibEvent::Failed`).
+    fib_failed: usize,
+    /// The FIB task still runs (its event queue is open).
+    fib_running: bool,
     view: Option<Box<dyn View>>,
     path: Option<PathBuf>,
 }
@@ -387,6 +395,8 @@ impl Daemon {
                 sessions: &sessions,
                 fib,
                 fib_synced: self.fib_synced,
+                fib_failed: self.fib_failed,
+                fib_running: self.fib_running,
                 now: SystemTime::now(),
             },
         )

@@ -264,6 +264,30 @@ fn track_without_a_daemon() {
         out.trim(),
         "bgpd track: not fit to forward: bgpd is not running (no control socket at /nonexistent/bgpd.sock); start it, or give --socket PATH"
     );
+    // A socket that takes the connection and never answers: the verdict
+    // comes when --timeout-ms has passed, and says so.
+    let dir = std::env::temp_dir().join(format!("bgpd-track-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("stuck.sock");
+    let _ = std::fs::remove_file(&sock);
+    let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let o = bgpd(&[
+        "track",
+        "--socket",
+        sock.to_str().unwrap(),
+        "--timeout-ms",
+        "200",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert_eq!(
+        out.trim(),
+        format!(
+            "bgpd track: not fit to forward: bgpd did not answer on {} within 200 ms: it is stuck or overloaded (see its log)",
+            sock.display()
+        )
+    );
+    let _ = std::fs::remove_dir_all(&dir);
     fails_with(&["track", "--min-established", "0"], 2, "--min-established");
     fails_with(&["track", "--timeout-ms", "x"], 2, "--timeout-ms");
 }

@@ -351,10 +351,7 @@ pub fn track_verdict(h: &Health, needs: TrackNeeds) -> Result<String, String> {
             h.fib_failed
         ));
     }
-    Ok(format!(
-        "{sessions}, {} routes in the kernel, in sync",
-        h.fib_installed
-    ))
+    Ok(format!("{sessions}, {} paths, the kernel in sync", h.paths))
 }
 
 /// `bgpd track`: one line, exit 0 when the core is fit to forward and 1
@@ -393,7 +390,6 @@ mod track_tests {
             fib_synced: true,
             paths: 10,
             fib_failed: 0,
-            fib_installed: 4,
             fib_running: true,
         }
     }
@@ -404,7 +400,7 @@ mod track_tests {
         let line = track_verdict(&fit(), ONE).unwrap();
         assert_eq!(
             line,
-            "3 of 3 sessions established, 4 routes in the kernel, in sync"
+            "3 of 3 sessions established, 10 paths, the kernel in sync"
         );
         let mut one_up = fit();
         one_up.established = 1;

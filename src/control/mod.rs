@@ -211,7 +211,14 @@ pub fn call_within(path: &Path, request: &Request, timeout: Duration) -> Result<
     let mut answer = String::new();
     BufReader::new(&s)
         .read_line(&mut answer)
-        .map_err(|e| format!("no answer from bgpd: {e}"))?;
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => format!(
+                "bgpd did not answer on {} within {} ms: it is stuck or overloaded (see its log)",
+                path.display(),
+                timeout.as_millis()
+            ),
+            _ => format!("no answer from bgpd: {e}"),
+        })?;
     serde_json::from_str(&answer).map_err(|e| format!("bad answer from bgpd: {e}"))
 }
 
@@ -257,10 +264,7 @@ pub struct Health {
     /// Routes the kernel refused (`bgpd show fib` lists them).
     #[serde(default)]
     pub fib_failed: u64,
-    /// Routes installed in the kernel.
-    #[serde(default)]
-    pub fib_installed: u64,
-    /// Whether the kernel task answered (false once it has stopped).
+    /// Whether the kernel task runs (false once it has stopped).
     #[serde(default = "yes")]
     pub fib_running: bool,
 }

@@ -118,6 +118,10 @@ pub enum FibEvent {
     /// RIB did not re-learn are being removed. Sent once (at once without
     /// `install`).
     InitialSyncOver,
+    /// How many routes the kernel refuses now (`bgpd show fib` lists
+    /// them), sent when the count changes: `bgpd track` reads it without
+    /// asking this task. Changes that wait for room coalesce.
+    Failed(usize),
 }
 
 /// The state of one prefix in the FIB.

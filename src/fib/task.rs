@@ -56,6 +56,8 @@ pub async fn spawn(
         reach_unsent: false,
         sync_unsent: false,
         sync_told: false,
+        failed_told: 0,
+        failed_unsent: false,
         monitor: Some(monitor),
         resync_needed: false,
     };
@@ -100,6 +102,10 @@ struct Fib {
     /// The initial sync is over and the RIB has not been told.
     sync_unsent: bool,
     sync_told: bool,
+    /// The failure count the RIB was last told, and whether it changed
+    /// since.
+    failed_told: usize,
+    failed_unsent: bool,
     monitor: Option<Monitor>,
     resync_needed: bool,
 }
@@ -129,7 +135,7 @@ impl Fib {
         );
         loop {
             let work = self.state.has_work();
-            let unsent = self.reach_unsent || self.sync_unsent;
+            let unsent = self.reach_unsent || self.sync_unsent || self.failed_unsent;
             tokio::select! {
                 biased;
                 ev = next_event(&mut self.monitor) => match ev {
@@ -176,6 +182,10 @@ impl Fib {
             self.reach_unsent = true;
         }
         self.note_sync();
+        if self.state.failed() != self.failed_told {
+            self.failed_told = self.state.failed();
+            self.failed_unsent = true;
+        }
         self.send_events();
     }
 
@@ -190,13 +200,14 @@ impl Fib {
     /// snapshot is taken when it is sent, so changes that wait coalesce
     /// into one.
     fn send_events(&mut self) {
-        while self.reach_unsent || self.sync_unsent {
+        while self.reach_unsent || self.sync_unsent || self.failed_unsent {
             let Ok(permit) = self.events.try_reserve() else {
                 // Full (the loop waits for room) or closed: the RIB is
                 // gone, nobody to tell.
                 if self.events.is_closed() {
                     self.reach_unsent = false;
                     self.sync_unsent = false;
+                    self.failed_unsent = false;
                 }
                 return;
             };
@@ -204,6 +215,7 @@ impl Fib {
                 &self.state,
                 &mut self.reach_unsent,
                 &mut self.sync_unsent,
+                &mut self.failed_unsent,
             ));
         }
     }
@@ -452,11 +464,13 @@ impl Fib {
     }
 }
 
-/// The next event for the RIB: the sync first, then a snapshot of the
-/// reachability as it is now.
-fn next_report(state: &FibState, reach: &mut bool, sync: &mut bool) -> FibEvent {
+/// The next event for the RIB: the sync first, then the failure count
+/// and a snapshot of the reachability, each as it is now.
+fn next_report(state: &FibState, reach: &mut bool, sync: &mut bool, failed: &mut bool) -> FibEvent {
     if std::mem::take(sync) {
         FibEvent::InitialSyncOver
+    } else if std::mem::take(failed) {
+        FibEvent::Failed(state.failed())
     } else {
         *reach = false;
         FibEvent::Reachability(state.reachability())

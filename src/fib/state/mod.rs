@@ -151,6 +151,12 @@ impl FibState {
         self.sync_done
     }
 
+    /// Routes the kernel refused and that wait for a retry (kept in step
+    /// with the FAILED flag: set by ops, cleared by clear_fail and forget).
+    pub fn failed(&self) -> usize {
+        self.fails.len()
+    }
+
     // ---- the RIB ----
 
     /// New desired state per prefix, in order (the later change of a

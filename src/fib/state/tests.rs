@@ -241,6 +241,8 @@ fn a_refused_route_is_retried_with_backoff() {
     };
     assert_eq!(state(&st, "10.1.0.0/24"), failed(1));
     assert_eq!((st.status().failed, st.ops.errors), (1, 1));
+    // The count `bgpd track` gets by event is the status's, without a walk.
+    assert_eq!(st.failed(), 1);
     // Not before a second has passed, then once.
     st.tick(t0 + Duration::from_millis(999));
     assert!(!st.has_work());
@@ -257,7 +259,7 @@ fn a_refused_route_is_retried_with_backoff() {
     st.tick(t2);
     drive(&mut st, &mut k, t2);
     assert_eq!(state(&st, "10.1.0.0/24"), installed(&["10.0.0.2 dev v0"]));
-    assert_eq!(st.status().failed, 0);
+    assert_eq!((st.status().failed, st.failed()), (0, 0));
     assert!(st.fails.is_empty());
     assert_eq!(k.log.len(), 3);
     // The backoff doubles up to 30 s.
