@@ -33,8 +33,7 @@ image=localhost/bgpd:ci-$LAB_ID
 grace=10
 containers=()
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-ok() { echo "ok: $*"; }
+source tests/lab/checks.sh
 cleanup() {
     local rc=$?
     if [ $rc -ne 0 ]; then
@@ -52,14 +51,6 @@ cleanup() {
 ctx=$(mktemp -d)
 trap cleanup EXIT
 
-wait_until() {
-    local t=$1 what=$2; shift 2
-    local end=$((SECONDS + t))
-    until "$@" >/dev/null 2>&1; do
-        [ $SECONDS -ge $end ] && fail "$what (after ${t}s)"
-        sleep 0.3
-    done
-}
 
 # --- The clab topology describes this lab: the same nodes, addresses,
 # links, pods and BIRD configs, and the image and config this test runs.

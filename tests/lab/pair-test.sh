@@ -46,8 +46,7 @@ mkdir -m 0755 "$BIN_DIR"
 install -m 0755 "$BGPD" "$BIN_DIR/bgpd"
 BGPD=$BIN_DIR/bgpd
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-ok() { echo "ok: $*"; }
+source tests/lab/checks.sh
 dump() {
     local c
     for c in core1 core2; do
@@ -59,16 +58,6 @@ dump() {
 }
 trap 'rc=$?; [ $rc -ne 0 ] && dump; lab_down; rm -rf "$BIN_DIR"; exit $rc' EXIT
 
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-# wait_until SECONDS WHAT CMD...
-wait_until() {
-    local t=$1 what=$2; shift 2
-    local end=$(( $(now_ms) + t * 1000 ))
-    until "$@" >/dev/null 2>&1; do
-        [ "$(now_ms)" -ge $end ] && fail "$what (after ${t}s)"
-        sleep 0.1
-    done
-}
 other() { [ "$1" = core1 ] && echo core2 || echo core1; }
 # (No "| grep -q" here: with pipefail, grep's early exit fails the writer
 # with SIGPIPE, and the pipeline with it.)

@@ -8,29 +8,12 @@ BGPD=${BGPD:?set BGPD to the bgpd binary}
 source tests/lab/seed-lab.sh
 trap 'rc=$?; [ $rc -ne 0 ] && dump; lab_down; exit $rc' EXIT
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-ok() { echo "ok: $*"; }
+source tests/lab/checks.sh
 dump() {
     echo "--- bgpd stdout (tail)"; tail -40 "$LAB_DIR/bgpd.out" 2>/dev/null || true
     echo "--- bgpd log (tail)"; tail -40 "$LAB_DIR/bgpd.log" 2>/dev/null || true
     echo "--- core routes"; ip -n "$(ns core)" route 2>/dev/null || true
 }
-# wait_until SECONDS DESCRIPTION COMMAND...
-# Milliseconds since the epoch: windows are measured with this, not with
-# $SECONDS, whose whole seconds make "2 s" anything from 1 s to 2 s.
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-# wait_until SECONDS WHAT CMD...: CMD holds within SECONDS (may be
-# fractional, e.g. 2.5), measured in milliseconds.
-wait_until() {
-    local t=$1 what=$2; shift 2
-    local end=$(( $(now_ms) + $(awk -v t="$t" 'BEGIN { printf "%d", t * 1000 }') ))
-    until "$@" >/dev/null 2>&1; do
-        [ "$(now_ms)" -ge $end ] && fail "$what (after ${t}s)"
-        sleep 0.1
-    done
-}
-# since_s T0: the time since now_ms gave T0, in seconds (1.234).
-since_s() { awk -v d=$(( $(now_ms) - $1 )) 'BEGIN { printf "%.3f", d / 1000 }'; }
 show() { nsx core "$BGPD" show "$@" --socket "$LAB_DIR/bgpd.sock"; }
 # The three reflectors are up (the raw test peer is not counted).
 all_up() {
