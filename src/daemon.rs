@@ -179,7 +179,10 @@ pub async fn run(setup: Setup, view: Option<Box<dyn View>>) -> Result<(), String
         path: setup.path,
     };
     d.perform(first).await;
-    loop {
+    // How the loop ends: SIGTERM (systemd, containers) keeps the routes for
+    // the next start when `graceful_restart_keep` is set (the default);
+    // SIGINT (Ctrl-C) and `bgpd stop --flush` remove them.
+    let (remove, stop_reply) = loop {
         let timer = d.ctl.next_timer();
         tokio::select! {
             Some(a) = acc_rx.recv() => d.speaker.accept(a).await,
@@ -220,6 +223,9 @@ pub async fn run(setup: Setup, view: Option<Box<dyn View>>) -> Result<(), String
                 d.perform(actions).await;
             }
             Some(q) = q_rx.recv() => {
+                if let Request::Stop { flush } = q.request {
+                    break (flush, Some(q.reply));
+                }
                 let resp = d.query(&q.request).await;
                 let _ = q.reply.send(resp);
             }
@@ -234,20 +240,44 @@ pub async fn run(setup: Setup, view: Option<Box<dyn View>>) -> Result<(), String
                     error!("{e}");
                 }
             }
-            _ = term.recv() => break,
-            _ = int.recv() => break,
+            _ = term.recv() => break (false, None),
+            _ = int.recv() => break (true, None),
         }
-    }
+    };
     notify::notify("STOPPING=1");
     if d.view.is_some() {
         println!("bgpd: shutting down");
     }
-    info!("shutting down");
+    info!(remove_routes = remove, "shutting down");
     d.speaker.shutdown("bgpd shutting down").await;
-    match d.fib.shutdown().await {
-        Ok(r) => info!("kernel routes at shutdown: {r:?}"),
-        Err(_) => warn!("the kernel task ended early"),
-    }
+    let keep_secs = d.ctl.config().kernel.graceful_restart_keep.as_secs();
+    let report = if remove {
+        d.fib.shutdown_removing().await
+    } else {
+        d.fib.shutdown().await
+    };
+    let stopped = match report {
+        Ok(r) => {
+            let k = &d.ctl.config().kernel;
+            let s = control::Stopped {
+                kept: r.kept,
+                removed: r.removed,
+                keep_secs,
+                protocol: k.protocol,
+                table: k.table,
+            };
+            let line = s.line();
+            info!("shutdown: {line}");
+            if d.view.is_some() {
+                println!("bgpd: {line}");
+            }
+            Response::ok(s)
+        }
+        Err(_) => {
+            warn!("the kernel task ended early");
+            Response::err("bgpd stopped, but its kernel task had ended early (see its log)")
+        }
+    };
     let Daemon {
         speaker,
         fib,
@@ -263,6 +293,12 @@ pub async fn run(setup: Setup, view: Option<Box<dyn View>>) -> Result<(), String
     }
     if let Some((path, _)) = &control {
         let _ = std::fs::remove_file(path);
+    }
+    if let Some(reply) = stop_reply {
+        // `bgpd stop` hears how it ended; its connection's task writes the
+        // answer while the runtime still runs.
+        let _ = reply.send(stopped);
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Ok(())
 }

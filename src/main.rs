@@ -67,6 +67,12 @@ struct RunArgs {
     /// Keep routes out of the kernel (debugging).
     #[arg(long)]
     no_install: bool,
+    /// On SIGTERM, leave bgpd's routes in the kernel, and at the next start
+    /// wait up to this long for the peers to send them again (routes that
+    /// end unchanged are never touched). 0 removes them at every stop.
+    /// Default: 120. Ctrl-C (SIGINT) always removes them.
+    #[arg(long, value_name = "SECONDS")]
+    graceful_restart_keep: Option<u32>,
     /// Serve `bgpd show` and `bgpd health` on this unix socket.
     #[arg(long, value_name = "PATH")]
     control_socket: Option<PathBuf>,
@@ -87,6 +93,18 @@ enum Command {
     Reconcile {
         #[arg(long, value_name = "PATH", default_value = "/run/bgpd/bgpd.sock")]
         socket: PathBuf,
+    },
+    /// Stop the running daemon and wait until it has. As SIGTERM
+    /// (systemctl stop/restart, podman stop), bgpd's routes stay in the
+    /// kernel for the next start, which adopts them ([kernel]
+    /// graceful_restart_keep); --flush removes them first, as Ctrl-C
+    /// (SIGINT) does: stopping for good.
+    Stop {
+        #[arg(long, value_name = "PATH", default_value = "/run/bgpd/bgpd.sock")]
+        socket: PathBuf,
+        /// Remove bgpd's routes from the kernel.
+        #[arg(long)]
+        flush: bool,
     },
     /// Ask the running daemon to re-read its configuration (like SIGHUP).
     Reload {
@@ -249,6 +267,7 @@ fn main() -> ExitCode {
             },
             std::time::Duration::from_millis(timeout_ms),
         ) as u8),
+        Some(Command::Stop { socket, flush }) => client(&socket, Request::Stop { flush }, false),
         Some(Command::Reload { socket }) => client(&socket, Request::Reload, false),
         Some(Command::Reconcile { socket }) => client(&socket, Request::Reconcile, false),
         Some(Command::Check { config }) => match bgpd::config::load(&config) {
@@ -398,6 +417,7 @@ fn flags_config(a: RunArgs) -> Result<Option<Config>, ExitCode> {
         port: a.port,
         hold_time: a.hold_time,
         no_install: a.no_install,
+        keep_secs: a.graceful_restart_keep,
         control_socket: a.control_socket,
     };
     let cfg = flags.to_config().map_err(|errors| {

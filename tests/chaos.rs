@@ -1,6 +1,9 @@
 //! Seeded chaos: several peers announce, withdraw, disconnect and come
-//! back, and bgpd restarts along the way. At the end the kernel holds
-//! exactly the expected routes: nothing stale, nothing missing.
+//! back, and bgpd restarts along the way: on SIGTERM it leaves the kernel
+//! exactly as it was (the next start adopts the routes, and removes what
+//! the peers do not send again within `--graceful-restart-keep 2`), on
+//! SIGINT it empties it. At the end the kernel holds exactly the expected
+//! routes: nothing stale, nothing missing.
 //!
 //! Reproducible: `CHAOS_SEED=N` picks the run, `CHAOS_STEPS=N` its length
 //! (CI runs a short one; a long campaign is
@@ -63,7 +66,16 @@ fn expected(peers: &[Peer]) -> BTreeMap<String, BTreeSet<String>> {
 }
 
 fn start_bgpd(lab: &mut Lab, core: &str, run: usize) {
-    let mut args = vec!["--asn", "64512", "--router-id", CORE, "--hold-time", "30"];
+    let mut args = vec![
+        "--asn",
+        "64512",
+        "--router-id",
+        CORE,
+        "--hold-time",
+        "30",
+        "--graceful-restart-keep",
+        "2",
+    ];
     let peers: Vec<String> = PEERS.iter().map(|p| format!("{p},passive")).collect();
     for p in &peers {
         args.push("--peer");
@@ -178,11 +190,39 @@ fn chaos(seed: u64, steps: usize) -> Option<BTreeMap<String, BTreeSet<String>>> 
             }
             (true, 94..=99) => {
                 let name = format!("bgpd{run}");
-                let st = lab.stop(&name).expect("bgpd ran");
+                let term = rng.below(2) == 0;
+                let before = if term {
+                    // Settled first (a restart's deferral may still hold
+                    // routes of the run before), so "unchanged" means
+                    // what the peers announced.
+                    let want = expected(&peers);
+                    let mut settled = false;
+                    for _ in 0..100 {
+                        settled = lab.kernel_table(&core) == want;
+                        if settled {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                    assert!(settled, "step {step}: kernel not settled before the stop");
+                    want
+                } else {
+                    BTreeMap::new()
+                };
+                let st = lab
+                    .stop_with(&name, if term { "TERM" } else { "INT" })
+                    .expect("bgpd ran");
                 assert!(st.success(), "step {step}: bgpd exit {st}");
-                assert!(
-                    lab.kernel_table(&core).is_empty(),
-                    "step {step}: routes left after bgpd stopped"
+                assert_eq!(
+                    lab.kernel_table(&core),
+                    before,
+                    "step {step}: after SIG{}, the kernel should hold {}",
+                    if term { "TERM" } else { "INT" },
+                    if term {
+                        "what it held"
+                    } else {
+                        "nothing of bgpd's"
+                    }
                 );
                 for p in &mut peers {
                     p.conn = None;
@@ -190,7 +230,7 @@ fn chaos(seed: u64, steps: usize) -> Option<BTreeMap<String, BTreeSet<String>>> 
                 }
                 run += 1;
                 start_bgpd(&mut lab, &core, run);
-                "bgpd restarts".to_string()
+                format!("bgpd restarts (SIG{})", if term { "TERM" } else { "INT" })
             }
             _ => "nothing".to_string(),
         };

@@ -231,8 +231,10 @@ fn help_is_complete() {
         "--router-id",
         "--listen-range",
         "--no-install",
+        "--graceful-restart-keep",
         "--hold-time",
         "decode",
+        "stop",
     ] {
         assert!(h.contains(want), "--help lacks {want}");
     }
@@ -247,6 +249,11 @@ fn show_without_a_daemon() {
     );
     fails_with(
         &["health", "--socket", "/nonexistent/bgpd.sock"],
+        1,
+        "bgpd is not running",
+    );
+    fails_with(
+        &["stop", "--flush", "--socket", "/nonexistent/bgpd.sock"],
         1,
         "bgpd is not running",
     );

@@ -689,8 +689,8 @@ fn fib_odd_routes_of_ours() {
         h.flush().await.unwrap();
         assert_eq!(
             ours("-4", "10.60.0.0/24"),
-            "10.60.0.0/24 via 10.0.0.2 dev v0 metric 20",
-            "re-learned with other next hops: replaced"
+            "10.60.0.0/24 dev v0 scope link metric 20",
+            "re-learned with other next hops: deferred until the sync (RFC 4724 4.1)"
         );
         assert!(
             !ours("-4", "10.61.0.0/24").is_empty(),
@@ -698,6 +698,11 @@ fn fib_odd_routes_of_ours() {
         );
         h.initial_sync_done().await.unwrap();
         h.flush().await.unwrap();
+        assert_eq!(
+            ours("-4", "10.60.0.0/24"),
+            "10.60.0.0/24 via 10.0.0.2 dev v0 metric 20",
+            "re-learned with other next hops: replaced at the sync"
+        );
         assert_eq!(ours("-4", "10.61.0.0/24"), "");
 
         // Found by a check after the sync: both go.

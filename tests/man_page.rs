@@ -31,6 +31,7 @@ fn man_page_is_roff_from_the_clap_definitions() {
         "bgpd\\-show(8)",
         "bgpd\\-health(8)",
         "bgpd\\-track(8)",
+        "bgpd\\-stop(8)",
         "bgpd\\-completions(8)",
     ] {
         assert!(page.contains(want), "the man page lacks {want}:\n{page}");
@@ -58,6 +59,7 @@ fn man_dir_writes_one_page_per_subcommand_and_man_renders_them() {
         "bgpd-show-neighbors.8",
         "bgpd-health.8",
         "bgpd-track.8",
+        "bgpd-stop.8",
         "bgpd-decode.8",
     ] {
         assert!(pages.iter().any(|p| p == want), "no {want} in {pages:?}");
@@ -105,7 +107,9 @@ fn man_dir_writes_one_page_per_subcommand_and_man_renders_them() {
 fn completions_exist_for_each_shell_and_parse() {
     for shell in ["bash", "zsh", "fish"] {
         let script = text(&bgpd(&["completions", shell]));
-        for sub in ["check", "show", "health", "track", "reload", "decode"] {
+        for sub in [
+            "check", "show", "health", "track", "stop", "reload", "decode",
+        ] {
             assert!(script.contains(sub), "{shell} completion lacks {sub}");
         }
         let peer = if shell == "fish" { "-l peer" } else { "--peer" };

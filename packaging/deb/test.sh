@@ -103,12 +103,17 @@ ok "bgpd check --config /etc/bgpd/bgpd.toml: $out (also as the bgpd user)"
 ip netns add "$ns"
 ip -n "$ns" link set lo up
 caps=+net_admin,+net_bind_service,+net_raw
-ip netns exec "$ns" setpriv --reuid bgpd --regid bgpd --init-groups \
-    --inh-caps "$caps" --ambient-caps "$caps" \
-    /usr/sbin/bgpd --config /etc/bgpd/bgpd.toml >"$work/bgpd.log" 2>&1 &
-pid=$!
-for _ in $(seq 50); do [ -S /run/bgpd/bgpd.sock ] && break; sleep 0.2; done
-[ -S /run/bgpd/bgpd.sock ] || { cat "$work/bgpd.log" >&2; fail "the installed bgpd made no control socket"; }
+# start_installed LOG: the installed bgpd as the unit runs it, in $ns; sets
+# pid and waits for its control socket.
+start_installed() {
+    ip netns exec "$ns" setpriv --reuid bgpd --regid bgpd --init-groups \
+        --inh-caps "$caps" --ambient-caps "$caps" \
+        /usr/sbin/bgpd --config /etc/bgpd/bgpd.toml >"$1" 2>&1 &
+    pid=$!
+    for _ in $(seq 50); do [ -S /run/bgpd/bgpd.sock ] && break; sleep 0.2; done
+    [ -S /run/bgpd/bgpd.sock ] || { cat "$1" >&2; fail "the installed bgpd made no control socket"; }
+}
+start_installed "$work/bgpd.log"
 [ "$(stat -c '%U:%G' /run/bgpd/bgpd.sock)" = "bgpd:bgpd" ] || fail "socket owner: $(stat -c '%U:%G' /run/bgpd/bgpd.sock)"
 [ "$(ps -o user= -p "$pid")" = bgpd ] || fail "bgpd runs as $(ps -o user= -p "$pid")"
 h=$(/usr/sbin/bgpd health --socket /run/bgpd/bgpd.sock || true)
@@ -118,10 +123,17 @@ kill -TERM "$pid"
 wait "$pid" || { cat "$work/bgpd.log" >&2; fail "the installed bgpd did not exit 0 on SIGTERM"; }
 [ -e /run/bgpd/bgpd.sock ] && fail "socket left behind"
 ok "the installed bgpd runs as the bgpd user with the unit's capabilities: port 179, /run/bgpd/bgpd.sock, health answers, exit 0 on SIGTERM"
-ip netns del "$ns"
 
-# --- Remove, then purge: every file of the package is gone.
+# --- Remove, then purge: every file of the package is gone. A bgpd still
+# running is stopped by the package's prerm with `bgpd stop --flush` (its
+# routes removed: it is going for good).
+start_installed "$work/bgpd2.log"
 dpkg -r bgpd >"$work/dpkg-r.txt" 2>&1 || { cat "$work/dpkg-r.txt" >&2; fail "dpkg -r"; }
+for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+kill -0 "$pid" 2>/dev/null && fail "dpkg -r left the running bgpd running (prerm: bgpd stop --flush)"
+wait "$pid" || { cat "$work/bgpd2.log" >&2; fail "bgpd stopped by prerm did not exit 0"; }
+grep -q "remove_routes=true" "$work/bgpd2.log" || { cat "$work/bgpd2.log" >&2; fail "prerm's stop did not ask for the routes to be removed"; }
+ip netns del "$ns"
 left=()
 while read -r f; do
     [ -z "$f" ] || [ "${f%/}" != "$f" ] && continue
@@ -136,5 +148,5 @@ installed=false
 [ -e /etc/bgpd ] && fail "dpkg -P left /etc/bgpd: $(ls -la /etc/bgpd)"
 dpkg-query -W -f='${Status}' bgpd 2>/dev/null | grep -q installed && fail "dpkg still lists bgpd"
 for d in /usr/share/doc/bgpd /var/lib/bgpd; do [ -e "$d" ] && fail "$d left after purge"; done
-ok "dpkg -r removed every file but the conffile; dpkg -P removed /etc/bgpd; the bgpd user stays, as Debian leaves system users"
+ok "dpkg -r stopped the running bgpd (prerm: bgpd stop --flush) and removed every file but the conffile; dpkg -P removed /etc/bgpd; the bgpd user stays, as Debian leaves system users"
 echo "PASS: Debian package ($((SECONDS - t0))s)"

@@ -127,6 +127,11 @@ pub fn run(socket: &Path, request: Request, json: bool) -> Result<i32, String> {
             print!("{}", advertised_table(&resp.data))
         }
         Request::Reload => println!("{}", resp.data.as_str().unwrap_or("reloaded")),
+        Request::Stop { .. } => {
+            let s: control::Stopped =
+                serde_json::from_value(resp.data).map_err(|e| format!("bad answer: {e}"))?;
+            println!("bgpd stopped: {}", s.line());
+        }
         _ => println!(
             "{}",
             serde_json::to_string_pretty(&resp.data).unwrap_or_default()

@@ -141,6 +141,8 @@ pub struct Flags {
     pub port: u16,
     pub hold_time: u16,
     pub no_install: bool,
+    /// `--graceful-restart-keep SECONDS`; `None`: the default.
+    pub keep_secs: Option<u32>,
     /// `None`: no control socket.
     pub control_socket: Option<PathBuf>,
 }
@@ -230,6 +232,13 @@ impl Flags {
         let install = if self.no_install { "--no-install" } else { "" };
         d.line(install, "[kernel]");
         d.key(install, "install", !self.no_install);
+        if let Some(k) = self.keep_secs {
+            d.key(
+                &format!("--graceful-restart-keep {k}"),
+                "graceful_restart_keep",
+                k as i64,
+            );
+        }
         match &self.control_socket {
             Some(p) => {
                 let o = format!("--control-socket {}", p.display());
@@ -310,6 +319,7 @@ mod tests {
             port: 179,
             hold_time: 90,
             no_install: false,
+            keep_secs: None,
             control_socket: None,
         }
     }
@@ -323,6 +333,7 @@ mod tests {
         f.cluster_id = Some("224.0.0.2".parse().unwrap());
         f.hold_time = 30;
         f.no_install = true;
+        f.keep_secs = Some(0);
         let from_flags = f.to_config().unwrap();
         let file = r#"
 local_as = 64512
@@ -331,6 +342,7 @@ hold_time = 30
 cluster_id = "224.0.0.2"
 [kernel]
 install = false
+graceful_restart_keep = 0
 [control]
 enabled = false
 [[peer]]

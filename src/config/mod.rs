@@ -327,9 +327,11 @@ pub struct KernelSettings {
     pub table: u32,
     pub protocol: u8,
     pub metric: u32,
-    /// Zero: routes are removed at shutdown. Else they stay in the kernel
-    /// this long across a restart, and the next start waits this long for
-    /// the RIB to learn them again.
+    /// Zero: routes are removed at every shutdown. Else (120 s by default)
+    /// they stay in the kernel when bgpd stops on SIGTERM, and the next
+    /// start waits up to this long for the RIB to learn them again,
+    /// deferring every change to them until then (RFC 4724 §4.1). SIGINT
+    /// and `bgpd stop --flush` remove them whatever this says.
     #[serde(serialize_with = "ser_duration")]
     pub graceful_restart_keep: Duration,
     /// Zero disables the periodic check of the kernel against the RIB.
@@ -338,6 +340,10 @@ pub struct KernelSettings {
     pub resolve_via_default: bool,
 }
 
+/// `[kernel] graceful_restart_keep` by default: as long as the
+/// graceful-restart time bgpd offers its peers.
+pub const DEFAULT_KEEP: Duration = Duration::from_secs(DEFAULT_RESTART_TIME as u64);
+
 impl Default for KernelSettings {
     fn default() -> Self {
         KernelSettings {
@@ -345,7 +351,7 @@ impl Default for KernelSettings {
             table: TABLE_MAIN,
             protocol: DEFAULT_PROTOCOL,
             metric: DEFAULT_METRIC,
-            graceful_restart_keep: Duration::ZERO,
+            graceful_restart_keep: DEFAULT_KEEP,
             reconcile_interval: Duration::from_secs(60),
             resolve_via_default: false,
         }

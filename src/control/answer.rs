@@ -152,6 +152,7 @@ pub fn answer(req: &Request, src: Sources) -> Response {
                 .sum(),
         }),
         Request::Reload => Response::err("reload is answered by the daemon"),
+        Request::Stop { .. } => Response::err("stop is answered by the daemon"),
     }
 }
 

@@ -42,6 +42,42 @@ pub enum Request {
     Health,
     /// A Prometheus text snapshot (for the metrics endpoint).
     Metrics,
+    /// Stop the daemon: as on SIGTERM (routes kept for the next start,
+    /// with `graceful_restart_keep`), or with `flush` as on SIGINT (routes
+    /// removed). Answered once the kernel side is done.
+    Stop { flush: bool },
+}
+
+/// What `Request::Stop` did to the kernel.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Stopped {
+    /// Routes left in the kernel for the next start.
+    pub kept: usize,
+    /// Routes removed.
+    pub removed: usize,
+    /// How long the next start waits for the peers to learn the kept
+    /// routes again, in seconds (`graceful_restart_keep`).
+    pub keep_secs: u64,
+    /// The kernel protocol and table of bgpd's routes.
+    pub protocol: u8,
+    pub table: u32,
+}
+
+impl Stopped {
+    /// What the stop did to the kernel, in words (`bgpd stop`, the
+    /// foreground view, the log).
+    pub fn line(&self) -> String {
+        if self.kept > 0 {
+            format!(
+                "{} routes left in the kernel for the next start, which keeps them up to {} s \
+                 while the peers send them again; if bgpd is not coming back, remove them with \
+                 `ip route flush proto {} table {}` (or stop with Ctrl-C or `bgpd stop --flush`)",
+                self.kept, self.keep_secs, self.protocol, self.table
+            )
+        } else {
+            format!("{} routes removed from the kernel", self.removed)
+        }
+    }
 }
 
 /// The daemon's answer: `ok` with a JSON value, or an error line.

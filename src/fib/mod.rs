@@ -100,9 +100,12 @@ pub enum FibCommand {
     Status(oneshot::Sender<FibStatus>),
     /// The state of one prefix.
     Lookup(IpNet, oneshot::Sender<Option<PrefixStatus>>),
-    /// Remove bgpd's routes (or keep them, with `keep_on_shutdown`) and
-    /// stop the task.
-    Shutdown(oneshot::Sender<ShutdownReport>),
+    /// Remove bgpd's routes (or keep them, with `keep_on_shutdown`, unless
+    /// `remove`) and stop the task.
+    Shutdown {
+        remove: bool,
+        reply: oneshot::Sender<ShutdownReport>,
+    },
 }
 
 /// What the FIB tells the RIB.
@@ -322,8 +325,24 @@ impl FibHandle {
         self.ask(|tx| FibCommand::Lookup(prefix, tx)).await
     }
 
+    /// Stops the task as configured: the routes stay with
+    /// `keep_on_shutdown` (a restart), else they are removed.
     pub async fn shutdown(&self) -> Result<ShutdownReport, FibClosed> {
-        self.ask(FibCommand::Shutdown).await
+        self.ask(|reply| FibCommand::Shutdown {
+            remove: false,
+            reply,
+        })
+        .await
+    }
+
+    /// Stops the task and removes bgpd's routes whatever the configuration
+    /// (stopping for good: SIGINT, `bgpd stop --flush`).
+    pub async fn shutdown_removing(&self) -> Result<ShutdownReport, FibClosed> {
+        self.ask(|reply| FibCommand::Shutdown {
+            remove: true,
+            reply,
+        })
+        .await
     }
 }
 

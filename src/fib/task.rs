@@ -152,7 +152,7 @@ impl Fib {
                         None => {
                             // The RIB is gone: shut down as configured.
                             let (tx, _) = tokio::sync::oneshot::channel();
-                            FibCommand::Shutdown(tx)
+                            FibCommand::Shutdown { remove: false, reply: tx }
                         }
                     };
                     if let Flow::Stop = self.command(cmd).await {
@@ -238,8 +238,8 @@ impl Fib {
             FibCommand::Lookup(p, reply) => {
                 let _ = reply.send(self.state.lookup(&p));
             }
-            FibCommand::Shutdown(reply) => {
-                let r = self.shutdown();
+            FibCommand::Shutdown { remove, reply } => {
+                let r = self.shutdown(remove);
                 let _ = reply.send(r);
                 return Flow::Stop;
             }
@@ -424,12 +424,12 @@ impl Fib {
         self.state.check_report(check)
     }
 
-    fn shutdown(&mut self) -> ShutdownReport {
+    fn shutdown(&mut self, remove: bool) -> ShutdownReport {
         let mut r = ShutdownReport::default();
         if self.writer.is_none() {
             return r;
         }
-        if self.state.keeps_at_shutdown() {
+        if !remove && self.state.keeps_at_shutdown() {
             self.flush_all();
             r.kept = self.state.installed();
             let keep = self.state.config().keep_on_shutdown.unwrap_or_default();
@@ -449,7 +449,7 @@ impl Fib {
             }
             ops.clear();
         };
-        for op in state.shutdown_ops() {
+        for op in state.shutdown_ops(remove) {
             ops.push(op);
             if ops.len() == CHUNK {
                 run(&mut ops);

@@ -265,11 +265,16 @@ impl Lab {
     /// Sends SIGTERM to a started program and waits for it; returns its
     /// exit status.
     pub fn stop(&mut self, name: &str) -> Option<std::process::ExitStatus> {
+        self.stop_with(name, "TERM")
+    }
+
+    /// [`Lab::stop`] with another signal (`INT`: Ctrl-C).
+    pub fn stop_with(&mut self, name: &str, sig: &str) -> Option<std::process::ExitStatus> {
         let i = self.children.iter().position(|(n, _)| n == name)?;
         let (_, mut child) = self.children.remove(i);
         // `ip netns exec` execs the program, so the pid is the program's.
         let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+            .args([&format!("-{sig}"), &child.id().to_string()])
             .status();
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {

@@ -30,8 +30,9 @@ has_nexthops() { # PREFIX NH... : the route has exactly these next hops
     local want; want=$(printf '%s\n' "$@" | sort | tr '\n' ' ')
     [ "$got" = "$want" ]
 }
-# write_config KEEP: the core's config as docs/examples/seed.toml, plus a
-# raw test peer with a max-prefix limit, and the graceful-restart keep time.
+# write_config KEEP RAW: the core's config as docs/examples/seed.toml, with
+# graceful_restart_keep = KEEP (no line: the default), and with RAW=yes a raw
+# test peer with a max-prefix limit.
 write_config() {
     cat >"$LAB_DIR/bgpd.toml" <<EOC
 local_as = 64512
@@ -63,14 +64,17 @@ description = "master2 (bird6)"
 [[peer]]
 address = "fd00:83::54"
 description = "master3 (bird6)"
+$(if [ "$2" = yes ]; then cat <<EOR
 [[peer]]
 address = "192.168.83.99"
 description = "raw test peer"
 passive = true
 max_prefix = { limit = 5, warning_percent = 80, restart_after = "1h" }
+EOR
+fi)
 
 [kernel]
-graceful_restart_keep = "$1"
+$([ -n "$1" ] && echo "graceful_restart_keep = \"$1\"")
 
 [control]
 socket = "$LAB_DIR/bgpd.sock"
@@ -87,7 +91,7 @@ NODES=(192.168.83.22 192.168.83.36 192.168.83.37 192.168.83.49 192.168.83.54)
 lab_up
 mkns raw
 lan_port raw 192.168.83.99/24
-write_config 0
+write_config 0 yes
 start_bgpd
 
 # --- Established with every reflector, as bgpd and BIRD report it.
@@ -223,34 +227,90 @@ fi
 route proto bgp | grep -q "172.15.25[1-3]" && fail "routes of the peer that exceeded max-prefix are in the kernel"
 ok "max-prefix (limit 5, 10 sent): Cease 6/1, none of its routes ever in the kernel (ip monitor)"
 
-# --- bgpd restarts (no keep): every route comes back once the sessions are
-# up. The time it takes is a figure (printed, and measured in
-# benches/harness.sh), not a target: the timeout is functional.
+# --- bgpd restarts with graceful_restart_keep = 0: every route is removed
+# at the stop and comes back once the sessions are up. The time it takes is
+# a figure (printed, and measured in benches/harness.sh), not a target: the
+# timeout is functional.
 kill -TERM "$BGPD_PID"; wait "$BGPD_PID" || fail "bgpd did not exit cleanly on SIGTERM"
-route proto bgp | grep -q . && fail "routes left in the kernel after bgpd stopped"
+route proto bgp | grep -q . && fail "routes left in the kernel after bgpd stopped with graceful_restart_keep = 0"
 start_bgpd
 wait_until 60 "sessions back after bgpd restart" all_up
 t0=$(now_ms)
 wait_until 30 "routes back after the restart" has_nexthops 172.16.0.0/16 "${NODES[@]}"
 has_nexthops 172.15.190.0/26 192.168.83.22 || fail "block missing after restart"
-ok "bgpd restarted: routes removed at stop, back $(since_s "$t0")s after the sessions"
+ok "graceful_restart_keep = 0: routes removed at stop, back $(since_s "$t0")s after the sessions"
 
-# --- bgpd restarts with graceful restart / keep: no ping is lost.
-write_config 60s
+# --- The default: a restart (SIGTERM, then the same command, as systemctl
+# restart or a container redeploy do) loses nothing. The routes stay in the
+# kernel, the next start adopts them and defers every change to them until
+# the peers' End-of-RIBs, and a route that ends unchanged gets no kernel
+# message at all. The config has no graceful_restart_keep line, and no
+# passive test peer (the sync waits for every configured peer).
+write_config "" no
 kill -TERM "$BGPD_PID"; wait "$BGPD_PID" || true
 start_bgpd
-wait_until 60 "sessions up with keep configured" all_up
-wait_until 10 "routes in with keep configured" has_nexthops 172.16.0.0/16 "${NODES[@]}"
-nsx vm ping -i 0.1 -c 60 -W 1 172.15.190.2 >"$LAB_DIR/ping-keep.txt" 2>&1 &
-pinger=$!
+synced() { nsx core "$BGPD" track --socket "$LAB_DIR/bgpd.sock" --min-established 6 >/dev/null; }
+wait_until 60 "sessions up with the default config" all_up
+wait_until 60 "initial sync with the default config" synced
+wait_until 30 "routes in with the default config" has_nexthops 172.16.0.0/16 "${NODES[@]}"
+wait_until 60 "converged before the restart" converged
+sleep 2
+before=$(route proto bgp; ip -6 -n "$(ns core)" route show proto bgp)
+ip -n "$(ns core)" monitor route >"$LAB_DIR/monitor-restart.txt" 2>&1 &
+mon=$!
+# 400 pings at 50 ms (20 s) cover the stop, the start and the sync (checked
+# below): each ping ends by itself, so none is cut off in flight.
+ip netns exec "$(ns vm)" ping -i 0.05 -c 400 -W 1 172.15.190.2 >"$LAB_DIR/ping-restart-pod.txt" 2>&1 &
+ping_pod=$!
+ip netns exec "$(ns vm)" ping -i 0.05 -c 400 -W 1 172.16.0.10 >"$LAB_DIR/ping-restart-svc.txt" 2>&1 &
+ping_svc=$!
 sleep 1
-kill -TERM "$BGPD_PID"; wait "$BGPD_PID" || fail "bgpd did not exit cleanly"
-has_nexthops 172.15.190.0/26 192.168.83.22 || fail "routes removed at stop although keep is configured"
+t0=$(now_ms)
+kill -TERM "$BGPD_PID"; wait "$BGPD_PID" || fail "bgpd did not exit 0 on SIGTERM"
+grep -q "routes left in the kernel for the next start" "$LAB_DIR/bgpd.log" || fail "bgpd did not say it left its routes in the kernel"
+has_nexthops 172.15.190.0/26 192.168.83.22 || fail "SIGTERM removed the routes (the default keeps them)"
 start_bgpd
-wait_until 60 "sessions back" all_up
-wait $pinger || true
-grep -q " 0% packet loss" "$LAB_DIR/ping-keep.txt" || fail "ping lost packets across a kept restart: $(tail -3 "$LAB_DIR/ping-keep.txt")"
-ok "bgpd restarted with graceful_restart_keep: routes stayed, 0% ping loss"
+wait_until 60 "sessions back after the default restart" all_up
+wait_until 60 "initial sync after the default restart" synced
+took=$(since_s "$t0")
+kill -0 "$ping_pod" 2>/dev/null && kill -0 "$ping_svc" 2>/dev/null || fail "the restart took ${took}s: longer than the pings' 20 s window"
+sleep 1
+kill -0 "$mon" 2>/dev/null || fail "ip monitor died: the restart check saw nothing"
+kill "$mon" 2>/dev/null || true; wait "$mon" 2>/dev/null || true
+wait "$ping_pod" || true
+wait "$ping_svc" || true
+after=$(route proto bgp; ip -6 -n "$(ns core)" route show proto bgp)
+[ "$before" = "$after" ] || fail "the kernel changed across the restart: before [$before] after [$after]"
+sent() { sed -n 's/^\([0-9]*\) packets transmitted.*/\1/p' "$1"; }
+grep -q " 0% packet loss" "$LAB_DIR/ping-restart-pod.txt" || fail "VM to pod: pings lost across the restart: $(tail -2 "$LAB_DIR/ping-restart-pod.txt")"
+grep -q " 0% packet loss" "$LAB_DIR/ping-restart-svc.txt" || fail "VM to service: pings lost across the restart: $(tail -2 "$LAB_DIR/ping-restart-svc.txt")"
+msgs=$(grep -c "proto bgp" "$LAB_DIR/monitor-restart.txt" || true)
+[ "$msgs" = 0 ] || fail "the restart sent $msgs kernel route messages for unchanged routes: $(grep "proto bgp" "$LAB_DIR/monitor-restart.txt" | head -5)"
+ok "default restart (SIGTERM, start again; synced ${took}s after the stop): 0 of $(sent "$LAB_DIR/ping-restart-pod.txt") pings to the pod and 0 of $(sent "$LAB_DIR/ping-restart-svc.txt") to the service lost at 50 ms, 0 kernel route messages (ip monitor)"
+
+# --- Stopping for good: `bgpd stop` keeps (as SIGTERM), Ctrl-C (SIGINT)
+# and `bgpd stop --flush` remove every route of bgpd's.
+out=$(nsx core "$BGPD" stop --socket "$LAB_DIR/bgpd.sock") || fail "bgpd stop: $out"
+wait "$BGPD_PID" || fail "bgpd did not exit 0 on bgpd stop"
+grep -q "^bgpd stopped: [0-9]* routes left in the kernel for the next start" <<<"$out" || fail "bgpd stop said: $out"
+has_nexthops 172.15.190.0/26 192.168.83.22 || fail "bgpd stop removed the routes"
+start_bgpd
+wait_until 60 "sessions back after bgpd stop" all_up
+wait_until 60 "initial sync after bgpd stop" synced
+kill -INT "$BGPD_PID"; wait "$BGPD_PID" || fail "bgpd did not exit 0 on SIGINT"
+route proto bgp | grep -q . && fail "routes left in the kernel after SIGINT: $(route proto bgp)"
+ip -6 -n "$(ns core)" route show proto bgp | grep -q . && fail "IPv6 routes left in the kernel after SIGINT"
+start_bgpd
+wait_until 60 "sessions back after SIGINT" all_up
+wait_until 30 "routes back after SIGINT" has_nexthops 172.16.0.0/16 "${NODES[@]}"
+out=$(nsx core "$BGPD" stop --flush --socket "$LAB_DIR/bgpd.sock") || fail "bgpd stop --flush: $out"
+wait "$BGPD_PID" || fail "bgpd did not exit 0 on bgpd stop --flush"
+grep -q "^bgpd stopped: [0-9]* routes removed from the kernel" <<<"$out" || fail "bgpd stop --flush said: $out"
+route proto bgp | grep -q . && fail "routes left in the kernel after bgpd stop --flush: $(route proto bgp)"
+ok "bgpd stop: routes kept for the next start; SIGINT and bgpd stop --flush: none of bgpd's routes left"
+start_bgpd
+wait_until 60 "sessions back after bgpd stop --flush" all_up
+wait_until 30 "routes back after bgpd stop --flush" has_nexthops 172.16.0.0/16 "${NODES[@]}"
 
 # --- The core's LAN link flaps: it recovers and the kernel ends exactly right.
 ip -n "$(ns core)" link set eth0 down

@@ -187,7 +187,8 @@ impl FibState {
             Some(s) => {
                 let old = s.want();
                 s.set_want(id);
-                s.set(STALE, false);
+                // A route of a previous run stays as it is until the
+                // initial sync (see `target`): STALE goes then.
                 mark(s, &mut self.dirty, prefix);
                 self.release_desired(old);
             }
@@ -244,18 +245,26 @@ impl FibState {
         self.remove_stale(why);
     }
 
-    /// Queues the stale slots; the routes found with another metric go
-    /// with the next operations.
+    /// Queues the slots of a previous run's routes: those not re-learned
+    /// go, those re-learned get what the RIB chose now (nothing happens
+    /// where that is what the kernel holds). The routes found with another
+    /// metric go with the next operations.
     fn remove_stale(&mut self, why: &str) {
-        let mut n = 0;
+        let (mut gone, mut relearned) = (0, 0);
         for (p, s) in self.slots.iter_mut() {
             if s.has(STALE) {
+                if s.want() == 0 {
+                    gone += 1;
+                } else {
+                    s.set(STALE, false);
+                    relearned += 1;
+                }
                 mark(s, &mut self.dirty, p);
-                n += 1;
             }
         }
         info!(
-            stale = n,
+            stale = gone,
+            relearned,
             "initial sync done ({why}): removing routes of a previous run that were not re-learned"
         );
     }
@@ -529,6 +538,15 @@ impl FibState {
     /// What the kernel should hold for a prefix. Updates its conflict
     /// state, which only matters with something desired.
     fn target(&mut self, p: &IpNet, s: &mut Slot) -> Target {
+        // RFC 4724 §4.1, the restarting speaker defers: a route a previous
+        // run left stays exactly as it is until the initial sync is over
+        // (every peer's End-of-RIB, or the stale timeout), whatever the RIB
+        // wants meanwhile. A restart then costs no kernel message for a
+        // route that ends unchanged, and no half-learned ECMP set replaces
+        // a whole one. Only a prefix the kernel lacks is installed at once.
+        if s.has(STALE) && !self.sync_done && s.have != 0 {
+            return Target::Keep;
+        }
         let want = s.want();
         if want == 0 {
             return if s.has(STALE) && !self.sync_done {
@@ -626,11 +644,11 @@ impl FibState {
     }
 
     /// Stopping without keeping: the deletes of every route of ours in the
-    /// kernel (none when they are kept), produced as they are taken (a
-    /// million routes need no list); tally their outcomes with
-    /// [`shutdown_outcome`].
-    pub fn shutdown_ops(&mut self) -> impl Iterator<Item = Op> + '_ {
-        let on = self.cfg.install && !self.keeps_at_shutdown();
+    /// kernel (none when they are kept, unless `remove` asks for them:
+    /// SIGINT, `bgpd stop --flush`), produced as they are taken (a million
+    /// routes need no list); tally their outcomes with [`shutdown_outcome`].
+    pub fn shutdown_ops(&mut self, remove: bool) -> impl Iterator<Item = Op> + '_ {
+        let on = self.cfg.install && (remove || !self.keeps_at_shutdown());
         let metric = self.cfg.metric;
         let installed = self.slots.iter().filter(move |(_, s)| on && s.have != 0);
         let ours = installed.map(move |(prefix, _)| Op::Delete { prefix, metric });

@@ -389,20 +389,42 @@ fn a_previous_runs_routes_are_kept_until_the_sync_then_removed_unless_relearned(
     }
 }
 
+/// RFC 4724 §4.1 deferral: a route of a previous run re-learned with other
+/// next hops (half an ECMP set, say) stays as it is until the initial sync,
+/// then is replaced once; a prefix the kernel lacks goes in at once.
 #[test]
-fn a_relearned_route_with_other_next_hops_is_replaced() {
+fn a_relearned_route_with_other_next_hops_waits_for_the_sync() {
     let now = Instant::now();
     let mut k = Kernel::default();
+    k.ours.insert(
+        (net("10.5.0.0/24"), 20),
+        vec![hop("10.0.0.2", V0), hop("10.0.1.2", V1)],
+    );
     k.ours
-        .insert((net("10.5.0.0/24"), 20), vec![hop("10.0.0.2", V0)]);
+        .insert((net("10.5.1.0/24"), 20), vec![hop("10.0.0.2", V0)]);
     let mut st = lab(cfg(), now);
     for r in k.dump() {
         st.adopt(r);
     }
-    st.apply(ch("10.5.0.0/24", &["10.0.1.2"]));
+    let mut cs = ch("10.5.0.0/24", &["10.0.1.2"]);
+    cs.append(ch("10.5.1.0/24", &["10.0.0.2"]));
+    cs.append(ch("10.5.2.0/24", &["10.0.0.2"]));
+    st.apply(cs);
     drive(&mut st, &mut k, now);
+    assert_eq!(k.took(), vec![(true, net("10.5.2.0/24"))]);
+    assert_eq!(k.has("10.5.0.0/24").map(Vec::len), Some(2), "deferred");
+    // The RIB changes its mind again before the sync: still nothing.
+    st.apply(ch("10.5.0.0/24", &["10.0.0.2", "10.0.1.2"]));
+    drive(&mut st, &mut k, now);
+    assert!(k.took().is_empty());
+    st.apply(ch("10.5.0.0/24", &["10.0.1.2"]));
+    st.initial_sync_done("test");
+    drive(&mut st, &mut k, now);
+    // One replace for the prefix that changed; the unchanged one is not
+    // touched.
     assert_eq!(k.took(), vec![(true, net("10.5.0.0/24"))]);
     assert_eq!(k.has("10.5.0.0/24"), Some(&vec![hop("10.0.1.2", V1)]));
+    assert_eq!(st.status().stale, 0);
 }
 
 /// A whole check: the dump, the repairs, the report.
@@ -574,7 +596,8 @@ fn an_unreachable_next_hop_makes_a_prefix_pending_and_back() {
 #[test]
 fn routes_stay_at_a_graceful_shutdown_and_go_otherwise() {
     let now = Instant::now();
-    for keep in [true, false] {
+    // (keep configured, removal asked: SIGINT or `bgpd stop --flush`)
+    for (keep, remove) in [(true, false), (true, true), (false, false)] {
         let mut st = lab(
             FibConfig {
                 keep_on_shutdown: keep.then(|| Duration::from_secs(120)),
@@ -595,19 +618,20 @@ fn routes_stay_at_a_graceful_shutdown_and_go_otherwise() {
         // Queued and not sent yet.
         st.apply(ch("10.8.2.0/24", &["10.0.0.2"]));
         assert_eq!(st.keeps_at_shutdown(), keep);
-        if keep {
-            assert_eq!(st.shutdown_ops().count(), 0);
+        if keep && !remove {
+            assert_eq!(st.shutdown_ops(false).count(), 0);
             drive(&mut st, &mut k, now);
             assert_eq!((st.installed(), k.ours.len()), (3, 4));
             continue;
         }
-        let ops: Vec<Op> = st.shutdown_ops().collect();
+        let ops: Vec<Op> = st.shutdown_ops(remove).collect();
         let out = k.run(&st, &ops);
         let mut r = ShutdownReport::default();
         for (op, out) in ops.iter().zip(out) {
             shutdown_outcome(&mut r, op, out);
         }
-        assert_eq!(r.removed, 3);
+        // The previous run's route goes too: nothing of ours stays.
+        assert_eq!(r.removed, 3, "keep {keep} remove {remove}");
         assert!(k.ours.is_empty(), "{:?}", k.ours);
     }
 }
@@ -632,5 +656,5 @@ fn without_install_nothing_reaches_the_kernel() {
     drive(&mut st, &mut k, now);
     assert_eq!(st.lookup(&net("10.4.0.0/24")), None);
     assert!(!st.keeps_at_shutdown());
-    assert_eq!(st.shutdown_ops().count(), 0);
+    assert_eq!(st.shutdown_ops(false).count(), 0);
 }
