@@ -28,6 +28,9 @@ pub struct Snapshot {
     pub fib_failed: u64,
     pub fib_conflicts: u64,
     pub fib_ops: crate::fib::FibOps,
+    /// On-link next hops in use, and those that do not answer ARP/ND.
+    pub nexthops: u64,
+    pub nexthops_down: u64,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -170,6 +173,16 @@ pub fn encode(s: &Snapshot) -> String {
         "fib_routes_conflicting",
         "Prefixes held by another protocol's route",
         g(s.fib_conflicts),
+    );
+    reg.register(
+        "fib_nexthops",
+        "On-link next hops in use (probed with ARP/ND)",
+        g(s.nexthops),
+    );
+    reg.register(
+        "fib_nexthops_down",
+        "Next hops that do not answer ARP/ND, out of every route (bgpd show fib says which)",
+        g(s.nexthops_down),
     );
     let c = |v: u64| {
         let c: Counter<u64, AtomicU64> = Counter::default();

@@ -162,6 +162,9 @@ fn minimal_file_gives_defaults() {
     assert_eq!(c.kernel.table, 254);
     assert_eq!(c.kernel.metric, 20);
     assert!(c.kernel.install);
+    // A restart keeps the routes; next hops are probed every 500 ms.
+    assert_eq!(c.kernel.graceful_restart_keep, Duration::from_secs(120));
+    assert_eq!(c.kernel.nexthop_probe_ms, 500);
     assert_eq!(c.control.socket, Path::new("/run/bgpd/bgpd.sock"));
     assert_eq!(c.control.group, None);
     assert_eq!(c.metrics.listen, None);
@@ -753,6 +756,8 @@ fn kernel_and_other_sections() {
     one_error(&text, 4, &["local"]);
     let text = format!("{HEAD}[kernel]\nprotocol = 4\n");
     one_error(&text, 4, &["static", "186"]);
+    let text = format!("{HEAD}[kernel]\nnexthop_probe_ms = 50\n");
+    one_error(&text, 4, &["nexthop_probe_ms", "100-60000", "0 to stop"]);
     let text = format!("{HEAD}[control]\nsocket = \"bgpd.sock\"\n");
     one_error(&text, 4, &["absolute"]);
     let text = format!("{HEAD}[metrics]\nlisten = \"127.0.0.1\"\n");

@@ -183,6 +183,27 @@ fn fib_summary(d: &serde_json::Value) -> String {
     if let Some(k) = d["problems_omitted"].as_u64().filter(|k| *k > 0) {
         out += &format!("... and {k} more not listed\n");
     }
+    let hops = items(&d["nexthops"]);
+    if !hops.is_empty() {
+        let down = hops.iter().filter(|h| h["up"] == false).count();
+        out += &format!(
+            "next hops: {} in use, {down} down (probed with ARP/ND)\n",
+            hops.len()
+        );
+        let rows: Vec<Vec<String>> = hops
+            .iter()
+            .map(|h| {
+                vec![
+                    h["gateway"].as_str().unwrap_or("?").to_string(),
+                    h["dev"].as_str().unwrap_or("?").to_string(),
+                    if h["up"] == false { "down" } else { "up" }.to_string(),
+                    h["neighbour"].as_str().unwrap_or("?").to_string(),
+                    h["reason"].as_str().unwrap_or("").to_string(),
+                ]
+            })
+            .collect();
+        out += &table(&["NEXT HOP", "DEV", "STATE", "NEIGHBOUR", "WHY"], &rows);
+    }
     out
 }
 

@@ -338,6 +338,10 @@ pub struct KernelSettings {
     #[serde(serialize_with = "ser_duration")]
     pub reconcile_interval: Duration,
     pub resolve_via_default: bool,
+    /// How often each on-link next hop in use is probed through the
+    /// kernel's neighbour table (ARP/ND), in milliseconds; one that misses
+    /// two probes leaves every route until it answers again. 0: off.
+    pub nexthop_probe_ms: u32,
 }
 
 /// `[kernel] graceful_restart_keep` by default: as long as the
@@ -354,6 +358,7 @@ impl Default for KernelSettings {
             graceful_restart_keep: DEFAULT_KEEP,
             reconcile_interval: Duration::from_secs(60),
             resolve_via_default: false,
+            nexthop_probe_ms: 500,
         }
     }
 }
@@ -636,6 +641,7 @@ impl KernelSettings {
             keep_on_shutdown: keep,
             stale_timeout: keep.unwrap_or(FibConfig::default().stale_timeout),
             resolve_via_default: self.resolve_via_default,
+            nexthop_probe_interval: Duration::from_millis(self.nexthop_probe_ms.into()),
         }
     }
 }

@@ -553,6 +553,7 @@ struct RawKernel {
     graceful_restart_keep: Option<S<RawDuration>>,
     reconcile_interval: Option<S<RawDuration>>,
     resolve_via_default: Option<bool>,
+    nexthop_probe_ms: Option<S<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -1538,11 +1539,25 @@ fn kernel(cx: &mut Cx, r: &RawKernel) -> KernelSettings {
             }
         },
     };
+    let nexthop_probe_ms = match &r.nexthop_probe_ms {
+        None => d.nexthop_probe_ms,
+        Some(m) => match *m.get_ref() {
+            n @ (0 | 100..=60_000) => n as u32,
+            n => {
+                cx.err(
+                    &m.span(),
+                    format!("`nexthop_probe_ms` {n} is out of range; use 100-60000 milliseconds (default 500), or 0 to stop probing next hops"),
+                );
+                d.nexthop_probe_ms
+            }
+        },
+    };
     KernelSettings {
         install: r.install.unwrap_or(d.install),
         table,
         protocol,
         metric,
+        nexthop_probe_ms,
         graceful_restart_keep: opt_duration(
             cx,
             &r.graceful_restart_keep,

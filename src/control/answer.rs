@@ -267,6 +267,8 @@ fn snapshot(src: &Sources) -> Snapshot {
         snap.fib_pending = f.pending as u64;
         snap.fib_failed = f.failed as u64;
         snap.fib_conflicts = f.conflicts as u64;
+        snap.nexthops = f.nexthops.len() as u64;
+        snap.nexthops_down = f.nexthops.iter().filter(|h| !h.up).count() as u64;
         snap.fib_ops = f.ops;
     }
     snap

@@ -11,6 +11,7 @@
 //! [`Reachability`] snapshots (an implementation of
 //! [`crate::route::Resolver`]), so the two tasks share no state.
 
+pub mod liveness;
 mod nl;
 mod slots;
 mod state;
@@ -66,6 +67,11 @@ pub struct FibConfig {
     /// Whether a next hop may resolve through a default route (off, as in
     /// FRR's `ip nht resolve-via-default`).
     pub resolve_via_default: bool,
+    /// How often each on-link next hop in use is probed (ARP/ND through the
+    /// kernel's neighbour table); one that does not answer two probes is
+    /// taken out of every route ([`liveness`]). Zero (the default here; the
+    /// daemon's is 500 ms) turns it off.
+    pub nexthop_probe_interval: Duration,
 }
 
 impl Default for FibConfig {
@@ -79,6 +85,7 @@ impl Default for FibConfig {
             keep_on_shutdown: None,
             stale_timeout: Duration::from_secs(120),
             resolve_via_default: false,
+            nexthop_probe_interval: Duration::ZERO,
         }
     }
 }
@@ -200,6 +207,8 @@ pub struct FibStatus {
     pub problems: Vec<PrefixStatus>,
     /// Such prefixes beyond the ones listed.
     pub problems_omitted: usize,
+    /// The on-link next hops in use and whether they answer ARP/ND.
+    pub nexthops: Vec<liveness::HopLiveness>,
 }
 
 /// What a desired-vs-kernel check found and fixed.

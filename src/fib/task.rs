@@ -6,6 +6,7 @@
 //! does the netlink.
 
 use std::io;
+use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
@@ -13,15 +14,19 @@ use futures::channel::mpsc::UnboundedReceiver;
 use futures::{StreamExt, TryStreamExt};
 use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
 use netlink_packet_route::RouteNetlinkMessage;
+use netlink_packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
+};
 use netlink_sys::{AsyncSocket, SocketAddr};
 use rtnetlink::MulticastGroup;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
+use super::liveness::{Ask, Nud};
 use super::nl::{self, Dump, Protocols, Writer};
 use super::state::{self, FibState, Op};
-use super::view::KernelRoute;
+use super::view::{Hop, KernelRoute};
 use super::*;
 
 /// Prefixes pushed to the kernel per turn of the task loop.
@@ -81,6 +86,8 @@ fn open_monitor(protocol: u8) -> io::Result<Monitor> {
         MulticastGroup::Ipv6Ifaddr,
         MulticastGroup::Ipv4Route,
         MulticastGroup::Ipv6Route,
+        // Neighbour entries: next-hop liveness (super::liveness).
+        MulticastGroup::Neigh,
     ])?;
     let fd = conn.socket_mut().socket_mut().as_raw_fd();
     nl::set_rcvbuf_force(fd, 8 << 20);
@@ -250,6 +257,9 @@ impl Fib {
     async fn housekeeping(&mut self) {
         let now = Instant::now();
         self.state.tick(now);
+        for ask in self.state.liveness_tick(now) {
+            self.ask_neighbour(ask).await;
+        }
         if self.resync_needed {
             if self.monitor.is_none() {
                 match open_monitor(self.state.config().protocol) {
@@ -270,6 +280,32 @@ impl Fib {
         }
     }
 
+    /// Asks the kernel's neighbour table to probe a next hop (a valid
+    /// entry goes to PROBE: a unicast ARP/ND probe now) or to resolve it
+    /// (`NTF_USE`), as `ip neigh change ADDR dev DEV nud probe` and
+    /// `ip neigh replace ADDR dev DEV use` do.
+    async fn ask_neighbour(&mut self, ask: Ask) {
+        let (Ask::Probe(hop) | Ask::Resolve(hop)) = ask;
+        let req = self
+            .dump
+            .neighbours()
+            .add(hop.ifindex, hop.gateway)
+            .replace();
+        let req = match ask {
+            Ask::Probe(_) => req.state(NeighbourState::Probe),
+            Ask::Resolve(_) => req.flags(NeighbourFlags::Use),
+        };
+        if let Err(e) = req.execute().await {
+            match ask {
+                // No valid entry to probe: resolve it next time.
+                Ask::Probe(_) => self.state.probe_refused(hop),
+                Ask::Resolve(_) => {
+                    debug!(gateway = %hop.gateway, ifindex = hop.ifindex, error = %e, "cannot ask the kernel to resolve a next hop")
+                }
+            }
+        }
+    }
+
     /// A multicast notification (links, addresses, other protocols' routes).
     fn kernel_event(&mut self, msg: NetlinkMessage<RouteNetlinkMessage>) {
         let st = &mut self.state;
@@ -287,6 +323,16 @@ impl Fib {
                 RouteNetlinkMessage::DelRoute(r) => {
                     if let Some(k) = KernelRoute::from_message(&r) {
                         st.route(k, true);
+                    }
+                }
+                RouteNetlinkMessage::NewNeighbour(n) => {
+                    if let Some((hop, nud)) = neighbour(&n, false) {
+                        st.neighbour(hop, nud, Instant::now());
+                    }
+                }
+                RouteNetlinkMessage::DelNeighbour(n) => {
+                    if let Some((hop, nud)) = neighbour(&n, true) {
+                        st.neighbour(hop, nud, Instant::now());
                     }
                 }
                 _ => {}
@@ -489,4 +535,33 @@ async fn next_event(
         Some(m) => m.next().await,
         None => std::future::pending().await,
     }
+}
+
+/// A neighbour notification as (hop, state); `None` for other families or
+/// without an address.
+fn neighbour(n: &NeighbourMessage, deleted: bool) -> Option<(Hop, Nud)> {
+    let gateway = n.attributes.iter().find_map(|a| match a {
+        NeighbourAttribute::Destination(NeighbourAddress::Inet(v4)) => Some(IpAddr::V4(*v4)),
+        NeighbourAttribute::Destination(NeighbourAddress::Inet6(v6)) => Some(IpAddr::V6(*v6)),
+        _ => None,
+    })?;
+    let hop = Hop {
+        gateway,
+        ifindex: n.header.ifindex,
+    };
+    let nud = if deleted {
+        Nud::None
+    } else {
+        match n.header.state {
+            NeighbourState::Incomplete => Nud::Incomplete,
+            NeighbourState::Reachable => Nud::Reachable,
+            NeighbourState::Stale => Nud::Stale,
+            NeighbourState::Delay => Nud::Delay,
+            NeighbourState::Probe => Nud::Probe,
+            NeighbourState::Failed => Nud::Failed,
+            NeighbourState::Noarp | NeighbourState::Permanent => Nud::Static,
+            _ => Nud::None,
+        }
+    };
+    Some((hop, nud))
 }

@@ -275,6 +275,9 @@ pub struct Reachability {
     /// looks up only the lengths that have some (a LAN box has a handful).
     lens_v4: [u32; 33],
     lens_v6: [u32; 129],
+    /// On-link next hops that stopped answering ARP/ND
+    /// ([`crate::fib::liveness`]): nothing resolves through them.
+    dead: FastSet<Hop>,
 }
 
 impl Reachability {
@@ -289,6 +292,7 @@ impl Reachability {
             routes: FastMap::default(),
             lens_v4: [0; 33],
             lens_v6: [0; 129],
+            dead: FastSet::default(),
         }
     }
 
@@ -320,8 +324,18 @@ impl Reachability {
     }
 
     /// Resolves a BGP next hop to the on-link hops the kernel accepts, or
-    /// `None` when it is unreachable.
+    /// `None` when it is unreachable. Dead hops (no ARP/ND answer) are left
+    /// out.
     pub fn resolve(&self, nh: &NextHop) -> Option<Vec<Hop>> {
+        let mut hops = self.resolve_any(nh)?;
+        if !self.dead.is_empty() {
+            hops.retain(|h| !self.dead.contains(h));
+        }
+        (!hops.is_empty()).then_some(hops)
+    }
+
+    /// The hops a next hop resolves to, dead or alive.
+    pub fn resolve_any(&self, nh: &NextHop) -> Option<Vec<Hop>> {
         let addr = nh.addr;
         if addr.is_unspecified() || addr.is_multicast() || addr.is_loopback() {
             return None;
@@ -432,9 +446,15 @@ impl KernelView {
         }
     }
 
-    /// A snapshot of what resolution needs, for the RIB.
+    /// A snapshot of what resolution needs, for the RIB. Dead hops are
+    /// the FIB's alone: the RIB keeps choosing as if they answered, so the
+    /// next hops in use stay the ones to probe (a dead hop the RIB dropped
+    /// would no longer be probed and would never come back), and only the
+    /// kernel routes leave them.
     pub fn reachability(&self) -> Arc<Reachability> {
-        Arc::new(self.reach.clone())
+        let mut r = self.reach.clone();
+        r.dead = FastSet::default();
+        Arc::new(r)
     }
 
     /// See [`Reachability::connected`].
@@ -613,6 +633,22 @@ impl KernelView {
     /// See [`Reachability::resolve`].
     pub fn resolve(&self, nh: &NextHop) -> Option<Vec<Hop>> {
         self.reach.resolve(nh)
+    }
+
+    /// See [`Reachability::resolve_any`].
+    pub fn resolve_any(&self, nh: &NextHop) -> Option<Vec<Hop>> {
+        self.reach.resolve_any(nh)
+    }
+
+    /// Marks an on-link hop dead (or alive again); returns whether that
+    /// changed anything.
+    pub fn set_dead(&mut self, hop: Hop, dead: bool) -> bool {
+        let changed = if dead {
+            self.reach.dead.insert(hop)
+        } else {
+            self.reach.dead.remove(&hop)
+        };
+        changed && self.bump()
     }
 }
 

@@ -312,6 +312,68 @@ start_bgpd
 wait_until 60 "sessions back after bgpd stop --flush" all_up
 wait_until 30 "routes back after bgpd stop --flush" has_nexthops 172.16.0.0/16 "${NODES[@]}"
 
+# --- A worker loses power: its switch port goes dark, no BGP goodbye. The
+# reflectors keep its routes until their hold timer (minutes), but bgpd
+# probes every next hop in use through the kernel's neighbour table and
+# takes one that misses two ARP probes out of every route: every service
+# flow from the LAN answers again within 3 s. First the two ways this must
+# not fire: silent nodes (they send the core nothing, but answer ARP), and
+# a loaded link.
+nexthops() { # "IN_USE DOWN" from bgpd show fib
+    show fib --json | python3 -c '
+import json, sys
+h = json.load(sys.stdin)["nexthops"]
+print(len(h), sum(1 for x in h if not x["up"]))'
+}
+wait_until 30 "the restarted bgpd back to 5 ECMP nodes" has_nexthops 172.16.0.0/16 "${NODES[@]}"
+sleep 6
+read -r in_use down <<<"$(nexthops)"
+[ "$in_use" -ge 5 ] && [ "$down" = 0 ] || fail "idle nodes: $in_use next hops in use, $down down (want >= 5 and 0): $(show fib)"
+log_mark=$(wc -l <"$LAB_DIR/bgpd.log")
+nsx vm ping -f -q -w 4 172.16.0.10 >"$LAB_DIR/flood.txt" 2>&1 || true
+read -r in_use down <<<"$(nexthops)"
+[ "$down" = 0 ] || fail "a next hop was called down under a flood ping: $(show fib)"
+tail -n +"$log_mark" "$LAB_DIR/bgpd.log" | grep -q "does not answer" && fail "a next hop went down and up under load: $(tail -n +"$log_mark" "$LAB_DIR/bgpd.log" | grep 'does not answer' | head -2)"
+ok "next-hop probing: $in_use next hops in use, none down after 6 s of silent nodes nor under a 4 s flood ping ($(grep -o '[0-9]* packets transmitted' "$LAB_DIR/flood.txt"))"
+# 16 flows from distinct VM addresses; at least one hashed to w2 (.37).
+base=101
+flows_via_w2() {
+    local n=0 i
+    for i in $(seq "$1" $(( $1 + 15 ))); do
+        ip -n "$(ns core)" route get 172.16.0.10 from 192.168.82.$i iif eth1 | grep -q "via 192.168.83.37 " && n=$((n + 1))
+    done
+    echo "$n"
+}
+for i in $(seq 101 228); do nsx vm ip addr add 192.168.82.$i/24 dev eth0; done
+while [ "$(flows_via_w2 $base)" = 0 ]; do
+    base=$((base + 16))
+    [ $base -gt 213 ] && fail "no flow of 128 source addresses hashes to w2"
+done
+via_w2=$(flows_via_w2 $base)
+pids=()
+for i in $(seq $base $((base + 15))); do
+    ip netns exec "$(ns vm)" ping -n -I 192.168.82.$i -i 0.1 -W 1 -w 12 172.16.0.10 >"$LAB_DIR/flow-$i.txt" 2>&1 &
+    pids+=($!)
+done
+sleep 3
+t0=$(now_ms)
+ip -n "$(ns hub)" link set p-w2 down
+wait_until 5 "w2 out of the service ECMP after its power cut" has_nexthops 172.16.0.0/16 192.168.83.22 192.168.83.36 192.168.83.49 192.168.83.54
+took=$(since_s "$t0")
+for p in "${pids[@]}"; do wait "$p" || true; done
+# Per flow: the longest run of unanswered pings (100 ms each), and the last
+# pings answered.
+gaps=$(python3 tests/lab/flows.py "$LAB_DIR" $base) || fail "after w2's power cut: $gaps"
+[ "$gaps" -lt 3000 ] || fail "after w2's power cut a flow went unanswered for ${gaps} ms (goal: under 3 s)"
+show fib | grep -q "192.168.83.37 .* down .*no answer to ARP/ND probes" || fail "bgpd show fib does not say w2 is down and why: $(show fib)"
+ok "worker w2 power cut (its port dark, no goodbye): out of the service ECMP in ${took}s; of 16 flows ($via_w2 via w2), the longest unanswered run ${gaps} ms; bgpd show fib says why"
+ip -n "$(ns hub)" link set p-w2 up
+t0=$(now_ms)
+wait_until 10 "w2 back in the service ECMP once it answers" has_nexthops 172.16.0.0/16 "${NODES[@]}"
+wait_until 10 "w2's block back" has_nexthops 172.15.191.0/26 192.168.83.37
+ok "w2's port back: in the service ECMP again after $(since_s "$t0")s"
+for i in $(seq 101 228); do nsx vm ip addr del 192.168.82.$i/24 dev eth0; done
+
 # --- The core's LAN link flaps: it recovers and the kernel ends exactly right.
 ip -n "$(ns core)" link set eth0 down
 sleep 3

@@ -32,6 +32,7 @@ use netlink_packet_route::address::AddressMessage;
 use netlink_packet_route::link::LinkMessage;
 use tracing::{debug, info};
 
+use super::liveness::{Ask, Change, HopLiveness, Liveness, Nud};
 use super::slots::{CONFLICT, DIRTY, FAILED, Interner, Queue, STALE, Slot, Slots, WANT_BITS};
 use super::view::{Hop, KernelRoute, KernelView, Reachability};
 use super::{FibConfig, FibOps};
@@ -80,6 +81,10 @@ pub struct FibState {
     /// When a desired-vs-kernel check is due (besides the periodic one).
     check_at: Option<Instant>,
     ops: FibOps,
+    /// Whether the on-link next hops in use still answer ARP/ND.
+    liveness: Liveness,
+    /// The time of the last liveness tick (for the status).
+    last_tick: Instant,
 }
 
 /// Queues a prefix for the kernel unless it is queued already.
@@ -121,6 +126,11 @@ impl FibState {
     /// stale timeout. Without `install` the initial sync is over at once
     /// (nothing of a previous run is adopted).
     pub fn new(cfg: FibConfig, now: Instant) -> Self {
+        let cfg_probe = if cfg.install {
+            cfg.nexthop_probe_interval
+        } else {
+            Duration::ZERO
+        };
         FibState {
             view: KernelView::new(cfg.protocol, cfg.table, cfg.resolve_via_default),
             sync_done: !cfg.install,
@@ -138,6 +148,8 @@ impl FibState {
             seen_gen: 0,
             check_at: None,
             ops: FibOps::default(),
+            liveness: Liveness::new(cfg_probe),
+            last_tick: now,
         }
     }
 
@@ -322,6 +334,72 @@ impl FibState {
     /// A route notification (bgpd's own are ignored by the view).
     pub fn route(&mut self, r: KernelRoute, deleted: bool) {
         self.view.route(r, deleted);
+    }
+
+    // ---- next-hop liveness ----
+
+    /// Every housekeeping tick: which next hops are in use (the desired
+    /// sets' resolution, dead hops included), which went silent, and what
+    /// to ask the kernel's neighbour tables ([`super::liveness`]).
+    pub fn liveness_tick(&mut self, now: Instant) -> Vec<Ask> {
+        self.last_tick = now;
+        if !self.liveness.enabled() {
+            return Vec::new();
+        }
+        let mut in_use = Vec::new();
+        let mut memo: HashMap<NextHop, ()> = HashMap::new();
+        for id in self.desired.ids() {
+            for nh in self.desired.get(id) {
+                if memo.insert(*nh, ()).is_none()
+                    && let Some(h) = self.view.resolve_any(nh)
+                {
+                    in_use.extend(h);
+                }
+            }
+        }
+        let gone = self.liveness.track(in_use, now);
+        self.note_liveness(gone);
+        let (asks, changes) = self.liveness.tick(now);
+        self.note_liveness(changes);
+        asks
+    }
+
+    /// A neighbour notification: `hop`'s entry is now in state `nud`.
+    pub fn neighbour(&mut self, hop: Hop, nud: Nud, now: Instant) {
+        if let Some(c) = self.liveness.neighbour(hop, nud, now) {
+            self.note_liveness(vec![c]);
+        }
+    }
+
+    /// The kernel refused to probe `hop` (its entry is not valid).
+    pub fn probe_refused(&mut self, hop: Hop) {
+        self.liveness.probe_refused(hop);
+    }
+
+    fn note_liveness(&mut self, changes: Vec<Change>) {
+        for (hop, alive) in changes {
+            if self.view.set_dead(hop, !alive) {
+                let dev = self.view.link_name(hop.ifindex).unwrap_or("?").to_string();
+                if alive {
+                    info!(gateway = %hop.gateway, %dev, "next hop answers again: back in use");
+                } else {
+                    tracing::warn!(
+                        gateway = %hop.gateway,
+                        %dev,
+                        "next hop does not answer ARP/ND: taken out of every route"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The liveness of every next hop in use.
+    pub fn nexthops(&self) -> Vec<HopLiveness> {
+        let mut v = self.liveness.status(self.last_tick);
+        for h in &mut v {
+            h.dev = self.view.link_name(h.ifindex).unwrap_or("?").to_string();
+        }
+        v
     }
 
     /// The view anew from full dumps of links, addresses and the other

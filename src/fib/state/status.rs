@@ -111,6 +111,7 @@ impl FibState {
             metric: self.cfg.metric,
             initial_sync_done: self.sync_done,
             ops: self.ops,
+            nexthops: self.nexthops(),
             ..Default::default()
         };
         let interesting = |e: &Slot| {
