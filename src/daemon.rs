@@ -99,12 +99,6 @@ pub async fn run(setup: Setup, view: Option<Box<dyn View>>) -> Result<(), String
         speaker.set_mrt(start_mrt(file)?);
         info!(file = %file.display(), "dumping received messages (MRT BGP4MP)");
     }
-    for spec in cfg.peer_specs() {
-        speaker.add_peer(spec);
-    }
-    for r in cfg.range_specs() {
-        speaker.add_range(r);
-    }
     let bound = speaker.listen(&cfg.listen, acc_tx)?;
     let (q_tx, mut q_rx) = mpsc::channel::<Query>(16);
     let control = cfg
@@ -154,6 +148,29 @@ pub async fn run(setup: Setup, view: Option<Box<dyn View>>) -> Result<(), String
     let (fib, mut fib_events, fib_task) = fib::spawn(cfg.kernel.fib_config())
         .await
         .map_err(explain_fib)?;
+    // The peers start once the FIB knows whether this is a restart: the
+    // kernel held routes of ours, kept by a previous run. Then the OPENs
+    // say so (RFC 4724 §3: Restart State, forwarding preserved), and the
+    // peers that kept our routes keep them until our End-of-RIB.
+    let restarted = fib.adopted() > 0 && cfg.kernel.install;
+    if restarted {
+        info!(
+            routes = fib.adopted(),
+            "restarted with our routes in the kernel: graceful restart (R and F bits) offered to every peer"
+        );
+    }
+    for mut spec in cfg.peer_specs() {
+        if restarted {
+            session::mark_restarted(&mut spec.fsm.capabilities);
+        }
+        speaker.add_peer(spec);
+    }
+    for mut r in cfg.range_specs() {
+        if restarted {
+            session::mark_restarted(&mut r.template.fsm.capabilities);
+        }
+        speaker.add_range(r);
+    }
     // Listeners are up and the FIB has loaded the kernel's view. systemd
     // hears READY=1 once the initial sync is over (every configured peer's
     // End-of-RIB, or the stale timeout): then the kernel holds the routes.
@@ -175,6 +192,7 @@ pub async fn run(setup: Setup, view: Option<Box<dyn View>>) -> Result<(), String
         fib_synced: false,
         fib_failed: 0,
         fib_running: true,
+        nexthops_down: Vec::new(),
         view,
         path: setup.path,
     };
@@ -205,6 +223,7 @@ pub async fn run(setup: Setup, view: Option<Box<dyn View>>) -> Result<(), String
             ev = fib_events.recv(), if d.fib_running => match ev {
                 None => d.fib_running = false,
                 Some(FibEvent::Failed(n)) => d.fib_failed = n,
+                Some(FibEvent::NextHopsDown(v)) => d.nexthops_down = v,
                 Some(FibEvent::Reachability(r)) => {
                     // Links, addresses or routes changed: connected networks
                     // and next-hop reachability may have too.
@@ -249,7 +268,9 @@ pub async fn run(setup: Setup, view: Option<Box<dyn View>>) -> Result<(), String
         println!("bgpd: shutting down");
     }
     info!(remove_routes = remove, "shutting down");
-    d.speaker.shutdown("bgpd shutting down").await;
+    // Keeping the routes is a restart: graceful-restart peers keep ours too.
+    let keeping = !remove && install && !d.ctl.config().kernel.graceful_restart_keep.is_zero();
+    d.speaker.shutdown("bgpd shutting down", keeping).await;
     let keep_secs = d.ctl.config().kernel.graceful_restart_keep.as_secs();
     let report = if remove {
         d.fib.shutdown_removing().await
@@ -330,6 +351,8 @@ struct Daemon {
     fib_failed: usize,
     /// The FIB task still runs (its event queue is open).
     fib_running: bool,
+    /// Next hops that do not answer ARP/ND (`FibEvent::NextHopsDown`).
+    nexthops_down: Vec<IpAddr>,
     view: Option<Box<dyn View>>,
     path: Option<PathBuf>,
 }
@@ -433,6 +456,7 @@ impl Daemon {
                 fib_synced: self.fib_synced,
                 fib_failed: self.fib_failed,
                 fib_running: self.fib_running,
+                nexthops_down: &self.nexthops_down,
                 now: SystemTime::now(),
             },
         )

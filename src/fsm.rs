@@ -111,6 +111,14 @@ pub enum Input {
         subcode: u8,
         reason: String,
     },
+    /// Disable the peer because bgpd restarts with its routes kept: an
+    /// established session whose peer offered graceful restart goes down
+    /// without a NOTIFICATION, so the peer, as helper, keeps what we
+    /// announced (RFC 4724 §4.2: a NOTIFICATION would make it drop them).
+    /// Anything else is stopped as [`Input::Stop`] with this text.
+    RestartStop {
+        reason: String,
+    },
     /// A TCP connection is up: ours completed, or the peer's was accepted.
     Connected(ConnId),
     /// Our connection attempt failed.
@@ -366,6 +374,25 @@ impl Fsm {
                     self.damped = false;
                     self.start_connecting(&mut out);
                 }
+            }
+            Input::RestartStop { reason }
+                if self
+                    .negotiated()
+                    .is_some_and(|n| n.peer_graceful_restart.is_some()) =>
+            {
+                self.enabled = false;
+                self.damped = false;
+                self.reset_all(&mut out, DownReason::AdminStop(reason), now);
+                out.push(Output::Disarm(Timer::IdleHold));
+            }
+            Input::RestartStop { reason } => {
+                return self.handle(
+                    Input::Stop {
+                        subcode: crate::wire::iana::err::CEASE_ADMIN_SHUTDOWN,
+                        reason,
+                    },
+                    now,
+                );
             }
             Input::Stop { subcode, reason } => {
                 self.enabled = false;

@@ -429,6 +429,41 @@ fn admin_stop_sends_cease_with_shutdown_communication() {
     assert_eq!(out.iter().map(sig).collect::<Vec<_>>(), ["close-i"]);
 }
 
+/// RFC 4724 §4: bgpd restarting with its routes kept closes a session with
+/// a graceful-restart peer without a NOTIFICATION (the peer, as helper,
+/// keeps our routes); a peer without graceful restart gets Cease 6/2.
+#[test]
+fn restart_stop_sends_nothing_to_a_graceful_restart_peer() {
+    let stop = || Input::RestartStop {
+        reason: "bgpd shutting down".into(),
+    };
+    let mut r = Run::new(cfg());
+    r.establish(bird_open(PEER_ID, 64512, 240));
+    let got: Vec<String> = r.fsm.handle(stop(), r.now).iter().map(sig).collect();
+    assert!(!got.iter().any(|o| o.starts_with("send")), "{got:?}");
+    assert!(got.contains(&"close-o".to_string()), "{got:?}");
+    assert_eq!(r.fsm.state(), State::Idle);
+    // Without graceful restart in the peer's OPEN: Cease as a plain stop.
+    let open = bird_open(PEER_ID, 64512, 240);
+    let open = Open::new(
+        64512,
+        240,
+        PEER_ID.parse().unwrap(),
+        open.capabilities()
+            .filter(|c| !matches!(c, Capability::GracefulRestart(_)))
+            .cloned()
+            .collect(),
+    );
+    let mut r = Run::new(cfg());
+    r.establish(open);
+    let got: Vec<String> = r.fsm.handle(stop(), r.now).iter().map(sig).collect();
+    assert_eq!(
+        got.first().map(String::as_str),
+        Some("send-o:notify 6/2"),
+        "{got:?}"
+    );
+}
+
 #[test]
 fn connect_retry_backs_off_with_jitter() {
     let mut r = Run::new(cfg());

@@ -36,9 +36,21 @@ fn start_bgpd(lab: &mut Lab, core: &str, extra: &[&str]) {
     lab.bgpd(core, "bgpd", &args);
 }
 
+/// How an interop test ends bgpd, and what the peer must see on the wire.
+#[derive(Clone, Copy, PartialEq)]
+enum Stop {
+    /// SIGTERM to a peer that negotiated graceful restart: bgpd restarts
+    /// with its routes kept, so it closes the session without a
+    /// NOTIFICATION and the peer keeps our routes (RFC 4724 §4).
+    Restart,
+    /// SIGTERM to a peer without graceful restart, or SIGINT (stopping for
+    /// good): Cease / Administrative Shutdown (6/2).
+    Cease(&'static str),
+}
+
 /// The common tail of each interop test: still up after more than three
-/// keepalive intervals, then bgpd stops cleanly with Cease 6/2 on the wire.
-fn hold_then_stop(lab: &mut Lab, peer: &str) {
+/// keepalive intervals, then bgpd stops cleanly, as `stop` says.
+fn hold_then_stop(lab: &mut Lab, peer: &str, stop: Stop) {
     std::thread::sleep(Duration::from_secs(11));
     let log = lab.log("bgpd");
     assert!(
@@ -46,13 +58,24 @@ fn hold_then_stop(lab: &mut Lab, peer: &str) {
         "session flapped during the hold test:\n{log}"
     );
     assert!(lab.running("bgpd"), "bgpd exited:\n{log}");
-    let st = lab.stop("bgpd").expect("bgpd ran");
+    let sig = match stop {
+        Stop::Restart => "TERM",
+        Stop::Cease(sig) => sig,
+    };
+    let st = lab.stop_with("bgpd", sig).expect("bgpd ran");
     assert!(st.success(), "bgpd exit status {st}");
     let notes = lab.notifications("cap");
-    assert!(
-        notes.contains(&(CORE.to_string(), 6, 2)),
-        "no Cease/Administrative Shutdown from bgpd to {peer} on the wire: {notes:?}"
-    );
+    let from_us: Vec<_> = notes.iter().filter(|n| n.0 == CORE).collect();
+    match stop {
+        Stop::Restart => assert!(
+            from_us.is_empty() && lab.bgp_messages_from("cap", CORE) > 2,
+            "bgpd sent {peer} a NOTIFICATION on SIGTERM; a graceful-restart peer should see the session just close: {notes:?}"
+        ),
+        Stop::Cease(_) => assert!(
+            notes.contains(&(CORE.to_string(), 6, 2)),
+            "no Cease/Administrative Shutdown from bgpd to {peer} on the wire (SIG{sig}): {notes:?}"
+        ),
+    }
 }
 
 /// A route from a peer arrived and is real: bgpd shows it (`+ PREFIX` in
@@ -169,13 +192,18 @@ fn bird16_as_calico_reflector() {
     let mode =
         std::fs::metadata(&ctl).map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()));
     assert_eq!(mode.unwrap() & 0o777, 0o660);
-    hold_then_stop(&mut lab, "BIRD 1.6");
+    hold_then_stop(&mut lab, "BIRD 1.6", Stop::Restart);
     assert!(!std::path::Path::new(&ctl).exists(), "socket left behind");
-    lab.wait_for("BIRD to log the Cease", Duration::from_secs(10), || {
-        lab.log("bird")
-            .contains("Received: Administrative shutdown")
-    });
-    assert!(lab.log("bird").contains("bgpd shutting down"));
+    // The session closed without a NOTIFICATION: BIRD, as helper, keeps
+    // our routes for our restart time.
+    lab.wait_for(
+        "BIRD to detect the graceful restart",
+        Duration::from_secs(10),
+        || {
+            let l = lab.log("bird").to_lowercase();
+            l.contains("graceful restart") && !l.contains("administrative shutdown")
+        },
+    );
 }
 
 #[test]
@@ -212,10 +240,12 @@ protocol bgp core {{
     assert_route(&lab, &core, "172.15.200.0/26", "192.168.83.2", &bird_table);
     assert_route(&lab, &core, "fd00:15:200::/64", "fd00:83::2", &bird_table);
     assert!(birdc(&lab, &peer, &sock, "show protocols", true).contains("Established"));
-    hold_then_stop(&mut lab, "BIRD 2");
+    // Ctrl-C stops for good: Cease with the RFC 8203 text, so BIRD drops
+    // our routes at once.
+    hold_then_stop(&mut lab, "BIRD 2", Stop::Cease("INT"));
     lab.wait_for("BIRD 2 to log the Cease", Duration::from_secs(10), || {
-        lab.log("bird")
-            .contains("Received: Administrative shutdown")
+        let l = lab.log("bird");
+        l.contains("Received: Administrative shutdown") && l.contains("bgpd shutting down")
     });
 }
 
@@ -270,11 +300,16 @@ router bgp 64512
         let n = common::mrt::matches_bgpdump(env!("CARGO_BIN_EXE_bgpd"), &rib);
         assert!(n >= 1, "FRR's RIB dump held no routes");
     }
-    hold_then_stop(&mut lab, "FRR");
-    lab.wait_for("FRR to log the Cease", Duration::from_secs(10), || {
-        let l = lab.log("frr");
-        l.contains("6/2") && l.contains("received")
-    });
+    hold_then_stop(&mut lab, "FRR", Stop::Restart);
+    // FRR, as helper, keeps our routes: "Down NSF peer closed the session".
+    lab.wait_for(
+        "FRR to take it as a graceful restart",
+        Duration::from_secs(10),
+        || {
+            let l = lab.log("frr");
+            l.contains("NSF peer closed the session") && !l.contains("6/2")
+        },
+    );
 }
 
 #[test]
@@ -314,7 +349,7 @@ fn gobgp_peer() {
     assert_route(&lab, &core, "172.15.202.0/26", "192.168.83.4", &|| {
         gobgp(&lab, &peer, "global rib")
     });
-    hold_then_stop(&mut lab, "GoBGP");
+    hold_then_stop(&mut lab, "GoBGP", Stop::Cease("TERM"));
     lab.wait_for("GoBGP to log the Cease", Duration::from_secs(10), || {
         let l = lab.log("gobgp").to_lowercase();
         l.contains("administrative shutdown") || l.contains("code 6")
@@ -352,7 +387,7 @@ fn exabgp_peer() {
     assert_route(&lab, &core, "172.15.203.0/26", "192.168.83.5", &|| {
         lab.log("exabgp")
     });
-    hold_then_stop(&mut lab, "ExaBGP");
+    hold_then_stop(&mut lab, "ExaBGP", Stop::Cease("TERM"));
     lab.wait_for("ExaBGP to log the Cease", Duration::from_secs(10), || {
         let l = lab.log("exabgp").to_lowercase();
         l.contains("notification") && l.contains("shutdown")

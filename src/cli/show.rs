@@ -226,7 +226,17 @@ fn routes_table(data: &serde_json::Value) -> String {
     let rows: Vec<Vec<String>> = items(data)
         .iter()
         .map(|r| {
-            let nh = strs(&r["next_hops"]);
+            let down = strs(&r["down"]);
+            let nh: Vec<String> = strs(&r["next_hops"])
+                .into_iter()
+                .map(|n| {
+                    if down.contains(&n) {
+                        format!("{n} (down: no ARP/ND answer)")
+                    } else {
+                        n
+                    }
+                })
+                .collect();
             let mut status = Vec::new();
             if r["stale"].as_bool() == Some(true) {
                 status.push("stale".to_string());

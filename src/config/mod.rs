@@ -602,6 +602,10 @@ impl Config {
                         })
                         .collect(),
                 }),
+                Capability::GracefulRestart(mut g) => {
+                    g.families.retain(|f| fams.contains(&f.afi_safi));
+                    Some(Capability::GracefulRestart(g))
+                }
                 c => Some(c),
             })
             .collect()

@@ -46,6 +46,8 @@ pub struct Sources<'a> {
     pub fib_failed: usize,
     /// Whether the FIB task still runs.
     pub fib_running: bool,
+    /// Next hops that do not answer ARP/ND, as the FIB last reported.
+    pub nexthops_down: &'a [IpAddr],
     pub now: SystemTime,
 }
 
@@ -84,6 +86,7 @@ pub fn answer(req: &Request, src: Sources) -> Response {
                     serde_json::json!({
                         "prefix": r.prefix.to_string(),
                         "next_hops": r.next_hops.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+                        "down": r.next_hops.iter().filter(|n| src.nexthops_down.contains(&n.addr)).map(|n| n.to_string()).collect::<Vec<_>>(),
                         "reason": r.reason.map(|s| s.to_string()),
                         "paths": r.paths,
                         "stale": r.stale,

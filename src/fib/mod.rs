@@ -19,6 +19,7 @@ mod task;
 pub mod view;
 
 use std::io;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -132,6 +133,9 @@ pub enum FibEvent {
     /// them), sent when the count changes: `bgpd track` reads it without
     /// asking this task. Changes that wait for room coalesce.
     Failed(usize),
+    /// The next hops that do not answer ARP/ND now (out of every kernel
+    /// route), sent when the set changes: `bgpd show routes` marks them.
+    NextHopsDown(Vec<IpAddr>),
 }
 
 /// The state of one prefix in the FIB.
@@ -255,9 +259,16 @@ pub struct FibClosed;
 pub struct FibHandle {
     tx: mpsc::Sender<FibCommand>,
     initial: Arc<Reachability>,
+    adopted: usize,
 }
 
 impl FibHandle {
+    /// Routes of ours a previous run left in the kernel, found by
+    /// [`spawn`] (0 without `install`).
+    pub fn adopted(&self) -> usize {
+        self.adopted
+    }
+
     /// The kernel's reachability when [`spawn`] had dumped it: next hops
     /// resolve through it from the first UPDATE, until the first
     /// [`FibEvent::Reachability`].

@@ -63,20 +63,32 @@ pub async fn spawn(
         sync_told: false,
         failed_told: 0,
         failed_unsent: false,
+        dead_told: Vec::new(),
+        dead_unsent: false,
         monitor: Some(monitor),
         resync_needed: false,
     };
     fib.resync_view().await?;
-    if fib.writer.is_some() {
-        fib.adopt_previous().await?;
-    }
+    let adopted = if fib.writer.is_some() {
+        fib.adopt_previous().await?
+    } else {
+        0
+    };
     // The handle carries what the dumps showed (the resync has queued it
     // as an event too); the RIB hears of every change from here on.
     let initial = fib.state.reachability();
     fib.note_sync();
     fib.send_events();
     let task = tokio::spawn(fib.run(rx));
-    Ok((FibHandle { tx, initial }, ev_rx, task))
+    Ok((
+        FibHandle {
+            tx,
+            initial,
+            adopted,
+        },
+        ev_rx,
+        task,
+    ))
 }
 
 fn open_monitor(protocol: u8) -> io::Result<Monitor> {
@@ -113,6 +125,9 @@ struct Fib {
     /// since.
     failed_told: usize,
     failed_unsent: bool,
+    /// The dead gateways the RIB was last told, and whether they changed.
+    dead_told: Vec<IpAddr>,
+    dead_unsent: bool,
     monitor: Option<Monitor>,
     resync_needed: bool,
 }
@@ -142,7 +157,8 @@ impl Fib {
         );
         loop {
             let work = self.state.has_work();
-            let unsent = self.reach_unsent || self.sync_unsent || self.failed_unsent;
+            let unsent =
+                self.reach_unsent || self.sync_unsent || self.failed_unsent || self.dead_unsent;
             tokio::select! {
                 biased;
                 ev = next_event(&mut self.monitor) => match ev {
@@ -193,6 +209,11 @@ impl Fib {
             self.failed_told = self.state.failed();
             self.failed_unsent = true;
         }
+        let dead = self.state.dead_gateways();
+        if dead != self.dead_told {
+            self.dead_told = dead;
+            self.dead_unsent = true;
+        }
         self.send_events();
     }
 
@@ -207,7 +228,7 @@ impl Fib {
     /// snapshot is taken when it is sent, so changes that wait coalesce
     /// into one.
     fn send_events(&mut self) {
-        while self.reach_unsent || self.sync_unsent || self.failed_unsent {
+        while self.reach_unsent || self.sync_unsent || self.failed_unsent || self.dead_unsent {
             let Ok(permit) = self.events.try_reserve() else {
                 // Full (the loop waits for room) or closed: the RIB is
                 // gone, nobody to tell.
@@ -215,9 +236,14 @@ impl Fib {
                     self.reach_unsent = false;
                     self.sync_unsent = false;
                     self.failed_unsent = false;
+                    self.dead_unsent = false;
                 }
                 return;
             };
+            if std::mem::take(&mut self.dead_unsent) {
+                permit.send(FibEvent::NextHopsDown(self.dead_told.clone()));
+                continue;
+            }
             permit.send(next_report(
                 &self.state,
                 &mut self.reach_unsent,
@@ -438,7 +464,7 @@ impl Fib {
 
     /// At startup: routes of our protocol from a previous run stay (stale)
     /// until the RIB re-learns them or the initial sync ends.
-    async fn adopt_previous(&mut self) -> io::Result<()> {
+    async fn adopt_previous(&mut self) -> io::Result<usize> {
         let n = self.scan_ours(|st, r| st.adopt(r)).await?;
         if n > 0 {
             info!(
@@ -446,7 +472,7 @@ impl Fib {
                 "found routes of a previous run; keeping them until the initial sync"
             );
         }
-        Ok(())
+        Ok(n)
     }
 
     /// Compares desired with the kernel and repairs the difference.

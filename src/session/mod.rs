@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::fsm::{self, DownReason, Negotiated, State};
-use crate::wire::open::{AddPathFamily, GracefulRestart};
+use crate::wire::open::{AddPathFamily, GrFamily, GracefulRestart};
 use crate::wire::{AfiSafi, Capability, Message, Notification, RouteRefresh, Update};
 pub use peer::PeerSpec;
 pub use socket::TransportOptions;
@@ -47,6 +47,12 @@ pub enum PeerCommand {
     /// Stop with this Cease subcode and RFC 8203 text, and end the task.
     Exit {
         subcode: u8,
+        reason: String,
+    },
+    /// bgpd restarts with its routes kept: end the task, closing a session
+    /// with a graceful-restart peer without a NOTIFICATION (the peer keeps
+    /// our routes), others with Cease / Administrative Shutdown.
+    ExitForRestart {
         reason: String,
     },
 }
@@ -148,10 +154,16 @@ pub fn default_capabilities(local_as: u32, restart_time: u16) -> Vec<Capability>
         .collect();
     caps.push(Capability::RouteRefresh);
     caps.push(Capability::EnhancedRouteRefresh);
+    // RFC 4724 §3: the families listed are those whose routes a helper
+    // keeps while bgpd restarts; their forwarding bit is set only after a
+    // restart that kept the kernel's routes ([`mark_restarted`]).
     caps.push(Capability::GracefulRestart(GracefulRestart {
         flags: 0,
         restart_time,
-        families: vec![],
+        families: fams
+            .iter()
+            .map(|&afi_safi| GrFamily { afi_safi, flags: 0 })
+            .collect(),
     }));
     caps.push(Capability::FourOctetAs { asn: local_as });
     caps.push(Capability::AddPath {
@@ -161,6 +173,22 @@ pub fn default_capabilities(local_as: u32, restart_time: u16) -> Vec<Capability>
             .collect(),
     });
     caps
+}
+
+/// After a restart that kept bgpd's routes in the kernel: the
+/// graceful-restart capability says so (RFC 4724 §3), with the Restart
+/// State bit (the peer need not wait for our End-of-RIB) and, per family,
+/// "forwarding state preserved" (a helper keeps what bgpd announced before
+/// until our End-of-RIB, instead of dropping it when the session returns).
+pub fn mark_restarted(caps: &mut [Capability]) {
+    for c in caps {
+        if let Capability::GracefulRestart(g) = c {
+            g.flags |= GracefulRestart::RESTART_STATE;
+            for f in &mut g.families {
+                f.flags |= GrFamily::FORWARDING;
+            }
+        }
+    }
 }
 
 /// An accepted connection, from a listener task.
@@ -398,16 +426,22 @@ impl Speaker {
 
     /// Stops every peer with Cease / Administrative Shutdown and waits
     /// (briefly) for the NOTIFICATIONs to go out.
-    pub async fn shutdown(&mut self, reason: &str) {
+    /// Stops every peer. `restart`: bgpd is restarting with its routes
+    /// kept, so graceful-restart peers see the session drop without a
+    /// NOTIFICATION and keep our routes ([`PeerCommand::ExitForRestart`]).
+    pub async fn shutdown(&mut self, reason: &str, restart: bool) {
         let handles: Vec<PeerHandle> = self.peers.drain().map(|(_, h)| h).collect();
         for h in &handles {
-            let _ = h
-                .cmd
-                .send(PeerCommand::Exit {
+            let reason = reason.to_string();
+            let cmd = if restart {
+                PeerCommand::ExitForRestart { reason }
+            } else {
+                PeerCommand::Exit {
                     subcode: crate::wire::iana::err::CEASE_ADMIN_SHUTDOWN,
-                    reason: reason.to_string(),
-                })
-                .await;
+                    reason,
+                }
+            };
+            let _ = h.cmd.send(cmd).await;
         }
         for h in handles {
             let _ = tokio::time::timeout(Duration::from_secs(2), h.task).await;

@@ -112,6 +112,10 @@ impl PeerTask {
                         self.input(Input::Stop { subcode, reason }).await;
                         return;
                     }
+                    Some(PeerCommand::ExitForRestart { reason }) => {
+                        self.input(Input::RestartStop { reason }).await;
+                        return;
+                    }
                     Some(cmd) => self.command(cmd).await,
                 },
                 res = async { self.connecting.as_mut().expect("guarded").await }, if self.connecting.is_some() => {
@@ -218,7 +222,9 @@ impl PeerTask {
                     }
                 }
             }
-            PeerCommand::Exit { .. } => unreachable!("handled by run"),
+            PeerCommand::Exit { .. } | PeerCommand::ExitForRestart { .. } => {
+                unreachable!("handled by run")
+            }
         }
     }
 

@@ -356,6 +356,29 @@ impl Lab {
         pcap
     }
 
+    /// How many BGP messages from `src` a stopped capture holds (that it
+    /// saw the session at all).
+    #[allow(dead_code)]
+    pub fn bgp_messages_from(&self, capture: &str, src: &str) -> usize {
+        let out = Command::new("tshark")
+            .args(["-n", "-r"])
+            .arg(self.path(&format!("{capture}.pcap")))
+            .args([
+                "-Y",
+                &format!("bgp && ip.src == {src}"),
+                "-T",
+                "fields",
+                "-e",
+                "bgp.type",
+            ])
+            .output()
+            .expect("tshark");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.split(',').count())
+            .sum()
+    }
+
     /// NOTIFICATIONs in a capture: (source address, code, subcode).
     pub fn notifications(&mut self, capture: &str) -> Vec<(String, u8, u8)> {
         let pcap = self.path(&format!("{capture}.pcap"));

@@ -182,6 +182,8 @@ lan_route() {
     for c in core1 core2; do
         if [[ " $CORES_UP " == *" $c "* ]]; then
             [[ $r == *"[Node_${ADDR[$c]//./_} "* ]] || return 1
+        elif [[ " ${CORES_STALE:-} " == *" $c "* ]]; then
+            : # may still be there, kept by graceful restart
         else
             [[ $r != *"[Node_${ADDR[$c]//./_} "* ]] || return 1
         fi
@@ -278,12 +280,16 @@ m=$(master); b=$(other "$m")
 pings_start f1
 core_gone "$m"
 after_failover "1 master box dies ($m: SIGKILL, links gone)" "$m"
-# Once the reflectors' hold time (9 s) has run out, m1 keeps the
-# surviving core's copy of the route, with the same next hop.
-CORES_UP=$b
-wait_until 20 "m1's BIRD did not drop the dead core's route, or lost the other's" lan_route
+# m1 keeps the surviving core's copy of the route, with the same next hop.
+# The dead core's copy it may keep too, for bgpd's restart time (120 s):
+# bgpd offers graceful restart, and a box that dies cannot be told from a
+# bgpd that restarts. Its next hop is the gateway address, so it still
+# leads to the survivor.
+CORES_UP=$b CORES_STALE=$m
+wait_until 20 "m1's BIRD lost the surviving core's route" lan_route
+CORES_STALE=
 flowing >/dev/null 2>&1 || fail "1: m1 does not reach the VM through $b alone"
-ok "1: m1 reaches the VM through $b alone (its BIRD has only $b's copy now)"
+ok "1: m1 reaches the VM through $b alone (its BIRD has $b's copy; the dead core's at most kept stale by graceful restart)"
 CORES_UP="core1 core2"
 mark_log "$m"
 comes_back "1' $m boots again" "$m" boot "$m"

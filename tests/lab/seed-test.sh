@@ -32,7 +32,8 @@ has_nexthops() { # PREFIX NH... : the route has exactly these next hops
 }
 # write_config KEEP RAW: the core's config as docs/examples/seed.toml, with
 # graceful_restart_keep = KEEP (no line: the default), and with RAW=yes a raw
-# test peer with a max-prefix limit.
+# test peer with a max-prefix limit (RAW=no: the VMs' subnet announced
+# instead, to see the reflectors keep it while bgpd restarts).
 write_config() {
     cat >"$LAB_DIR/bgpd.toml" <<EOC
 local_as = 64512
@@ -72,6 +73,8 @@ passive = true
 max_prefix = { limit = 5, warning_percent = 80, restart_after = "1h" }
 EOR
 fi)
+
+$(if [ "$2" = no ]; then printf '[[network]]\nprefix = "192.168.82.0/24"\n'; fi)
 
 [kernel]
 $([ -n "$1" ] && echo "graceful_restart_keep = \"$1\"")
@@ -254,8 +257,17 @@ wait_until 60 "sessions up with the default config" all_up
 wait_until 60 "initial sync with the default config" synced
 wait_until 30 "routes in with the default config" has_nexthops 172.16.0.0/16 "${NODES[@]}"
 wait_until 60 "converged before the restart" converged
+m1_route() { ip netns exec "$(ns m1)" birdc -s "$LAB_DIR/m1.ctl" show route 192.168.82.0/24 2>&1 | grep -q "192.168.82.0/24"; }
+wait_until 20 "m1 has the core's 192.168.82.0/24" m1_route
 sleep 2
 before=$(route proto bgp; ip -6 -n "$(ns core)" route show proto bgp)
+# The reflector keeps what bgpd announced while bgpd restarts: bgpd closes
+# its sessions without a NOTIFICATION and comes back offering graceful
+# restart with the forwarding bit (RFC 4724), so m1's BIRD holds the route
+# as stale meanwhile. Sampled every 100 ms.
+( while :; do if m1_route; then echo ok; else echo "miss $(now_ms)"; fi; sleep 0.1; done ) \
+    >"$LAB_DIR/m1-samples.txt" 2>/dev/null &
+sampler=$!
 ip -n "$(ns core)" monitor route >"$LAB_DIR/monitor-restart.txt" 2>&1 &
 mon=$!
 # 400 pings at 50 ms (20 s) cover the stop, the start and the sync (checked
@@ -275,6 +287,12 @@ wait_until 60 "initial sync after the default restart" synced
 took=$(since_s "$t0")
 kill -0 "$ping_pod" 2>/dev/null && kill -0 "$ping_svc" 2>/dev/null || fail "the restart took ${took}s: longer than the pings' 20 s window"
 sleep 1
+kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true
+samples=$(wc -l <"$LAB_DIR/m1-samples.txt")
+misses=$(grep -c miss "$LAB_DIR/m1-samples.txt" || true)
+[ "$samples" -ge 10 ] || fail "only $samples samples of m1's table across the restart"
+[ "$misses" = 0 ] || fail "m1 lost the core's 192.168.82.0/24 in $misses of $samples samples across the restart (graceful restart)"
+grep -q "graceful restart (R and F bits) offered" "$LAB_DIR/bgpd.log" || fail "the restarted bgpd did not offer graceful restart with the R and F bits"
 kill -0 "$mon" 2>/dev/null || fail "ip monitor died: the restart check saw nothing"
 kill "$mon" 2>/dev/null || true; wait "$mon" 2>/dev/null || true
 wait "$ping_pod" || true
@@ -286,7 +304,7 @@ grep -q " 0% packet loss" "$LAB_DIR/ping-restart-pod.txt" || fail "VM to pod: pi
 grep -q " 0% packet loss" "$LAB_DIR/ping-restart-svc.txt" || fail "VM to service: pings lost across the restart: $(tail -2 "$LAB_DIR/ping-restart-svc.txt")"
 msgs=$(grep -c "proto bgp" "$LAB_DIR/monitor-restart.txt" || true)
 [ "$msgs" = 0 ] || fail "the restart sent $msgs kernel route messages for unchanged routes: $(grep "proto bgp" "$LAB_DIR/monitor-restart.txt" | head -5)"
-ok "default restart (SIGTERM, start again; synced ${took}s after the stop): 0 of $(sent "$LAB_DIR/ping-restart-pod.txt") pings to the pod and 0 of $(sent "$LAB_DIR/ping-restart-svc.txt") to the service lost at 50 ms, 0 kernel route messages (ip monitor)"
+ok "default restart (SIGTERM, start again; synced ${took}s after the stop): 0 of $(sent "$LAB_DIR/ping-restart-pod.txt") pings to the pod and 0 of $(sent "$LAB_DIR/ping-restart-svc.txt") to the service lost at 50 ms, 0 kernel route messages (ip monitor); m1 kept the core's route throughout ($samples samples)"
 
 # --- Stopping for good: `bgpd stop` keeps (as SIGTERM), Ctrl-C (SIGINT)
 # and `bgpd stop --flush` remove every route of bgpd's.
@@ -366,7 +384,8 @@ for p in "${pids[@]}"; do wait "$p" || true; done
 gaps=$(python3 tests/lab/flows.py "$LAB_DIR" $base) || fail "after w2's power cut: $gaps"
 [ "$gaps" -lt 3000 ] || fail "after w2's power cut a flow went unanswered for ${gaps} ms (goal: under 3 s)"
 show fib | grep -q "192.168.83.37 .* down .*no answer to ARP/ND probes" || fail "bgpd show fib does not say w2 is down and why: $(show fib)"
-ok "worker w2 power cut (its port dark, no goodbye): out of the service ECMP in ${took}s; of 16 flows ($via_w2 via w2), the longest unanswered run ${gaps} ms; bgpd show fib says why"
+show routes | grep "172.16.0.0/16" | grep -q "192.168.83.37 (down: no ARP/ND answer)" || fail "bgpd show routes does not mark w2's next hop down: $(show routes)"
+ok "worker w2 power cut (its port dark, no goodbye): out of the service ECMP in ${took}s; of 16 flows ($via_w2 via w2), the longest unanswered run ${gaps} ms; bgpd show fib and show routes say why"
 ip -n "$(ns hub)" link set p-w2 up
 t0=$(now_ms)
 wait_until 10 "w2 back in the service ECMP once it answers" has_nexthops 172.16.0.0/16 "${NODES[@]}"

@@ -393,6 +393,14 @@ impl FibState {
         }
     }
 
+    /// The gateways of the dead hops, sorted.
+    pub fn dead_gateways(&self) -> Vec<std::net::IpAddr> {
+        let mut v: Vec<_> = self.liveness.dead().map(|h| h.gateway).collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
     /// The liveness of every next hop in use.
     pub fn nexthops(&self) -> Vec<HopLiveness> {
         let mut v = self.liveness.status(self.last_tick);
