@@ -431,6 +431,9 @@ pub struct KernelView {
     foreign_v6: [u32; 129],
     /// Bumped on every change that may change a resolution.
     pub generation: u64,
+    /// Bumped by the changes the RIB's snapshot shows (not by dead hops,
+    /// which are the FIB's alone).
+    pub rib_generation: u64,
 }
 
 impl KernelView {
@@ -443,6 +446,7 @@ impl KernelView {
             foreign_v4: [0; 33],
             foreign_v6: [0; 129],
             generation: 0,
+            rib_generation: 0,
         }
     }
 
@@ -472,6 +476,7 @@ impl KernelView {
         self.reach.lens_v4 = [0; 33];
         self.reach.lens_v6 = [0; 129];
         self.generation += 1;
+        self.rib_generation += 1;
     }
 
     fn watched(&self, table: u32) -> bool {
@@ -504,7 +509,11 @@ impl KernelView {
         let up = f.contains(LinkFlags::Up) && f.contains(LinkFlags::LowerUp);
         let changed = self.reach.links.get(&idx).is_none_or(|l| l.up != up);
         self.reach.links.insert(idx, Link { name, up });
-        changed && self.bump()
+        if changed {
+            self.generation += 1;
+            self.rib_generation += 1;
+        }
+        changed
     }
 
     /// Applies an address notification or dump entry.
@@ -520,7 +529,11 @@ impl KernelView {
                 };
             }
         }
-        changed && self.bump()
+        if changed {
+            self.generation += 1;
+            self.rib_generation += 1;
+        }
+        changed
     }
 
     /// Applies a route of another protocol; routes of bgpd's own protocol
@@ -568,11 +581,16 @@ impl KernelView {
             let n = self.foreign_count(&r.prefix);
             *n = n.wrapping_add_signed(delta);
         }
-        changed && self.bump()
+        if changed {
+            self.generation += 1;
+            self.rib_generation += 1;
+        }
+        changed
     }
 
     fn bump(&mut self) -> bool {
         self.generation += 1;
+        self.rib_generation += 1;
         true
     }
 
@@ -648,7 +666,10 @@ impl KernelView {
         } else {
             self.reach.dead.remove(&hop)
         };
-        changed && self.bump()
+        if changed {
+            self.generation += 1;
+        }
+        changed
     }
 }
 

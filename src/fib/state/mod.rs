@@ -78,6 +78,8 @@ pub struct FibState {
     sync_done: bool,
     started: Instant,
     seen_gen: u64,
+    /// The view's `rib_generation` the RIB was last told of.
+    seen_rib_gen: u64,
     /// When a desired-vs-kernel check is due (besides the periodic one).
     check_at: Option<Instant>,
     ops: FibOps,
@@ -146,6 +148,7 @@ impl FibState {
             other_metric: Vec::new(),
             started: now,
             seen_gen: 0,
+            seen_rib_gen: 0,
             check_at: None,
             ops: FibOps::default(),
             liveness: Liveness::new(cfg_probe),
@@ -438,13 +441,16 @@ impl FibState {
 
     /// After view changes: re-resolves the desired sets and queues the
     /// prefixes whose resolution or foreign-conflict state may have
-    /// changed. Returns whether anything changed since the last call:
-    /// then the RIB should hear of it ([`FibState::reachability`]).
+    /// changed. Returns whether anything the RIB's snapshot shows changed
+    /// since the last call (dead next hops are the FIB's alone): then the
+    /// RIB should hear of it ([`FibState::reachability`]).
     pub fn settle(&mut self) -> bool {
         if self.view.generation == self.seen_gen {
             return false;
         }
         self.seen_gen = self.view.generation;
+        let rib_changed = self.view.rib_generation != self.seen_rib_gen;
+        self.seen_rib_gen = self.view.rib_generation;
         // The next hops of the live sets, resolved afresh.
         let mut memo = HashMap::with_capacity(self.nh_cache.len());
         let mut changed = HashSet::new();
@@ -485,7 +491,7 @@ impl FibState {
                 mark(s, &mut self.dirty, p);
             }
         }
-        true
+        rib_changed
     }
 
     /// What next-hop resolution needs, as the RIB's snapshot.

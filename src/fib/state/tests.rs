@@ -658,3 +658,66 @@ fn without_install_nothing_reaches_the_kernel() {
     assert!(!st.keeps_at_shutdown());
     assert_eq!(st.shutdown_ops(false).count(), 0);
 }
+
+/// Next-hop liveness through the state: a hop that stops answering leaves
+/// the ECMP set (one replace), a route with no other hop leaves the
+/// kernel, and both come back with its answer. The RIB is not told
+/// (its snapshot has no dead hops): `settle` says nothing changed for it.
+#[test]
+fn a_dead_next_hop_leaves_every_route_and_comes_back() {
+    use crate::fib::liveness::{Ask, Nud};
+    let t0 = Instant::now();
+    let mut st = lab(
+        FibConfig {
+            nexthop_probe_interval: Duration::from_millis(500),
+            ..cfg()
+        },
+        t0,
+    );
+    st.initial_sync_done("test");
+    let mut k = Kernel::default();
+    let mut cs = ch("10.9.0.0/24", &["10.0.0.2", "10.0.1.2"]);
+    cs.append(ch("10.9.1.0/24", &["10.0.0.2"]));
+    st.apply(cs);
+    drive(&mut st, &mut k, t0);
+    k.took();
+    let (a, b) = (hop("10.0.0.2", V0), hop("10.0.1.2", V1));
+    let mut t = t0;
+    let mut dead_at = None;
+    while t < t0 + Duration::from_secs(4) {
+        for ask in st.liveness_tick(t) {
+            let (Ask::Probe(h) | Ask::Resolve(h)) = ask;
+            // b answers every probe; a never does.
+            st.neighbour(h, if h == b { Nud::Reachable } else { Nud::Probe }, t);
+        }
+        if !st.settle() && k.has("10.9.1.0/24").is_some() {
+            drive(&mut st, &mut k, t);
+            if k.has("10.9.1.0/24").is_none() {
+                dead_at = Some(t - t0);
+            }
+        } else {
+            drive(&mut st, &mut k, t);
+        }
+        t += Duration::from_millis(250);
+    }
+    let dead_at = dead_at.expect("10.0.0.2 declared dead");
+    assert!(dead_at <= Duration::from_millis(2250), "{dead_at:?}");
+    assert_eq!(k.has("10.9.0.0/24"), Some(&vec![b]));
+    assert!(
+        st.status()
+            .nexthops
+            .iter()
+            .any(|h| h.gateway == "10.0.0.2" && !h.up)
+    );
+    assert_eq!(
+        st.dead_gateways(),
+        vec!["10.0.0.2".parse::<std::net::IpAddr>().unwrap()]
+    );
+    // It answers again: both routes are whole.
+    st.neighbour(a, Nud::Reachable, t);
+    assert!(!st.settle(), "the RIB's view did not change");
+    drive(&mut st, &mut k, t);
+    assert_eq!(k.has("10.9.0.0/24"), Some(&vec![a, b]));
+    assert_eq!(k.has("10.9.1.0/24"), Some(&vec![a]));
+    assert!(st.dead_gateways().is_empty());
+}
