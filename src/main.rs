@@ -70,8 +70,9 @@ struct RunArgs {
     /// On SIGTERM, leave bgpd's routes in the kernel, and at the next start
     /// wait up to this long for the peers to send them again (routes that
     /// end unchanged are never touched). 0 removes them at every stop.
-    /// Default: 120. Ctrl-C (SIGINT) always removes them.
-    #[arg(long, value_name = "SECONDS")]
+    /// Default: 120. Ctrl-C (SIGINT) always removes them. With --config,
+    /// set [kernel] graceful_restart_keep there instead.
+    #[arg(long, value_name = "SECONDS", conflicts_with = "config")]
     graceful_restart_keep: Option<u32>,
     /// Serve `bgpd show` and `bgpd health` on this unix socket.
     #[arg(long, value_name = "PATH")]

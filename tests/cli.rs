@@ -69,6 +69,17 @@ fn bad_flag_values() {
         "invalid value",
     );
     fails_with(&["--bogus"], 2, "unexpected argument '--bogus'");
+    // A flag that the file would silently override is refused.
+    fails_with(
+        &[
+            "--config",
+            "/etc/bgpd/bgpd.toml",
+            "--graceful-restart-keep",
+            "5",
+        ],
+        2,
+        "cannot be used with",
+    );
 }
 
 #[test]

@@ -179,11 +179,21 @@ impl Liveness {
             if !due {
                 continue;
             }
+            // Asked every interval whatever we last heard: a notification
+            // that never came (a lost REACHABLE, a refused probe) must not
+            // leave a hop unasked. PROBE on an entry already probing is a
+            // no-op for the kernel; a resolution is followed by a probe
+            // next time, which is what tells a valid entry (it answers)
+            // from one that is not (the kernel refuses it).
             let ask = match e.nud {
-                Nud::Unknown | Nud::Reachable | Nud::Stale | Nud::Delay => Ask::Probe(*h),
-                Nud::None | Nud::Failed | Nud::Incomplete => Ask::Resolve(*h),
-                // The kernel is probing already.
-                Nud::Probe | Nud::Static => continue,
+                Nud::Unknown | Nud::Reachable | Nud::Stale | Nud::Delay | Nud::Probe => {
+                    Ask::Probe(*h)
+                }
+                Nud::None | Nud::Failed | Nud::Incomplete => {
+                    e.nud = Nud::Unknown;
+                    Ask::Resolve(*h)
+                }
+                Nud::Static => continue,
             };
             e.asked_at = Some(now);
             asks.push(ask);
@@ -308,12 +318,16 @@ mod tests {
         }
         let died = died.expect("declared dead");
         assert!(died >= MS(1900) && died <= MS(2250), "{died:?}");
-        assert_eq!(probes, 1, "the kernel retransmits; asked once while PROBE");
+        assert!(probes >= 3, "asked every interval: {probes}");
         assert_eq!(l.dead().collect::<Vec<_>>(), vec![hop("10.0.0.2")]);
-        // The kernel gives up: FAILED, and it is asked to resolve anew.
+        // The kernel gives up: FAILED, and it is asked to resolve anew,
+        // then probed again (a lost notification cannot leave it unasked).
         assert_eq!(l.neighbour(hop("10.0.0.2"), Nud::Failed, t), None);
+        let t = t + MS(500);
         let (asks, _) = l.tick(t);
         assert!(asks.contains(&Ask::Resolve(hop("10.0.0.2"))), "{asks:?}");
+        let (asks, _) = l.tick(t + MS(500));
+        assert!(asks.contains(&Ask::Probe(hop("10.0.0.2"))), "{asks:?}");
         // It answers again.
         assert_eq!(
             l.neighbour(hop("10.0.0.2"), Nud::Reachable, t),
@@ -322,6 +336,32 @@ mod tests {
         assert_eq!(l.dead().count(), 0);
         let st = l.status(t);
         assert!(st.iter().all(|s| s.up && s.reason.is_none()), "{st:?}");
+    }
+
+    /// The CI case: a probe the kernel refused (or a REACHABLE that never
+    /// arrived) must not leave a live hop unasked, hence dead for good.
+    #[test]
+    fn a_lost_answer_or_a_refused_probe_does_not_strand_a_hop() {
+        let t0 = Instant::now();
+        let mut l = Liveness::new(MS(500));
+        l.track([hop("10.0.0.2")], t0);
+        let (asks, _) = l.tick(t0);
+        assert_eq!(asks, vec![Ask::Probe(hop("10.0.0.2"))]);
+        l.probe_refused(hop("10.0.0.2"));
+        let (asks, _) = l.tick(t0 + MS(250));
+        assert_eq!(asks, vec![Ask::Resolve(hop("10.0.0.2"))]);
+        // NTF_USE on a valid entry says nothing; the next ask is a probe.
+        let (asks, _) = l.tick(t0 + MS(750));
+        assert_eq!(asks, vec![Ask::Probe(hop("10.0.0.2"))]);
+        // PROBE heard, its REACHABLE lost: asked again all the same.
+        l.neighbour(hop("10.0.0.2"), Nud::Probe, t0 + MS(750));
+        let (asks, _) = l.tick(t0 + MS(1250));
+        assert_eq!(asks, vec![Ask::Probe(hop("10.0.0.2"))]);
+        assert_eq!(
+            l.neighbour(hop("10.0.0.2"), Nud::Reachable, t0 + MS(1260)),
+            None
+        );
+        assert_eq!(l.dead().count(), 0);
     }
 
     #[test]

@@ -324,7 +324,10 @@ impl Fib {
         if let Err(e) = req.execute().await {
             match ask {
                 // No valid entry to probe: resolve it next time.
-                Ask::Probe(_) => self.state.probe_refused(hop),
+                Ask::Probe(_) => {
+                    debug!(gateway = %hop.gateway, ifindex = hop.ifindex, error = %e, "the kernel refused to probe a next hop; resolving it instead");
+                    self.state.probe_refused(hop)
+                }
                 Ask::Resolve(_) => {
                     debug!(gateway = %hop.gateway, ifindex = hop.ifindex, error = %e, "cannot ask the kernel to resolve a next hop")
                 }
