@@ -152,7 +152,7 @@ pub async fn run(setup: Setup, view: Option<Box<dyn View>>) -> Result<(), String
     // kernel held routes of ours, kept by a previous run. Then the OPENs
     // say so (RFC 4724 §3: Restart State, forwarding preserved), and the
     // peers that kept our routes keep them until our End-of-RIB.
-    let restarted = fib.adopted() > 0 && cfg.kernel.install;
+    let restarted = fib.adopted() > 0;
     if restarted {
         info!(
             routes = fib.adopted(),
@@ -269,7 +269,7 @@ pub async fn run(setup: Setup, view: Option<Box<dyn View>>) -> Result<(), String
     }
     info!(remove_routes = remove, "shutting down");
     // Keeping the routes is a restart: graceful-restart peers keep ours too.
-    let keeping = !remove && install && !d.ctl.config().kernel.graceful_restart_keep.is_zero();
+    let keeping = !remove && d.ctl.config().kernel.keeps_routes_at_stop();
     d.speaker.shutdown("bgpd shutting down", keeping).await;
     let keep_secs = d.ctl.config().kernel.graceful_restart_keep.as_secs();
     let report = if remove {

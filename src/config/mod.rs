@@ -633,6 +633,12 @@ impl Config {
 }
 
 impl KernelSettings {
+    /// Whether a stop as configured (SIGTERM, `bgpd stop`) leaves bgpd's
+    /// routes in the kernel: a restart, for the peers too.
+    pub fn keeps_routes_at_stop(&self) -> bool {
+        self.install && !self.graceful_restart_keep.is_zero()
+    }
+
     /// The FIB's settings.
     pub fn fib_config(&self) -> FibConfig {
         let keep = (!self.graceful_restart_keep.is_zero()).then_some(self.graceful_restart_keep);

@@ -350,10 +350,10 @@ impl FibState {
             return Vec::new();
         }
         let mut in_use = Vec::new();
-        let mut memo: HashMap<NextHop, ()> = HashMap::new();
+        let mut seen: HashSet<NextHop> = HashSet::new();
         for id in self.desired.ids() {
             for nh in self.desired.get(id) {
-                if memo.insert(*nh, ()).is_none()
+                if seen.insert(*nh)
                     && let Some(h) = self.view.resolve_any(nh)
                 {
                     in_use.extend(h);
