@@ -31,6 +31,9 @@ pub struct Snapshot {
     /// On-link next hops in use, and those that do not answer ARP/ND.
     pub nexthops: u64,
     pub nexthops_down: u64,
+    /// bgpd's kernel nexthop objects: hops and groups.
+    pub nexthop_objects: u64,
+    pub nexthop_groups: u64,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -184,6 +187,16 @@ pub fn encode(s: &Snapshot) -> String {
         "Next hops that do not answer ARP/ND, out of every route (bgpd show fib says which)",
         g(s.nexthops_down),
     );
+    reg.register(
+        "fib_nexthop_objects",
+        "bgpd's kernel nexthop objects (one per next hop in use)",
+        g(s.nexthop_objects),
+    );
+    reg.register(
+        "fib_nexthop_groups",
+        "bgpd's kernel nexthop groups (one per set of next hops in use)",
+        g(s.nexthop_groups),
+    );
     let c = |v: u64| {
         let c: Counter<u64, AtomicU64> = Counter::default();
         c.inc_by(v);
@@ -208,6 +221,16 @@ pub fn encode(s: &Snapshot) -> String {
         "fib_unacknowledged",
         "Kernel operations without an ack (reconciled)",
         c(s.fib_ops.unacknowledged),
+    );
+    reg.register(
+        "fib_groups_moved",
+        "Nexthop groups replaced in place, moving all their routes in one operation",
+        c(s.fib_ops.groups_moved),
+    );
+    reg.register(
+        "fib_routes_spared",
+        "Route messages not sent because their group was replaced in place",
+        c(s.fib_ops.routes_spared),
     );
     let mut out = String::new();
     let _ = prometheus_client::encoding::text::encode(&mut out, &reg);

@@ -771,3 +771,183 @@ fn fib_custom_table() {
         );
     });
 }
+
+/// The prefixes of the objects test: `n` /24s from 10.100.0.0.
+fn block(n: u32, nhs: &[NextHop]) -> Vec<RouteChange> {
+    (0..n)
+        .map(|i| ch(&format!("10.{}.{}.0/24", 100 + i / 256, i % 256), nhs))
+        .collect()
+}
+
+/// `ip nexthop show protocol 186`, one object per line.
+fn objects() -> Vec<String> {
+    sh("ip nexthop show protocol 186")
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+#[test]
+fn fib_nexthop_groups() {
+    if !inner_or_run("fib_nexthop_groups") {
+        return;
+    }
+    rt().block_on(async {
+        let on = FibConfig {
+            nexthop_objects: true,
+            keep_on_shutdown: Some(Duration::from_secs(120)),
+            ..cfg()
+        };
+        // Someone else's object with an id in bgpd's range, and one of
+        // theirs elsewhere: never touched.
+        let first = (186u32 << 24) + 1;
+        ok(&format!(
+            "ip nexthop add id {first} via 10.0.0.9 dev v0 proto static"
+        ));
+        // (On v0: v1 goes down below, and the kernel flushes its objects.)
+        ok("ip nexthop add id 7 via 10.0.0.8 dev v0 proto static");
+        let (h, _ev, task) = fib::spawn(on.clone()).await.unwrap();
+        h.initial_sync_done().await.unwrap();
+        // IPv6 too, then withdrawn: its objects go with it.
+        let mut ll = nh("fe80::2");
+        ll.ifindex = Some(ifindex("v0"));
+        h.apply(vec![
+            ch(
+                "2001:db8:60::/48",
+                &[nh("2001:db8::2"), nh("2001:db8:1::2")],
+            ),
+            ch("2001:db8:61::/48", &[ll]),
+        ])
+        .await
+        .unwrap();
+        h.flush().await.unwrap();
+        let r = ours("-6", "2001:db8:60::/48");
+        assert!(
+            r.contains("nhid")
+                && r.contains("nexthop via 2001:db8::2 dev v0")
+                && r.contains("nexthop via 2001:db8:1::2 dev v1"),
+            "{r}"
+        );
+        let r = ours("-6", "2001:db8:61::/48");
+        assert!(
+            r.contains("nhid") && r.contains("via fe80::2 dev v0"),
+            "{r}"
+        );
+        assert_eq!(objects().len(), 3 + 2, "{:?}", objects());
+        h.apply(vec![
+            ch("2001:db8:60::/48", &[]),
+            ch("2001:db8:61::/48", &[]),
+        ])
+        .await
+        .unwrap();
+        h.flush().await.unwrap();
+        assert_eq!(ours("-6", "2001:db8:60::/48"), "");
+        assert_eq!(objects(), Vec::<String>::new());
+
+        let (a, b) = (nh("10.0.0.2"), nh("10.0.1.2"));
+        h.apply(block(1000, &[a, b])).await.unwrap();
+        h.apply(vec![ch("10.99.0.0/24", &[b])]).await.unwrap();
+        h.flush().await.unwrap();
+        let s = h.status().await.unwrap();
+        assert!(s.nexthop_objects);
+        assert_eq!((s.objects_hops, s.objects_groups), (2, 2));
+        assert_eq!(sh("ip route show proto 186 | grep -c nhid").trim(), "1001");
+        let r = ours("-4", "10.100.0.0/24");
+        assert!(
+            r.contains("nexthop via 10.0.0.2 dev v0") && r.contains("nexthop via 10.0.1.2 dev v1"),
+            "{r}"
+        );
+        let objs = objects();
+        assert_eq!(objs.len(), 4, "{objs:?}");
+        assert_eq!(
+            objs.iter().filter(|o| o.contains(" group ")).count(),
+            2,
+            "{objs:?}"
+        );
+
+        // Every route leaves 10.0.1.2 (its peer went): one group replace
+        // moves them all, and bgpd sends no route message at all. (The
+        // kernel itself tells listeners of each route, with
+        // net.ipv4.nexthop_compat_mode on.)
+        let sent = h.status().await.unwrap().ops;
+        h.apply(block(1000, &[a])).await.unwrap();
+        h.flush().await.unwrap();
+        let s = h.status().await.unwrap();
+        assert_eq!(s.ops.replaced, sent.replaced, "route messages were sent");
+        assert_eq!(s.ops.objects_replaced, sent.objects_replaced + 1);
+        for r in [ours("-4", "10.100.0.0/24"), ours("-4", "10.103.231.0/24")] {
+            assert!(r.contains("10.0.0.2") && !r.contains("10.0.1.2"), "{r}");
+        }
+        let fwd = sh("ip route get 10.103.231.7");
+        assert!(fwd.contains("via 10.0.0.2 dev v0"), "{fwd}");
+        assert_eq!(s.ops.groups_moved, 1);
+        assert_eq!(s.ops.routes_spared, 1000);
+        // And back.
+        h.apply(block(1000, &[a, b])).await.unwrap();
+        h.flush().await.unwrap();
+        assert_eq!(h.status().await.unwrap().ops.groups_moved, 2);
+        let r = ours("-4", "10.103.231.0/24");
+        assert!(r.contains("nexthop via 10.0.1.2 dev v1"), "{r}");
+
+        // v1 goes down: the kernel drops its objects (and 10.99.0.0/24,
+        // whose group had only 10.0.1.2) by itself; bgpd follows, and has
+        // everything back when it returns.
+        ok("ip link set v1 down");
+        eventually("the ECMP routes down to 10.0.0.2", async || {
+            !ours("-4", "10.100.0.0/24").contains("10.0.1.2")
+        })
+        .await;
+        h.flush().await.unwrap();
+        assert_eq!(h.reconcile().await.unwrap().repaired(), 0);
+        ok("ip link set v1 up");
+        eventually("the ECMP routes whole again", async || {
+            h.flush().await.unwrap();
+            ours("-4", "10.100.0.0/24").contains("10.0.1.2")
+                && !ours("-4", "10.99.0.0/24").is_empty()
+        })
+        .await;
+        let r = h.reconcile().await.unwrap();
+        assert_eq!(r.repaired(), 0, "{r:?}");
+        assert_eq!(sh("ip route show proto 186 | grep -c nhid").trim(), "1001");
+
+        // A restart keeps routes and objects and touches neither.
+        let r = h.shutdown().await.unwrap();
+        task.await.unwrap();
+        assert_eq!(r.kept, 1001);
+        let before = (sh("ip route show proto 186"), objects());
+        let log = std::env::temp_dir().join(format!("fib-nh-monitor-{}", std::process::id()));
+        let mut mon = Command::new("ip")
+            .args(["-o", "monitor", "route", "nexthop"])
+            .stdout(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (h, _ev, task) = fib::spawn(on.clone()).await.unwrap();
+        h.apply(block(1000, &[a, b])).await.unwrap();
+        h.apply(vec![ch("10.99.0.0/24", &[b])]).await.unwrap();
+        h.initial_sync_done().await.unwrap();
+        h.flush().await.unwrap();
+        assert_eq!(h.reconcile().await.unwrap().repaired(), 0);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let _ = mon.kill();
+        let _ = mon.wait();
+        let events = std::fs::read_to_string(&log).unwrap();
+        let _ = std::fs::remove_file(&log);
+        assert_eq!(events.trim(), "", "the restart wrote to the kernel");
+        assert_eq!((sh("ip route show proto 186"), objects()), before);
+
+        // Stopping for good removes routes and objects, only bgpd's.
+        let r = h.shutdown_removing().await.unwrap();
+        task.await.unwrap();
+        assert_eq!((r.removed, r.objects_removed), (1001, 4));
+        assert_eq!(sh("ip route show proto 186").trim(), "");
+        assert_eq!(objects(), Vec::<String>::new());
+        let left = sh("ip nexthop show");
+        assert!(
+            left.contains(&format!("id {first} via 10.0.0.9"))
+                && left.contains("id 7 via 10.0.0.8"),
+            "{left}"
+        );
+    });
+}

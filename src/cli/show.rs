@@ -160,6 +160,17 @@ fn fib_summary(d: &serde_json::Value) -> String {
         n("conflicts"),
         n("stale")
     );
+    if d["nexthop_objects"].as_bool() == Some(true) {
+        out += &format!(
+            "nexthop objects: {} next hops in {} groups; {} group replaces moved {} routes\n",
+            n("objects_hops"),
+            n("objects_groups"),
+            d["ops"]["groups_moved"].as_u64().unwrap_or(0),
+            d["ops"]["routes_spared"].as_u64().unwrap_or(0)
+        );
+    } else if d["install"].as_bool() != Some(false) {
+        out += "nexthop objects: off (plain routes)\n";
+    }
     let rows: Vec<Vec<String>> = items(&d["problems"])
         .iter()
         .map(|p| {

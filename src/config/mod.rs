@@ -342,6 +342,10 @@ pub struct KernelSettings {
     /// kernel's neighbour table (ARP/ND), in milliseconds; one that misses
     /// two probes leaves every route until it answers again. 0: off.
     pub nexthop_probe_ms: u32,
+    /// Routes point at kernel nexthop objects and groups shared by every
+    /// route with the same hops (Linux >= 5.3), so losing a next hop is
+    /// one kernel operation; plain routes when off or unsupported.
+    pub nexthop_objects: bool,
 }
 
 /// `[kernel] graceful_restart_keep` by default: as long as the
@@ -359,6 +363,7 @@ impl Default for KernelSettings {
             reconcile_interval: Duration::from_secs(60),
             resolve_via_default: false,
             nexthop_probe_ms: 500,
+            nexthop_objects: true,
         }
     }
 }
@@ -652,6 +657,7 @@ impl KernelSettings {
             stale_timeout: keep.unwrap_or(FibConfig::default().stale_timeout),
             resolve_via_default: self.resolve_via_default,
             nexthop_probe_interval: Duration::from_millis(self.nexthop_probe_ms.into()),
+            nexthop_objects: self.nexthop_objects,
         }
     }
 }

@@ -554,6 +554,7 @@ struct RawKernel {
     reconcile_interval: Option<S<RawDuration>>,
     resolve_via_default: Option<bool>,
     nexthop_probe_ms: Option<S<i64>>,
+    nexthop_objects: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -1558,6 +1559,7 @@ fn kernel(cx: &mut Cx, r: &RawKernel) -> KernelSettings {
         protocol,
         metric,
         nexthop_probe_ms,
+        nexthop_objects: r.nexthop_objects.unwrap_or(d.nexthop_objects),
         graceful_restart_keep: opt_duration(
             cx,
             &r.graceful_restart_keep,

@@ -272,6 +272,8 @@ fn snapshot(src: &Sources) -> Snapshot {
         snap.fib_conflicts = f.conflicts as u64;
         snap.nexthops = f.nexthops.len() as u64;
         snap.nexthops_down = f.nexthops.iter().filter(|h| !h.up).count() as u64;
+        snap.nexthop_objects = f.objects_hops as u64;
+        snap.nexthop_groups = f.objects_groups as u64;
         snap.fib_ops = f.ops;
     }
     snap

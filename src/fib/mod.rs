@@ -73,6 +73,12 @@ pub struct FibConfig {
     /// taken out of every route ([`liveness`]). Zero (the default here; the
     /// daemon's is 500 ms) turns it off.
     pub nexthop_probe_interval: Duration,
+    /// Routes point at kernel nexthop objects and groups (RTA_NH_ID,
+    /// Linux >= 5.3) shared by every route with the same hops, so a next
+    /// hop lost or changed is one kernel operation whatever the number of
+    /// prefixes. Off (the default here; the daemon's is on) or on a kernel
+    /// without them: plain routes with their hops.
+    pub nexthop_objects: bool,
 }
 
 impl Default for FibConfig {
@@ -87,6 +93,7 @@ impl Default for FibConfig {
             stale_timeout: Duration::from_secs(120),
             resolve_via_default: false,
             nexthop_probe_interval: Duration::ZERO,
+            nexthop_objects: false,
         }
     }
 }
@@ -189,6 +196,15 @@ pub struct FibOps {
     pub errors: u64,
     /// Operations without an ack (checked by a reconcile).
     pub unacknowledged: u64,
+    /// Nexthop objects (hops and groups) added or replaced.
+    pub objects_replaced: u64,
+    /// Nexthop objects deleted.
+    pub objects_deleted: u64,
+    /// Nexthop groups replaced in place to move every route that used
+    /// them at once (prefix-independent convergence), and the route
+    /// messages that spared.
+    pub groups_moved: u64,
+    pub routes_spared: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -213,6 +229,11 @@ pub struct FibStatus {
     pub problems_omitted: usize,
     /// The on-link next hops in use and whether they answer ARP/ND.
     pub nexthops: Vec<liveness::HopLiveness>,
+    /// Whether routes point at kernel nexthop objects, and how many of
+    /// bgpd's the kernel holds (hops, groups).
+    pub nexthop_objects: bool,
+    pub objects_hops: usize,
+    pub objects_groups: usize,
 }
 
 /// What a desired-vs-kernel check found and fixed.
@@ -240,6 +261,8 @@ impl ReconcileReport {
 pub struct ShutdownReport {
     pub removed: usize,
     pub kept: usize,
+    /// Nexthop objects deleted after the routes.
+    pub objects_removed: usize,
 }
 
 /// Changes per [`FibCommand::Apply`] from [`FibHandle::apply`].

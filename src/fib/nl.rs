@@ -15,12 +15,13 @@ use std::os::fd::AsRawFd;
 
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 
-use super::state::{HopsId, Op, Outcome};
+use super::state::{KernelNexthop, Lookup, Op, Outcome};
 use super::view::{Hop, KernelRoute};
 
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_ACK: u16 = 0x4;
 const NLM_F_REPLACE: u16 = 0x100;
+const NLM_F_EXCL: u16 = 0x200;
 const NLM_F_CREATE: u16 = 0x400;
 const NLM_F_ACK_TLVS: u16 = 0x200;
 const NLM_F_DUMP: u16 = 0x300;
@@ -35,6 +36,15 @@ const RTA_GATEWAY: u16 = 5;
 const RTA_PRIORITY: u16 = 6;
 const RTA_MULTIPATH: u16 = 9;
 const RTA_TABLE: u16 = 15;
+const RTA_NH_ID: u16 = 30;
+// include/uapi/linux/rtnetlink.h and nexthop.h
+const RTM_NEWNEXTHOP: u16 = 104;
+const RTM_DELNEXTHOP: u16 = 105;
+const RTM_GETNEXTHOP: u16 = 106;
+const NHA_ID: u16 = 1;
+const NHA_GROUP: u16 = 2;
+const NHA_OIF: u16 = 5;
+const NHA_GATEWAY: u16 = 6;
 const RTN_UNICAST: u8 = 1;
 const RT_SCOPE_UNIVERSE: u8 = 0;
 const RT_SCOPE_NOWHERE: u8 = 255;
@@ -74,8 +84,8 @@ impl Writer {
     }
 
     /// Runs the operations, batched, and returns one outcome per operation
-    /// in order. `hops` gives the hops of a [`HopsId`].
-    pub fn run<'h>(&mut self, ops: &[Op], hops: impl Fn(HopsId) -> &'h [Hop]) -> Vec<Outcome> {
+    /// in order. `cx` gives the hops and objects the operations name.
+    pub fn run(&mut self, ops: &[Op], cx: &impl Lookup) -> Vec<Outcome> {
         let mut out = Vec::with_capacity(ops.len());
         let mut start = 0;
         while start < ops.len() {
@@ -85,14 +95,10 @@ impl Writer {
             while end < ops.len() && self.buf.len() < BATCH_BYTES {
                 let seq = base.wrapping_add((end - start) as u32);
                 let op = &ops[end];
-                let h = match op {
-                    Op::Replace { hops: id, .. } => hops(*id),
-                    Op::Delete { .. } => &[],
-                };
                 encode(
                     &mut self.buf,
                     op,
-                    h,
+                    cx,
                     seq,
                     self.protocol,
                     self.table,
@@ -353,38 +359,39 @@ fn addr_bytes(a: &IpAddr) -> AddrBytes {
     }
 }
 
-/// Appends one route message to `buf`; `hops` are a replace's hops.
+/// Appends one message to `buf`: a route (through its hop set's group
+/// when `cx` gives one, else with its hops) or a nexthop object.
 pub fn encode(
     buf: &mut Vec<u8>,
     op: &Op,
-    hops: &[Hop],
+    cx: &impl Lookup,
     seq: u32,
     protocol: u8,
     table: u32,
     metric: u32,
 ) {
     let start = buf.len();
-    let prefix = op.prefix();
+    let Some(prefix) = op.prefix() else {
+        encode_object(buf, op, cx, seq, protocol);
+        let len = (buf.len() - start) as u32;
+        buf[start..start + 4].copy_from_slice(&len.to_ne_bytes());
+        return;
+    };
     let (mtype, flags, scope, metric) = match op {
-        Op::Replace { .. } => (
-            RTM_NEWROUTE,
-            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
-            RT_SCOPE_UNIVERSE,
-            metric,
-        ),
         Op::Delete { metric, .. } => (
             RTM_DELROUTE,
             NLM_F_REQUEST | NLM_F_ACK,
             RT_SCOPE_NOWHERE,
             *metric,
         ),
+        _ => (
+            RTM_NEWROUTE,
+            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
+            RT_SCOPE_UNIVERSE,
+            metric,
+        ),
     };
-    // struct nlmsghdr; the length is patched at the end.
-    buf.extend_from_slice(&0u32.to_ne_bytes());
-    buf.extend_from_slice(&mtype.to_ne_bytes());
-    buf.extend_from_slice(&flags.to_ne_bytes());
-    buf.extend_from_slice(&seq.to_ne_bytes());
-    buf.extend_from_slice(&0u32.to_ne_bytes());
+    header(buf, mtype, flags, seq);
     // struct rtmsg
     let family = if prefix.addr().is_ipv4() {
         libc::AF_INET
@@ -406,8 +413,10 @@ pub fn encode(
     put_attr(buf, RTA_DST, &addr_bytes(&prefix.network()));
     put_attr(buf, RTA_TABLE, &table.to_ne_bytes());
     put_attr(buf, RTA_PRIORITY, &metric.to_ne_bytes());
-    if let Op::Replace { .. } = op {
-        if let [h] = hops {
+    if let Op::Replace { hops: id, .. } = op {
+        if let Some(nh) = cx.group_id(*id) {
+            put_attr(buf, RTA_NH_ID, &nh.to_ne_bytes());
+        } else if let [h] = cx.hops(*id) {
             put_attr(buf, RTA_GATEWAY, &addr_bytes(&h.gateway));
             put_attr(buf, RTA_OIF, &h.ifindex.to_ne_bytes());
         } else {
@@ -416,7 +425,7 @@ pub fn encode(
             let at = buf.len();
             buf.extend_from_slice(&[0, 0]);
             buf.extend_from_slice(&RTA_MULTIPATH.to_ne_bytes());
-            for h in hops {
+            for h in cx.hops(*id) {
                 let g = addr_bytes(&h.gateway);
                 let len = 8 + 4 + g.len();
                 buf.extend_from_slice(&(len as u16).to_ne_bytes());
@@ -431,6 +440,170 @@ pub fn encode(
     }
     let len = (buf.len() - start) as u32;
     buf[start..start + 4].copy_from_slice(&len.to_ne_bytes());
+}
+
+/// struct nlmsghdr; the length is patched by the caller.
+fn header(buf: &mut Vec<u8>, mtype: u16, flags: u16, seq: u32) {
+    buf.extend_from_slice(&0u32.to_ne_bytes());
+    buf.extend_from_slice(&mtype.to_ne_bytes());
+    buf.extend_from_slice(&flags.to_ne_bytes());
+    buf.extend_from_slice(&seq.to_ne_bytes());
+    buf.extend_from_slice(&0u32.to_ne_bytes());
+}
+
+/// A nexthop object message (include/uapi/linux/nexthop.h): struct nhmsg
+/// { family, scope, protocol, resvd, flags: u32 } and NHA_* attributes.
+fn encode_object(buf: &mut Vec<u8>, op: &Op, cx: &impl Lookup, seq: u32, protocol: u8) {
+    let new = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE;
+    match op {
+        Op::NewHop { id, hop } => {
+            header(buf, RTM_NEWNEXTHOP, new | NLM_F_EXCL, seq);
+            let family = if hop.gateway.is_ipv4() {
+                libc::AF_INET
+            } else {
+                libc::AF_INET6
+            } as u8;
+            buf.extend_from_slice(&[family, 0, protocol, 0, 0, 0, 0, 0]);
+            put_attr(buf, NHA_ID, &id.to_ne_bytes());
+            put_attr(buf, NHA_OIF, &hop.ifindex.to_ne_bytes());
+            put_attr(buf, NHA_GATEWAY, &addr_bytes(&hop.gateway));
+        }
+        Op::NewGroup { id, hops, replace } => {
+            let f = if *replace { NLM_F_REPLACE } else { NLM_F_EXCL };
+            header(buf, RTM_NEWNEXTHOP, new | f, seq);
+            buf.extend_from_slice(&[libc::AF_UNSPEC as u8, 0, protocol, 0, 0, 0, 0, 0]);
+            put_attr(buf, NHA_ID, &id.to_ne_bytes());
+            // struct nexthop_grp { id: u32, weight: u8 (weight - 1),
+            // weight_high: u8, resvd2: u16 } per member.
+            let mut g = Vec::with_capacity(8 * cx.hops(*hops).len());
+            for h in cx.hops(*hops) {
+                g.extend_from_slice(&cx.hop_id(h).unwrap_or(0).to_ne_bytes());
+                g.extend_from_slice(&[0, 0, 0, 0]);
+            }
+            put_attr(buf, NHA_GROUP, &g);
+        }
+        Op::DelObject { id } => {
+            header(buf, RTM_DELNEXTHOP, NLM_F_REQUEST | NLM_F_ACK, seq);
+            buf.extend_from_slice(&[libc::AF_UNSPEC as u8, 0, 0, 0, 0, 0, 0, 0]);
+            put_attr(buf, NHA_ID, &id.to_ne_bytes());
+        }
+        Op::Replace { .. } | Op::Delete { .. } => unreachable!("a route operation"),
+    }
+}
+
+/// Every nexthop object of the namespace (RTM_GETNEXTHOP dump), of every
+/// protocol. `Err` with EOPNOTSUPP (or EINVAL) when the kernel has none
+/// (before Linux 5.3).
+pub fn dump_nexthops() -> io::Result<Vec<KernelNexthop>> {
+    let mut sock = Socket::new(NETLINK_ROUTE)?;
+    sock.bind_auto()?;
+    sock.connect(&SocketAddr::new(0, 0))?;
+    let _ = sock.set_netlink_get_strict_chk(true);
+    let _ = sock.set_cap_ack(true);
+    let _ = sock.set_ext_ack(true);
+    set_rcv_timeout(sock.as_raw_fd(), 10);
+    let mut req = Vec::with_capacity(32);
+    header(
+        &mut req,
+        RTM_GETNEXTHOP,
+        NLM_F_REQUEST | NLM_F_DUMP,
+        DUMP_SEQ,
+    );
+    req.extend_from_slice(&[libc::AF_UNSPEC as u8, 0, 0, 0, 0, 0, 0, 0]);
+    let len = req.len() as u32;
+    req[0..4].copy_from_slice(&len.to_ne_bytes());
+    sock.send(&req, 0)?;
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let len = loop {
+            match sock.recv(&mut &mut buf[..], 0) {
+                Ok(l) => break l,
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        let mut off = 0;
+        while off + 16 <= len {
+            let b = &buf[off..len];
+            let mlen = u32::from_ne_bytes(b[0..4].try_into().unwrap()) as usize;
+            if mlen < 16 || mlen > b.len() {
+                break;
+            }
+            let mtype = u16::from_ne_bytes(b[4..6].try_into().unwrap());
+            off += align4(mlen);
+            let body = &b[16..mlen];
+            match mtype {
+                NLMSG_DONE => return Ok(out),
+                NLMSG_ERROR => {
+                    let err = body
+                        .get(..4)
+                        .map_or(0, |e| i32::from_ne_bytes(e.try_into().unwrap()));
+                    if err < 0 {
+                        return Err(io::Error::from_raw_os_error(-err));
+                    }
+                    return Ok(out);
+                }
+                RTM_NEWNEXTHOP => {
+                    if let Some(n) = parse_nexthop(body) {
+                        out.push(n);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The payload of an RTM_NEWNEXTHOP message: a gateway hop or a group;
+/// `None` for other kinds (blackhole, device-only, FDB) and bad input.
+pub fn parse_nexthop(m: &[u8]) -> Option<KernelNexthop> {
+    if m.len() < 8 {
+        return None;
+    }
+    let protocol = m[2];
+    let (mut id, mut oif, mut gw, mut group) = (None, None, None, Vec::new());
+    let mut off = 8;
+    while off + 4 <= m.len() {
+        let alen = usize::from(u16::from_ne_bytes([m[off], m[off + 1]]));
+        let atype = u16::from_ne_bytes([m[off + 2], m[off + 3]]) & 0x3fff;
+        if alen < 4 || off + alen > m.len() {
+            break;
+        }
+        let data = &m[off + 4..off + alen];
+        match atype {
+            NHA_ID if data.len() == 4 => id = Some(u32::from_ne_bytes(data.try_into().ok()?)),
+            NHA_OIF if data.len() == 4 => oif = Some(u32::from_ne_bytes(data.try_into().ok()?)),
+            NHA_GATEWAY => {
+                gw = match data.len() {
+                    4 => Some(IpAddr::from(<[u8; 4]>::try_from(data).ok()?)),
+                    16 => Some(IpAddr::from(<[u8; 16]>::try_from(data).ok()?)),
+                    _ => None,
+                }
+            }
+            NHA_GROUP => {
+                for e in data.chunks_exact(8) {
+                    group.push(u32::from_ne_bytes(e[0..4].try_into().ok()?));
+                }
+            }
+            _ => {}
+        }
+        off += align4(alen);
+    }
+    let id = id?;
+    let hop = match (gw, oif) {
+        (Some(gateway), Some(ifindex)) => Some(Hop { gateway, ifindex }),
+        _ => None,
+    };
+    if hop.is_none() && group.is_empty() {
+        return None;
+    }
+    Some(KernelNexthop {
+        id,
+        protocol,
+        hop,
+        group,
+    })
 }
 
 /// Raises a socket's receive buffer past `net.core.rmem_max` when root
@@ -496,6 +669,21 @@ mod tests {
     use netlink_packet_core::Parseable;
     use netlink_packet_route::route::RouteMessage;
 
+    /// The hops of every set, and the group of every set.
+    struct Cx(Vec<Hop>, Option<u32>);
+
+    impl Lookup for Cx {
+        fn hops(&self, _: u32) -> &[Hop] {
+            &self.0
+        }
+        fn group_id(&self, _: u32) -> Option<u32> {
+            self.1
+        }
+        fn hop_id(&self, h: &Hop) -> Option<u32> {
+            self.0.iter().position(|x| x == h).map(|i| 100 + i as u32)
+        }
+    }
+
     fn hop(g: &str, ifindex: u32) -> Hop {
         Hop {
             gateway: g.parse().unwrap(),
@@ -510,14 +698,21 @@ mod tests {
         (KernelRoute::parse(body), KernelRoute::from_message(&m))
     }
 
-    #[test]
-    fn encodes_single_and_multipath() {
+    /// 10.1.0.0/28 via 10.0.0.2 on ifindex 2, table 254, metric 20.
+    fn one_hop_route() -> Vec<u8> {
         let mut b = Vec::new();
         let op = Op::Replace {
             prefix: "10.1.0.0/28".parse().unwrap(),
             hops: 1,
         };
-        encode(&mut b, &op, &[hop("10.0.0.2", 2)], 7, 186, 254, 20);
+        let cx = Cx(vec![hop("10.0.0.2", 2)], None);
+        encode(&mut b, &op, &cx, 7, 186, 254, 20);
+        b
+    }
+
+    #[test]
+    fn encodes_single_and_multipath() {
+        let b = one_hop_route();
         // nlmsghdr 16 + rtmsg 12 + DST 8 + TABLE 8 + PRIORITY 8 + GW 8 + OIF 8
         assert_eq!(b.len(), 68);
         assert_eq!(u32::from_ne_bytes(b[0..4].try_into().unwrap()), 68);
@@ -534,7 +729,7 @@ mod tests {
             hops: 2,
         };
         let hops = [hop("fe80::1", 2), hop("fe80::2", 3)];
-        encode(&mut b, &op, &hops, 8, 186, 1000, 20);
+        encode(&mut b, &op, &Cx(hops.to_vec(), None), 8, 186, 1000, 20);
         // dst 20, table 8, prio 8, multipath 4 + 2 * (8 + 20)
         assert_eq!(b.len(), 16 + 12 + 20 + 8 + 8 + 60);
         assert_eq!(b[20], 0, "table > 255 goes in RTA_TABLE only");
@@ -552,7 +747,7 @@ mod tests {
             prefix: "0.0.0.0/0".parse().unwrap(),
             metric: 7,
         };
-        encode(&mut b, &op, &[], 9, 186, 254, 20);
+        encode(&mut b, &op, &super::super::state::NoLookup, 9, 186, 254, 20);
         let (raw, parsed) = parse_both(&b);
         assert_eq!(raw, parsed);
         assert_eq!(raw.map(|r| (r.metric, r.hops.len())), Some((7, 0)));
@@ -560,12 +755,7 @@ mod tests {
 
     #[test]
     fn raw_parser_skips_cloned_and_odd_routes() {
-        let mut b = Vec::new();
-        let op = Op::Replace {
-            prefix: "10.1.0.0/28".parse().unwrap(),
-            hops: 1,
-        };
-        encode(&mut b, &op, &[hop("10.0.0.2", 2)], 7, 186, 254, 20);
+        let b = one_hop_route();
         let mut cloned = b.clone();
         cloned[24..28].copy_from_slice(&0x200u32.to_ne_bytes());
         let (raw, parsed) = parse_both(&cloned);
@@ -575,5 +765,58 @@ mod tests {
             let _ = KernelRoute::parse(&b[16..16 + n]);
         }
         assert_eq!(KernelRoute::parse(&b[16..20]), None);
+    }
+
+    #[test]
+    fn encodes_routes_through_groups_and_the_objects() {
+        let hops = vec![hop("10.0.0.2", 2), hop("10.0.0.3", 2)];
+        let cx = Cx(hops.clone(), Some(0xBA00_0007));
+        let mut b = Vec::new();
+        let op = Op::Replace {
+            prefix: "10.1.0.0/28".parse().unwrap(),
+            hops: 1,
+        };
+        encode(&mut b, &op, &cx, 7, 186, 254, 20);
+        let (raw, parsed) = parse_both(&b);
+        let r = raw.expect("a route");
+        assert_eq!(Some(&r), parsed.as_ref());
+        assert_eq!(r.nh_id, Some(0xBA00_0007));
+        assert!(r.hops.is_empty(), "no hops of its own");
+
+        let mut b = Vec::new();
+        let op = Op::NewHop {
+            id: 0xBA00_0001,
+            hop: hops[1],
+        };
+        encode(&mut b, &op, &cx, 8, 186, 254, 20);
+        assert_eq!(u16::from_ne_bytes([b[4], b[5]]), RTM_NEWNEXTHOP);
+        let flags = u16::from_ne_bytes([b[6], b[7]]);
+        assert_eq!(flags & NLM_F_EXCL, NLM_F_EXCL, "a new hop never replaces");
+        let n = parse_nexthop(&b[16..]).expect("a hop object");
+        assert_eq!((n.id, n.protocol, n.hop), (0xBA00_0001, 186, Some(hops[1])));
+
+        let mut b = Vec::new();
+        let op = Op::NewGroup {
+            id: 0xBA00_0007,
+            hops: 1,
+            replace: true,
+        };
+        encode(&mut b, &op, &cx, 9, 186, 254, 20);
+        let flags = u16::from_ne_bytes([b[6], b[7]]);
+        assert_eq!(flags & (NLM_F_REPLACE | NLM_F_EXCL), NLM_F_REPLACE);
+        let n = parse_nexthop(&b[16..]).expect("a group");
+        assert_eq!((n.id, n.hop, n.group), (0xBA00_0007, None, vec![100, 101]));
+
+        let mut b = Vec::new();
+        encode(&mut b, &Op::DelObject { id: 5 }, &cx, 10, 186, 254, 20);
+        assert_eq!(u16::from_ne_bytes([b[4], b[5]]), RTM_DELNEXTHOP);
+        assert_eq!(
+            u32::from_ne_bytes(b[0..4].try_into().unwrap()) as usize,
+            b.len()
+        );
+        // Truncated input is no object, and no panic.
+        for n in 0..b.len() - 16 {
+            let _ = parse_nexthop(&b[16..16 + n]);
+        }
     }
 }

@@ -113,7 +113,10 @@ impl<T: Hash + Eq + Clone, X: Default> Interner<T, X> {
             return None;
         }
         let it = self.items[id as usize].take().expect("live set id");
-        self.index.remove(&*it.set);
+        // A set given another's content by `rekey` is not in the index.
+        if self.index.get(&*it.set) == Some(&id) {
+            self.index.remove(&*it.set);
+        }
         self.free.push(id);
         // Free ids at the end are dropped, so the table shrinks back.
         while self.items.len() > 1 && self.items.last().is_some_and(Option::is_none) {
@@ -163,16 +166,36 @@ impl<T: Hash + Eq + Clone, X: Default> Interner<T, X> {
     }
 
     /// References held on a live id (0 when free).
-    #[cfg(any(test, debug_assertions))]
     pub fn refs(&self, id: u32) -> u32 {
-        self.items[id as usize].as_ref().map_or(0, |i| i.refs)
+        self.items
+            .get(id as usize)
+            .and_then(Option::as_ref)
+            .map_or(0, |i| i.refs)
+    }
+
+    /// Gives a live id another set, keeping its references: what it stood
+    /// for has changed for everyone who holds it (a kernel nexthop group
+    /// replaced in place). The index then finds the id for its new set
+    /// only if no other id has that set.
+    pub fn rekey(&mut self, id: u32, set: &[T]) {
+        let set: Arc<[T]> = set.into();
+        let old = std::mem::replace(&mut self.item_mut(id).set, set.clone());
+        if self.index.get(&*old) == Some(&id) {
+            self.index.remove(&*old);
+        }
+        self.index.entry(set).or_insert(id);
     }
 }
 
 /// Bits of a desired-set id in [`Slot::want`]; the rest are flags.
-pub(super) const WANT_BITS: u32 = 27;
+pub(super) const WANT_BITS: u32 = 26;
 const WANT_MASK: u32 = (1 << WANT_BITS) - 1;
 
+/// The kernel's route does not use the kernel object bgpd would give its
+/// installed hop set (another group, a plain route, an object where there
+/// should be none): the next install of the prefix must be sent even if
+/// the hops are the same.
+pub(super) const REPOINT: u32 = 1 << 26;
 /// Found in the kernel at startup (or by a check before the initial
 /// sync), not yet re-learned.
 pub(super) const STALE: u32 = 1 << 27;
@@ -313,6 +336,15 @@ impl Queue {
 
     pub fn len(&self) -> usize {
         self.v4.len() + self.v6.len()
+    }
+
+    /// The `i`th prefix (IPv4 first), for a pass over the queue while the
+    /// state is changed.
+    pub fn at(&self, i: usize) -> IpNet {
+        match self.v4.get(i) {
+            Some(p) => IpNet::V4(*p),
+            None => IpNet::V6(self.v6[i - self.v4.len()]),
+        }
     }
 
     /// Sorted so that [`Queue::pop`] gives descending addresses, IPv4 first.

@@ -391,7 +391,7 @@ impl Fib {
         let outcomes = writer
             .as_mut()
             .expect("operations only with install")
-            .run(&ops, |id| state.hops(id));
+            .run(&ops, &*state);
         state.outcomes(ops, outcomes, Instant::now());
     }
 
@@ -468,6 +468,21 @@ impl Fib {
     /// At startup: routes of our protocol from a previous run stay (stale)
     /// until the RIB re-learns them or the initial sync ends.
     async fn adopt_previous(&mut self) -> io::Result<usize> {
+        // The objects first: the routes of a previous run point at them.
+        match nl::dump_nexthops() {
+            Ok(list) => {
+                self.state.check_objects(&list, true);
+                self.state.objects_adopted();
+            }
+            Err(e) if self.state.uses_objects() => {
+                info!(
+                    error = %e,
+                    "the kernel has no nexthop objects (Linux >= 5.3); installing plain routes"
+                );
+                self.state.objects_unsupported();
+            }
+            Err(_) => {}
+        }
         let n = self.scan_ours(|st, r| st.adopt(r)).await?;
         if n > 0 {
             info!(
@@ -484,6 +499,13 @@ impl Fib {
             return ReconcileReport::default();
         }
         self.flush_all();
+        match nl::dump_nexthops() {
+            Ok(list) => self.state.check_objects(&list, true),
+            Err(e) if self.state.uses_objects() => {
+                error!(error = %e, "cannot dump nexthop objects; their check skipped")
+            }
+            Err(_) => {}
+        }
         let mut check = self.state.check();
         let scanned = self.scan_ours(|st, r| st.check_route(&mut check, r)).await;
         if let Err(e) = &scanned {
@@ -519,7 +541,7 @@ impl Fib {
         let w = writer.as_mut().expect("install mode");
         let mut ops: Vec<Op> = Vec::with_capacity(CHUNK);
         let mut run = |ops: &mut Vec<Op>| {
-            for (op, out) in ops.iter().zip(w.run(ops, |_| &[])) {
+            for (op, out) in ops.iter().zip(w.run(ops, &state::NoLookup)) {
                 state::shutdown_outcome(&mut r, op, out);
             }
             ops.clear();

@@ -53,6 +53,10 @@ pub struct KernelRoute {
     /// (gateway, output interface) per next hop; a connected route has no
     /// gateway.
     pub hops: Vec<(Option<IpAddr>, u32)>,
+    /// RTA_NH_ID: the kernel nexthop object (or group) the route uses.
+    /// With `net.ipv4.nexthop_compat_mode` on (the default) the kernel
+    /// lists the object's hops in `hops` as well.
+    pub nh_id: Option<u32>,
 }
 
 impl KernelRoute {
@@ -68,8 +72,10 @@ impl KernelRoute {
         let mut gw = None;
         let mut oif = 0;
         let mut hops = Vec::new();
+        let mut nh_id = None;
         for a in &m.attributes {
             match a {
+                RouteAttribute::NhId(id) => nh_id = Some(*id),
                 RouteAttribute::Destination(addr) => dst = route_addr(addr),
                 RouteAttribute::Table(t) => table = *t,
                 RouteAttribute::Priority(p) => metric = *p,
@@ -107,6 +113,7 @@ impl KernelRoute {
             metric,
             kind: u8::from(m.header.kind),
             hops,
+            nh_id,
         })
     }
 
@@ -145,8 +152,10 @@ impl KernelRoute {
         let mut gw = None;
         let mut oif = 0;
         let mut hops = Vec::new();
+        let mut nh_id = None;
         for (kind, data) in Attrs(&m[12..]) {
             match kind {
+                RTA_NH_ID => nh_id = Some(raw_u32(data)?),
                 RTA_DST => dst = raw_addr(data),
                 RTA_TABLE => table = raw_u32(data)?,
                 RTA_PRIORITY => metric = raw_u32(data)?,
@@ -190,6 +199,7 @@ impl KernelRoute {
             metric,
             kind: m[7],
             hops,
+            nh_id,
         })
     }
 }
@@ -198,6 +208,7 @@ const RTA_DST: u16 = 1;
 const RTA_OIF: u16 = 4;
 const RTA_GATEWAY: u16 = 5;
 const RTA_PRIORITY: u16 = 6;
+const RTA_NH_ID: u16 = 30;
 const RTA_MULTIPATH: u16 = 9;
 const RTA_TABLE: u16 = 15;
 
@@ -595,6 +606,11 @@ impl KernelView {
     }
 
     /// Interface name, for logs and status.
+    /// Whether a link is up (administratively and with carrier).
+    pub fn link_is_up(&self, idx: u32) -> bool {
+        self.reach.link_up(idx)
+    }
+
     pub fn link_name(&self, idx: u32) -> Option<&str> {
         self.reach.links.get(&idx).map(|l| l.name.as_str())
     }
@@ -688,6 +704,7 @@ mod tests {
                 .iter()
                 .map(|(g, i)| (g.map(|g| g.parse().unwrap()), *i))
                 .collect(),
+            nh_id: None,
         }
     }
 

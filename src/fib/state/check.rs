@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 use ipnet::IpNet;
 use tracing::{debug, warn};
 
+use super::Lookup;
 use super::{FibState, mark};
 use crate::fib::ReconcileReport;
-use crate::fib::slots::{DIRTY, SEEN, STALE, Slot};
+use crate::fib::slots::{DIRTY, REPOINT, SEEN, STALE, Slot};
 use crate::fib::view::KernelRoute;
 
 /// Prefixes whose repair is logged one by one; beyond, a summary.
@@ -47,20 +48,14 @@ impl FibState {
             self.other_metric.push((r.prefix, r.metric));
             return;
         }
-        let hops = r.gateway_hops();
         let p = r.prefix;
-        let FibState {
-            slots,
-            hops: sets,
-            dirty,
-            sync_done,
-            ..
-        } = self;
-        let Some(s) = slots.get_mut(&p) else {
-            let (h, _) = sets.intern(&hops);
-            let stale = if *sync_done { 0 } else { STALE };
-            slots.insert(p, Slot::new(0, h, SEEN | DIRTY | stale));
-            dirty.push(p);
+        let Some(s) = self.slots.get(&p).copied() else {
+            let (h, exact) = self.kernel_have(&r);
+            let stale = if self.sync_done { 0 } else { STALE };
+            let repoint = if exact { 0 } else { REPOINT };
+            self.slots
+                .insert(p, Slot::new(0, h, SEEN | DIRTY | stale | repoint));
+            self.dirty.push(p);
             d.unexpected.push(p);
             return;
         };
@@ -68,11 +63,24 @@ impl FibState {
             // Listed twice: the first one counts.
             return;
         }
-        s.set(SEEN, true);
-        if s.have != 0 && sets.get(s.have) == hops.as_slice() {
+        if s.have != 0 && !s.has(REPOINT) && self.route_matches(&r, s.have) {
+            if let Some(s) = self.slots.get_mut(&p) {
+                s.set(SEEN, true);
+            }
             return;
         }
-        let (h, _) = sets.intern(&hops);
+        let (h, exact) = self.kernel_have(&r);
+        let FibState {
+            slots,
+            hops: sets,
+            dirty,
+            ..
+        } = self;
+        let Some(s) = slots.get_mut(&p) else {
+            return;
+        };
+        s.set(SEEN, true);
+        s.set(REPOINT, !exact);
         let old = std::mem::replace(&mut s.have, h);
         if old == 0 {
             d.unexpected.push(p);
@@ -81,6 +89,16 @@ impl FibState {
         }
         mark(s, dirty, p);
         sets.release(old);
+    }
+
+    /// Whether a route of ours in the kernel is what bgpd believes it
+    /// installed for hop set `have`: its group, or (plain) its hops.
+    fn route_matches(&self, r: &KernelRoute, have: u32) -> bool {
+        match (r.nh_id, self.group_id(have)) {
+            (Some(id), Some(g)) => id == g,
+            (None, None) => self.hops.get(have) == r.gateway_hops().as_slice(),
+            _ => false,
+        }
     }
 
     /// The dump is over; `complete` is false when it failed part way.

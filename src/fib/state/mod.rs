@@ -15,13 +15,16 @@
 //! and foreign conflicts are rare and live in side maps.
 
 mod check;
+mod objects;
 mod ops;
 mod status;
 #[cfg(test)]
 mod tests;
 
+pub use objects::KernelNexthop;
+use objects::Objects;
 use ops::Fail;
-pub use ops::{HopsId, Op, Outcome, shutdown_outcome};
+pub use ops::{HopsId, Lookup, NoLookup, Op, Outcome, shutdown_outcome};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -33,7 +36,9 @@ use netlink_packet_route::link::LinkMessage;
 use tracing::{debug, info};
 
 use super::liveness::{Ask, Change, HopLiveness, Liveness, Nud};
-use super::slots::{CONFLICT, DIRTY, FAILED, Interner, Queue, STALE, Slot, Slots, WANT_BITS};
+use super::slots::{
+    CONFLICT, DIRTY, FAILED, Interner, Queue, REPOINT, STALE, Slot, Slots, WANT_BITS,
+};
 use super::view::{Hop, KernelRoute, KernelView, Reachability};
 use super::{FibConfig, FibOps};
 use crate::route::{ChangeSet, NextHop};
@@ -87,6 +92,8 @@ pub struct FibState {
     liveness: Liveness,
     /// The time of the last liveness tick (for the status).
     last_tick: Instant,
+    /// Kernel nexthop objects and groups ([`objects`]).
+    objects: Objects,
 }
 
 /// Queues a prefix for the kernel unless it is queued already.
@@ -128,6 +135,7 @@ impl FibState {
     /// stale timeout. Without `install` the initial sync is over at once
     /// (nothing of a previous run is adopted).
     pub fn new(cfg: FibConfig, now: Instant) -> Self {
+        let objects = Objects::new(cfg.install && cfg.nexthop_objects, cfg.protocol);
         let cfg_probe = if cfg.install {
             cfg.nexthop_probe_interval
         } else {
@@ -153,6 +161,7 @@ impl FibState {
             ops: FibOps::default(),
             liveness: Liveness::new(cfg_probe),
             last_tick: now,
+            objects,
         }
     }
 
@@ -257,6 +266,7 @@ impl FibState {
             return;
         }
         self.sync_done = true;
+        self.objects.gc_due = true;
         self.remove_stale(why);
     }
 
@@ -323,6 +333,9 @@ impl FibState {
     pub fn link(&mut self, m: &LinkMessage, deleted: bool, now: Instant) {
         if self.view.link(m, deleted) {
             debug!(ifindex = m.header.index, "link changed");
+            if deleted || !self.view.link_is_up(m.header.index) {
+                self.objects.link_down(m.header.index);
+            }
             // A link going down makes the kernel drop routes through it
             // without telling (IPv4): check soon.
             self.check_soon(now);
@@ -508,14 +521,16 @@ impl FibState {
             self.other_metric.push((r.prefix, r.metric));
             return;
         }
-        let (h, _) = self.hops.intern(&r.gateway_hops());
+        let (h, exact) = self.kernel_have(&r);
+        let flags = if exact { STALE } else { STALE | REPOINT };
         let old = match self.slots.get_mut(&r.prefix) {
             Some(s) => {
                 s.set(STALE, true);
+                s.set(REPOINT, !exact);
                 std::mem::replace(&mut s.have, h)
             }
             None => {
-                self.slots.insert(r.prefix, Slot::new(0, h, STALE));
+                self.slots.insert(r.prefix, Slot::new(0, h, flags));
                 0
             }
         };
@@ -529,6 +544,7 @@ impl FibState {
         !self.todo.is_empty()
             || !self.dirty.is_empty()
             || (self.sync_done && !self.other_metric.is_empty())
+            || self.gc_due()
     }
 
     /// The next operations for the kernel, for up to `limit` queued
@@ -546,7 +562,15 @@ impl FibState {
                 .map(|(prefix, metric)| Op::Delete { prefix, metric })
                 .collect();
         }
+        let mut ops = Vec::new();
         if self.todo.is_empty() {
+            if self.dirty.is_empty() {
+                return if self.gc_due() {
+                    self.collect_objects()
+                } else {
+                    Vec::new()
+                };
+            }
             std::mem::swap(&mut self.todo, &mut self.dirty);
             self.dirty.shrink();
             // In address order: neighbouring prefixes share the kernel's
@@ -557,6 +581,8 @@ impl FibState {
             // while those are still there. Measured at 1M routes:
             // withdrawing in ascending order took ~1.5x as long.
             self.todo.sort();
+            // Groups whose routes all move the same way move at once.
+            self.move_groups(&mut ops);
         }
         let mut batch = Vec::with_capacity(limit.min(self.todo.len()));
         while batch.len() < limit
@@ -565,20 +591,15 @@ impl FibState {
             batch.push(p);
         }
         self.todo.shrink();
-        let ops = self.plan(batch);
+        self.plan(batch, &mut ops);
         if ops.is_empty() {
             self.maybe_idle();
         }
         ops
     }
 
-    /// The hops of a replace's [`HopsId`], for encoding it.
-    pub fn hops(&self, id: HopsId) -> &[Hop] {
-        self.hops.get(id)
-    }
-
     /// The operations these prefixes need to bring the kernel in line.
-    fn plan(&mut self, batch: Vec<IpNet>) -> Vec<Op> {
+    fn plan(&mut self, batch: Vec<IpNet>, ops: &mut Vec<Op>) {
         if !self.cfg.install {
             // --no-install: nothing goes to the kernel.
             for p in batch {
@@ -589,9 +610,9 @@ impl FibState {
                     }
                 }
             }
-            return Vec::new();
+            return;
         }
-        let mut ops = Vec::with_capacity(batch.len());
+        ops.reserve(batch.len());
         for p in batch {
             let Some(mut s) = self.slots.get(&p).copied() else {
                 continue;
@@ -601,12 +622,19 @@ impl FibState {
             let mut idle = false;
             match (t, s.have) {
                 (Target::Keep, _) => {}
-                (Target::Install(h), have) if have == h => {
+                (Target::Install(h), have)
+                    if !s.has(REPOINT)
+                        && (have == h
+                            || (have != 0 && self.hops.get(have) == self.hops.get(h))) =>
+                {
+                    // The same hops (a group replaced in place gave the
+                    // installed set the target's hops).
                     clear_fail(&mut s, &mut self.fails, &p);
                 }
                 (Target::Install(h), _) => {
                     // The operation holds a reference until its outcome.
                     self.hops.retain(h);
+                    self.ensure_group(h, ops);
                     ops.push(Op::Replace { prefix: p, hops: h });
                 }
                 (Target::Absent, 0) => {
@@ -624,7 +652,6 @@ impl FibState {
                 *slot = s;
             }
         }
-        ops
     }
 
     /// What the kernel should hold for a prefix. Updates its conflict
@@ -746,6 +773,17 @@ impl FibState {
         let ours = installed.map(move |(prefix, _)| Op::Delete { prefix, metric });
         let others = self.other_metric.drain(..).filter(move |_| on);
         let others = others.map(|(prefix, metric)| Op::Delete { prefix, metric });
-        ours.chain(others)
+        // Then the objects, groups first (none left in use).
+        let mut objects: Vec<Op> = Vec::new();
+        if on {
+            let (groups, hops) = self.objects.all_ids();
+            objects.extend(
+                groups
+                    .into_iter()
+                    .chain(hops)
+                    .map(|id| Op::DelObject { id }),
+            );
+        }
+        ours.chain(others).chain(objects)
     }
 }

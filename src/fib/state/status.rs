@@ -112,8 +112,10 @@ impl FibState {
             initial_sync_done: self.sync_done,
             ops: self.ops,
             nexthops: self.nexthops(),
+            nexthop_objects: self.uses_objects(),
             ..Default::default()
         };
+        (s.objects_hops, s.objects_groups) = self.object_counts();
         let interesting = |e: &Slot| {
             e.has(STALE) || e.has(FAILED) || (e.want() != 0 && e.have == 0) || e.has(CONFLICT)
         };

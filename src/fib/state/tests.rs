@@ -16,10 +16,15 @@ const CHUNK: usize = 4;
 const V0: u32 = 2;
 const V1: u32 = 3;
 
-/// bgpd's routes in the kernel, by prefix and metric.
+/// bgpd's routes in the kernel, by prefix and metric, with the hops they
+/// forward to; and its nexthop objects, as the kernel keeps them.
 #[derive(Default)]
 struct Kernel {
     ours: BTreeMap<(IpNet, u32), Vec<Hop>>,
+    /// The object a route points at (RTA_NH_ID).
+    route_nh: HashMap<(IpNet, u32), u32>,
+    nh_hops: HashMap<u32, Hop>,
+    nh_groups: HashMap<u32, Vec<u32>>,
     /// Replaces of these prefixes are refused with this errno.
     refuse: HashMap<IpNet, i32>,
     /// Every operation, in the order it came.
@@ -37,16 +42,139 @@ impl Kernel {
                             return Outcome::Err(e, "refused".into());
                         }
                         let m = st.config().metric;
-                        self.ours.insert((prefix, m), st.hops(hops).to_vec());
+                        match st.group_id(hops) {
+                            Some(id) => {
+                                let Some(fwd) = self.forwarding(id) else {
+                                    return Outcome::Err(
+                                        libc::EINVAL,
+                                        "Nexthop id does not exist".into(),
+                                    );
+                                };
+                                self.ours.insert((prefix, m), fwd);
+                                self.route_nh.insert((prefix, m), id);
+                            }
+                            None => {
+                                self.ours.insert((prefix, m), st.hops(hops).to_vec());
+                                self.route_nh.remove(&(prefix, m));
+                            }
+                        }
                         Outcome::Ok
                     }
                     Op::Delete { prefix, metric } => match self.ours.remove(&(prefix, metric)) {
-                        Some(_) => Outcome::Ok,
+                        Some(_) => {
+                            self.route_nh.remove(&(prefix, metric));
+                            Outcome::Ok
+                        }
                         None => Outcome::Err(libc::ESRCH, String::new()),
                     },
+                    Op::NewHop { id, hop } => {
+                        if self.nh_hops.contains_key(&id) || self.nh_groups.contains_key(&id) {
+                            return Outcome::Err(libc::EEXIST, String::new());
+                        }
+                        self.nh_hops.insert(id, hop);
+                        Outcome::Ok
+                    }
+                    Op::NewGroup { id, hops, replace } => {
+                        if !replace
+                            && (self.nh_hops.contains_key(&id) || self.nh_groups.contains_key(&id))
+                        {
+                            return Outcome::Err(libc::EEXIST, String::new());
+                        }
+                        let mut members = Vec::new();
+                        for h in st.hops(hops) {
+                            match st.hop_id(h).filter(|m| self.nh_hops.get(m) == Some(h)) {
+                                Some(m) => members.push(m),
+                                None => {
+                                    return Outcome::Err(libc::EINVAL, "Invalid nexthop id".into());
+                                }
+                            }
+                        }
+                        self.nh_groups.insert(id, members);
+                        self.refresh();
+                        Outcome::Ok
+                    }
+                    Op::DelObject { id } => {
+                        if self.nh_groups.remove(&id).is_some() {
+                            self.refresh();
+                            Outcome::Ok
+                        } else if self.nh_hops.remove(&id).is_some() {
+                            for g in self.nh_groups.values_mut() {
+                                g.retain(|m| *m != id);
+                            }
+                            self.nh_groups.retain(|_, g| !g.is_empty());
+                            self.refresh();
+                            Outcome::Ok
+                        } else {
+                            Outcome::Err(libc::ENOENT, String::new())
+                        }
+                    }
                 }
             })
             .collect()
+    }
+
+    /// The hops a group forwards to.
+    fn forwarding(&self, id: u32) -> Option<Vec<Hop>> {
+        let g = self.nh_groups.get(&id)?;
+        let mut v: Vec<Hop> = g
+            .iter()
+            .filter_map(|m| self.nh_hops.get(m).copied())
+            .collect();
+        v.sort();
+        Some(v)
+    }
+
+    /// Routes follow their groups; those of a deleted group go.
+    fn refresh(&mut self) {
+        let routes: Vec<((IpNet, u32), u32)> =
+            self.route_nh.iter().map(|(k, v)| (*k, *v)).collect();
+        for (k, id) in routes {
+            match self.forwarding(id) {
+                Some(f) => {
+                    self.ours.insert(k, f);
+                }
+                None => {
+                    self.ours.remove(&k);
+                    self.route_nh.remove(&k);
+                }
+            }
+        }
+    }
+
+    /// The link went down: its objects go, groups shrink, the routes of
+    /// empty ones go (as net/ipv4/nexthop.c does).
+    fn link_down(&mut self, ifindex: u32) {
+        let gone: Vec<u32> = self
+            .nh_hops
+            .iter()
+            .filter(|(_, h)| h.ifindex == ifindex)
+            .map(|(i, _)| *i)
+            .collect();
+        for id in gone {
+            self.nh_hops.remove(&id);
+            for g in self.nh_groups.values_mut() {
+                g.retain(|m| *m != id);
+            }
+        }
+        self.nh_groups.retain(|_, g| !g.is_empty());
+        self.refresh();
+    }
+
+    /// A dump of bgpd's nexthop objects.
+    fn dump_objects(&self) -> Vec<KernelNexthop> {
+        let hops = self.nh_hops.iter().map(|(id, h)| KernelNexthop {
+            id: *id,
+            protocol: 186,
+            hop: Some(*h),
+            group: Vec::new(),
+        });
+        let groups = self.nh_groups.iter().map(|(id, g)| KernelNexthop {
+            id: *id,
+            protocol: 186,
+            hop: None,
+            group: g.clone(),
+        });
+        hops.chain(groups).collect()
     }
 
     /// A dump of bgpd's routes.
@@ -60,6 +188,7 @@ impl Kernel {
                 metric: *metric,
                 kind: 1,
                 hops: hops.iter().map(|h| (Some(h.gateway), h.ifindex)).collect(),
+                nh_id: self.route_nh.get(&(*prefix, *metric)).copied(),
             })
             .collect()
     }
@@ -72,7 +201,7 @@ impl Kernel {
     fn took(&mut self) -> Vec<(bool, IpNet)> {
         self.log
             .drain(..)
-            .map(|op| (matches!(op, Op::Replace { .. }), op.prefix()))
+            .filter_map(|op| Some((matches!(op, Op::Replace { .. }), op.prefix()?)))
             .collect()
     }
 }
@@ -142,6 +271,7 @@ fn kernel_route(p: &str, protocol: u8, metric: u32, hops: &[(Option<&str>, u32)]
             .iter()
             .map(|(g, i)| (g.map(|g| g.parse().unwrap()), *i))
             .collect(),
+        nh_id: None,
     }
 }
 
@@ -720,4 +850,265 @@ fn a_dead_next_hop_leaves_every_route_and_comes_back() {
     assert_eq!(k.has("10.9.0.0/24"), Some(&vec![a, b]));
     assert_eq!(k.has("10.9.1.0/24"), Some(&vec![a]));
     assert!(st.dead_gateways().is_empty());
+}
+
+// ---- kernel nexthop objects ----
+
+fn objects_cfg() -> FibConfig {
+    FibConfig {
+        nexthop_objects: true,
+        ..cfg()
+    }
+}
+
+/// Routes and object operations in the log since the last call.
+fn counts(k: &mut Kernel) -> (usize, usize) {
+    let routes = k.log.iter().filter(|o| o.prefix().is_some()).count();
+    let objects = k.log.len() - routes;
+    k.log.clear();
+    (routes, objects)
+}
+
+/// A check with the objects dumped first, as the task runs it.
+fn check_all(st: &mut FibState, k: &mut Kernel, now: Instant) -> ReconcileReport {
+    drive(st, k, now);
+    st.check_objects(&k.dump_objects(), true);
+    check(st, k, now)
+}
+
+fn many(n: u32, hops: &[&str]) -> ChangeSet {
+    let mut cs = ChangeSet::new();
+    for i in 0..n {
+        cs.append(ch(&format!("10.{}.{}.0/24", 100 + i / 256, i % 256), hops));
+    }
+    cs
+}
+
+#[test]
+fn routes_share_one_group_and_a_lost_next_hop_moves_them_in_one_operation() {
+    let now = Instant::now();
+    let mut st = lab(objects_cfg(), now);
+    st.initial_sync_done("test");
+    let mut k = Kernel::default();
+    let abc = ["10.0.0.2", "10.0.0.3", "10.0.1.2"];
+    st.apply(many(300, &abc));
+    drive(&mut st, &mut k, now);
+    assert_eq!(counts(&mut k), (300, 4), "3 hops, 1 group, 300 routes");
+    assert_eq!(k.route_nh.len(), 300);
+    let (a, b, c) = (
+        hop("10.0.0.2", V0),
+        hop("10.0.0.3", V0),
+        hop("10.0.1.2", V1),
+    );
+    assert!(k.ours.values().all(|f| *f == vec![a, b, c]));
+    assert_eq!(st.status().objects_groups, 1);
+
+    // A peer goes: every route leaves 10.0.1.2, in chunks as the RIB sends
+    // them (all before the FIB's next round).
+    for i in 0..3 {
+        let mut cs = ChangeSet::new();
+        for j in 0..100 {
+            let n = i * 100 + j;
+            cs.append(ch(
+                &format!("10.{}.{}.0/24", 100 + n / 256, n % 256),
+                &abc[..2],
+            ));
+        }
+        st.apply(cs);
+    }
+    drive(&mut st, &mut k, now);
+    assert_eq!(
+        counts(&mut k),
+        (0, 2),
+        "one group replace and the unused hop's delete, no route message"
+    );
+    assert!(k.ours.values().all(|f| *f == vec![a, b]));
+    assert_eq!(st.status().ops.routes_spared, 300);
+    // It comes back: the same again.
+    st.apply(many(300, &abc));
+    drive(&mut st, &mut k, now);
+    assert_eq!(counts(&mut k), (0, 2), "the hop again, the group replaced");
+    assert!(k.ours.values().all(|f| *f == vec![a, b, c]));
+    // A check finds nothing to repair, and unused objects are gone.
+    assert_eq!(check_all(&mut st, &mut k, now).repaired(), 0);
+    assert_eq!(counts(&mut k).0, 0);
+    assert_eq!((k.nh_hops.len(), k.nh_groups.len()), (3, 1));
+}
+
+#[test]
+fn part_of_a_group_moving_gets_its_own_group_and_withdrawn_objects_go() {
+    let now = Instant::now();
+    let mut st = lab(objects_cfg(), now);
+    st.initial_sync_done("test");
+    let mut k = Kernel::default();
+    st.apply(many(10, &["10.0.0.2", "10.0.1.2"]));
+    drive(&mut st, &mut k, now);
+    counts(&mut k);
+    // Four of the ten move: they are re-pointed; the group stays.
+    let mut cs = ChangeSet::new();
+    for i in 0..4 {
+        cs.append(ch(&format!("10.100.{i}.0/24"), &["10.0.0.2"]));
+    }
+    st.apply(cs);
+    drive(&mut st, &mut k, now);
+    assert_eq!(counts(&mut k), (4, 1), "4 routes to a new one-hop group");
+    let (a, c) = (hop("10.0.0.2", V0), hop("10.0.1.2", V1));
+    assert_eq!(k.has("10.100.0.0/24"), Some(&vec![a]));
+    assert_eq!(k.has("10.100.9.0/24"), Some(&vec![a, c]));
+    // Everything withdrawn: routes, then every object, go.
+    st.apply(many(10, &[]));
+    drive(&mut st, &mut k, now);
+    assert!(k.ours.is_empty());
+    assert!(
+        k.nh_hops.is_empty() && k.nh_groups.is_empty(),
+        "{:?} {:?}",
+        k.nh_hops,
+        k.nh_groups
+    );
+    assert_eq!(st.status().objects_hops + st.status().objects_groups, 0);
+}
+
+#[test]
+fn a_restart_adopts_objects_and_routes_without_a_message() {
+    let t0 = Instant::now();
+    let mut st = lab(objects_cfg(), t0);
+    st.initial_sync_done("test");
+    let mut k = Kernel::default();
+    st.apply(many(20, &["10.0.0.2", "10.0.1.2"]));
+    st.apply(ch("10.50.0.0/24", &["10.0.1.2"]));
+    drive(&mut st, &mut k, t0);
+    // A group replaced in place leaves two groups with the same hops.
+    st.apply(ch("10.60.0.0/24", &["10.0.0.2"]));
+    drive(&mut st, &mut k, t0);
+    st.apply(many(20, &["10.0.0.2"]));
+    drive(&mut st, &mut k, t0);
+    counts(&mut k);
+    let before = k.ours.clone();
+
+    let mut st = lab(objects_cfg(), t0);
+    st.check_objects(&k.dump_objects(), true);
+    for r in k.dump() {
+        st.adopt(r);
+    }
+    let mut cs = many(20, &["10.0.0.2"]);
+    cs.append(ch("10.50.0.0/24", &["10.0.1.2"]));
+    cs.append(ch("10.60.0.0/24", &["10.0.0.2"]));
+    st.apply(cs);
+    drive(&mut st, &mut k, t0);
+    st.initial_sync_done("test");
+    drive(&mut st, &mut k, t0);
+    let (routes, _) = counts(&mut k);
+    // The 20 routes on the in-place group and 10.60's own group have the
+    // same hops: the one adopted first is their set's, the other's routes
+    // are re-pointed once. Nothing else changes.
+    assert!(routes <= 20, "{routes} route messages");
+    assert_eq!(k.ours, before);
+    assert_eq!(check_all(&mut st, &mut k, t0).repaired(), 0);
+    assert_eq!(counts(&mut k).0, 0);
+    // No object is left unused.
+    let used: HashSet<u32> = k.route_nh.values().copied().collect();
+    assert_eq!(k.nh_groups.len(), used.len(), "{:?}", k.nh_groups);
+}
+
+#[test]
+fn plain_routes_of_a_previous_run_are_moved_to_groups_after_the_sync() {
+    let t0 = Instant::now();
+    let mut st = lab(cfg(), t0);
+    st.initial_sync_done("test");
+    let mut k = Kernel::default();
+    st.apply(many(5, &["10.0.0.2", "10.0.1.2"]));
+    drive(&mut st, &mut k, t0);
+    counts(&mut k);
+    let mut st = lab(objects_cfg(), t0);
+    st.check_objects(&k.dump_objects(), true);
+    for r in k.dump() {
+        st.adopt(r);
+    }
+    st.apply(many(5, &["10.0.0.2", "10.0.1.2"]));
+    drive(&mut st, &mut k, t0);
+    assert_eq!(counts(&mut k), (0, 0), "deferred until the sync");
+    st.initial_sync_done("test");
+    drive(&mut st, &mut k, t0);
+    assert_eq!(counts(&mut k), (5, 3));
+    assert_eq!(k.route_nh.len(), 5);
+    // And back to plain routes: the objects go once nothing uses them.
+    let mut st2 = lab(cfg(), t0);
+    st2.check_objects(&k.dump_objects(), true);
+    for r in k.dump() {
+        st2.adopt(r);
+    }
+    st2.apply(many(5, &["10.0.0.2", "10.0.1.2"]));
+    st2.initial_sync_done("test");
+    drive(&mut st2, &mut k, t0);
+    assert!(k.route_nh.is_empty());
+    assert_eq!(k.ours.len(), 5);
+    assert!(k.nh_hops.is_empty() && k.nh_groups.is_empty());
+}
+
+#[test]
+fn a_link_going_down_flushes_its_objects_and_the_routes_come_back_whole() {
+    let now = Instant::now();
+    let mut st = lab(objects_cfg(), now);
+    st.initial_sync_done("test");
+    let mut k = Kernel::default();
+    st.apply(many(10, &["10.0.0.2", "10.0.1.2"]));
+    st.apply(ch("10.50.0.0/24", &["10.0.1.2"]));
+    drive(&mut st, &mut k, now);
+    // v1 loses its carrier: the kernel drops its objects (and 10.50's
+    // group and route) without a word.
+    k.link_down(V1);
+    st.link(&link(V1, "v1", false), false, now);
+    st.settle();
+    drive(&mut st, &mut k, now);
+    let (a, c) = (hop("10.0.0.2", V0), hop("10.0.1.2", V1));
+    assert_eq!(k.has("10.100.0.0/24"), Some(&vec![a]));
+    assert_eq!(k.has("10.50.0.0/24"), None);
+    assert_eq!(check_all(&mut st, &mut k, now).repaired(), 0);
+    // It comes back.
+    st.link(&link(V1, "v1", true), false, now);
+    st.settle();
+    drive(&mut st, &mut k, now);
+    assert_eq!(k.has("10.100.0.0/24"), Some(&vec![a, c]));
+    assert_eq!(k.has("10.50.0.0/24"), Some(&vec![c]));
+    assert_eq!(check_all(&mut st, &mut k, now).repaired(), 0);
+    // A quick flap the state never saw: the check repairs it.
+    k.link_down(V1);
+    let r = check_all(&mut st, &mut k, now);
+    assert_eq!(r.reinstalled.len(), 1, "{r:?}");
+    assert_eq!(k.has("10.100.0.0/24"), Some(&vec![a, c]));
+    assert_eq!(k.has("10.50.0.0/24"), Some(&vec![c]));
+}
+
+#[test]
+fn an_id_someone_else_holds_is_never_taken() {
+    let now = Instant::now();
+    let mut st = lab(objects_cfg(), now);
+    st.initial_sync_done("test");
+    let mut k = Kernel::default();
+    let first = (186u32 << 24) + 1;
+    st.check_objects(
+        &[KernelNexthop {
+            id: first,
+            protocol: 11,
+            hop: Some(hop("10.0.0.9", V0)),
+            group: Vec::new(),
+        }],
+        true,
+    );
+    k.nh_hops.insert(first, hop("10.0.0.9", V0));
+    st.apply(many(3, &["10.0.0.2"]));
+    drive(&mut st, &mut k, now);
+    assert_eq!(k.ours.len(), 3);
+    assert_eq!(k.nh_hops.get(&first), Some(&hop("10.0.0.9", V0)));
+    st.apply(many(3, &[]));
+    drive(&mut st, &mut k, now);
+    assert_eq!(k.nh_hops.len(), 1, "only the other's object is left");
+    // Shutdown deletes bgpd's objects only.
+    st.apply(many(3, &["10.0.0.2"]));
+    drive(&mut st, &mut k, now);
+    let ops: Vec<Op> = st.shutdown_ops(true).collect();
+    k.run(&st, &ops);
+    assert!(k.ours.is_empty());
+    assert_eq!(k.nh_hops.keys().collect::<Vec<_>>(), vec![&first]);
+    assert!(k.nh_groups.is_empty());
 }
