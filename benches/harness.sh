@@ -48,6 +48,22 @@
 #   prop10x100k  10 injectors x 100,000 /28            (quick: 4 x 5,000)
 #   propcalico   1,000 Calico nodes (configured peers), each its /26 and
 #                172.16.0.0/16, each receiving all    (quick: 100)
+# Failover scenario (issue "Lose nothing"; kernel install on, bgpd, bgpd
+# with plain routes ("bgpd-plain", [kernel] nexthop_objects = false) and
+# BIRD 2, run in the "fib" mode):
+#   failover     10 peers x the same 100,000 /28, each with its own next hop
+#                (a 10-wide ECMP set per prefix)  (quick: 4 x 5,000)
+#                Once every route holds all 10 next hops (checked on a full
+#                dump), the first peer closes its session (NOTIFICATION
+#                Cease, loadgen --drop-on-usr1). Failover = from that
+#                NOTIFICATION until no route in the kernel forwards via the
+#                lost next hop: 256 prefixes spread over the table are
+#                looked up every 10 ms (`ip route get fibmatch`, which shows
+#                the whole route, since a group change sends no per-route
+#                request), and the time counts once they are all clean and
+#                a full dump confirms it (else full dumps go on until one
+#                is clean).
+# The "bgpd-plain" daemon (any scenario) is bgpd with nexthop objects off.
 # Environment: BGPD, LOADGEN (binaries; default $CARGO_TARGET_DIR/release),
 # BIRD2 (/opt/bird2/usr/sbin/bird), BIRD1 (bird), BGPD_LOG (default warn),
 # BGPD_MODE: "config" (default; bgpd --config FILE, as deployed, no
@@ -81,7 +97,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 python3 - "$@" <<'PY'
-import argparse, json, os, re, socket, subprocess, sys, threading, time
+import argparse, json, os, re, signal, socket, subprocess, sys, threading, time
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--quick", action="store_true")
@@ -113,6 +129,7 @@ SCEN = {
     "prop1x1M":    dict(kind="prop", inj="plain", m=1, p=20000 if q else 1000000),
     "prop10x100k": dict(kind="prop", inj="plain", m=4 if q else 10, p=5000 if q else 100000),
     "propcalico":  dict(kind="prop", inj="node", m=100 if q else 1000),
+    "failover":    dict(kind="failover", m=4 if q else 10, p=5000 if q else 100000),
 }
 MONITOR = "100.64.9.1"
 if a.p1:
@@ -120,6 +137,8 @@ if a.p1:
 for s in SCEN.values():
     if s["kind"] == "plain":
         s["rib"] = s["fib"] = s["m"] * s["p"]
+    elif s["kind"] == "failover":
+        s["rib"], s["fib"] = s["m"] * s["p"], s["p"]
     elif s["kind"] == "calico":
         s["rib"], s["fib"] = 3 * 2 * s["nodes"], s["nodes"] + 1
     elif s["kind"] == "prop":
@@ -279,17 +298,18 @@ def run(daemon, sname, mode):
     log = open(f"{rd}/daemon.log", "w")
     nx = ["ip", "netns", "exec", d]
     rib_reader = None
-    if daemon == "bgpd":
+    if daemon.startswith("bgpd"):
         sock = f"{rd}/bgpd.sock"
         wrap = E.get("BGPD_WRAP", "").split()
-        if E["BGPD_MODE"] == "config":
+        if E["BGPD_MODE"] == "config" or daemon == "bgpd-plain":
             # As deployed: a config file, no foreground view.
             conf = [f"local_as = {ASN}", f'router_id = "{DADDR}"', ""]
             if s["kind"] == "listen":
                 conf += ["[[range]]", 'prefix = "100.64.0.0/16"', ""]
             for x in (ps if s["kind"] != "listen" else []):
                 conf += ["[[peer]]", f'address = "{x}"', "passive = true", ""]
-            conf += ["[kernel]", f"install = {'true' if fib else 'false'}", "",
+            conf += ["[kernel]", f"install = {'true' if fib else 'false'}",
+                     f"nexthop_objects = {'false' if daemon == 'bgpd-plain' else 'true'}", "",
                      "[control]", f'socket = "{sock}"', "",
                      "[log]", f'level = "{E["BGPD_LOG"]}"', ""]
             open(f"{rd}/bgpd.toml", "w").write("\n".join(conf))
@@ -403,7 +423,7 @@ def run(daemon, sname, mode):
             cpu += c_ or 0
             rss += r_ or 0
         res["cpu_s"], res["rss_mib"] = round(cpu, 2), round(rss, 1)
-        if daemon == "bgpd":
+        if daemon.startswith("bgpd"):
             # How long the control socket takes to answer with the table
             # loaded (tests only check that it answers).
             t = time.time()
@@ -521,6 +541,159 @@ def run_prop(daemon, sname, mode):
     time.sleep(1)
     return res
 
+def run_failover(daemon, sname, mode):
+    """The failover run: M peers announce the same P prefixes; once every
+    route holds M next hops, the first peer goes (NOTIFICATION); time until
+    no route forwards via its next hop."""
+    s = SCEN[sname]
+    if mode != "fib":
+        return dict(daemon=daemon, scenario=sname, mode=mode, skipped="failover runs with kernel install (fib mode)")
+    if daemon not in ("bgpd", "bgpd-plain", "bgpd-nocompat", "bird2"):
+        return dict(daemon=daemon, scenario=sname, mode=mode, skipped="failover is run for bgpd and BIRD 2")
+    RUN[0] += 1
+    rd = f"{DIR}/r{RUN[0]}"
+    os.makedirs(rd)
+    os.chmod(rd, 0o755)
+    d, l = netns_up(RUN[0])
+    sh(f"ip -n {d} link set d0 up; ip -n {d} link set lo up")
+    ps = peers(s["m"])
+    add_sources(l, ps)
+    nx = ["ip", "netns", "exec", d]
+    log = open(f"{rd}/daemon.log", "w")
+    if daemon == "bgpd-nocompat":
+        # The kernel's own advice for nexthop objects at scale: no
+        # expanded hops in route dumps, no route notification per route
+        # when a group changes (Documentation/networking/ip-sysctl.rst).
+        sh(f"ip netns exec {d} sysctl -qw net.ipv4.nexthop_compat_mode=0")
+    if daemon.startswith("bgpd"):
+        sock = f"{rd}/bgpd.sock"
+        conf = [f"local_as = {ASN}", f'router_id = "{DADDR}"', "multipath = 32", ""]
+        for x in ps:
+            conf += ["[[peer]]", f'address = "{x}"', "passive = true", ""]
+        conf += ["[kernel]", f"nexthop_objects = {'false' if daemon == 'bgpd-plain' else 'true'}",
+                 "nexthop_probe_ms = 0", "",
+                 "[control]", f'socket = "{sock}"', "", "[log]", f'level = "{E["BGPD_LOG"]}"', ""]
+        open(f"{rd}/bgpd.toml", "w").write("\n".join(conf))
+        daemon_p = subprocess.Popen(nx + E.get("BGPD_WRAP", "").split() + [E["BGPD"], "--config", f"{rd}/bgpd.toml"],
+                                    stdout=open(E["BGPD_STDOUT"], "w"), stderr=log)
+        rib_reader = lambda: bgpd_rib(sock)
+        proto = "186"
+    else:
+        conf, sock = f"{rd}/bird.conf", f"{rd}/bird.ctl"
+        open(conf, "w").write(bird_conf(2, s, ps, True))
+        daemon_p = subprocess.Popen(nx + [E["BIRD2"], "-f", "-c", conf, "-s", sock], stdout=log, stderr=log)
+        rib_reader = lambda: bird_rib(E["BIRD2C"], sock, s["rib"] <= 200000)
+        proto = "bird"
+    procs = [daemon_p]
+    lg = [E["LOADGEN"], "--target", DADDR, "--sources-from", FIRST_PEER, "--sessions", str(s["m"]),
+          "--asn", str(ASN), "--connect-timeout", str(int(a.timeout)), "--mode", "plain",
+          "--prefixes", str(s["p"]), "--same-prefixes", "--drop-on-usr1"]
+    lgp = subprocess.Popen(["ip", "netns", "exec", l] + lg, stdout=subprocess.PIPE,
+                           stderr=open(f"{rd}/loadgen.err", "w"), text=True)
+    procs.append(lgp)
+    ev = {}
+    def reader():
+        for line in lgp.stdout:
+            try:
+                j = json.loads(line)
+                ev[j["event"]] = j
+            except Exception:
+                pass
+    threading.Thread(target=reader, daemon=True).start()
+    res = dict(daemon=daemon, scenario=sname, mode=mode, routes=s["p"], paths=s["m"])
+    lost = FIRST_PEER
+    def objects():
+        # Nexthop objects by id: a hop's gateway, or a group's member ids.
+        objs = {}
+        for o in json.loads(sh(f"ip -n {d} -j nexthop show", False) or "[]"):
+            objs[o["id"]] = o.get("gateway") or [m["id"] for m in o.get("group", [])]
+        return objs
+    def via(text, objs):
+        # The gateways of each route in `ip route` output, nhid routes
+        # resolved through the objects when the dump does not expand them.
+        routes, cur = [], None
+        for line in text.splitlines():
+            w = line.split()
+            if not w: continue
+            if not line[0].isspace():
+                cur = set()
+                routes.append(cur)
+                if "nhid" in w and objs is not None:
+                    o = objs.get(int(w[w.index("nhid") + 1]))
+                    for m in (o if isinstance(o, list) else [o] if o else []):
+                        g = objs.get(m) if isinstance(o, list) else m
+                        if isinstance(g, str): cur.add(g)
+            if "via" in w and cur is not None:
+                cur.add(w[w.index("via") + 1])
+        return routes
+    def full_count(gw):
+        # Routes that forward via `gw`, in a full dump of the daemon's.
+        objs = objects() if daemon == "bgpd-nocompat" else None
+        return sum(1 for r in via(sh(f"ip -n {d} route show proto {proto}", False), objs) if gw in r)
+    # Converged: every path in the RIB, then every route with every next hop.
+    t0 = time.time()
+    ok = False
+    while time.time() - t0 < a.timeout and not any(p.poll() is not None for p in procs):
+        time.sleep(0.5)
+        rc = rib_reader()
+        if "sent" in ev and rc is not None and rc >= s["rib"] and full_count(lost) >= s["p"]:
+            ok = True
+            break
+    if not ok:
+        res["error"] = f"no full ECMP table: {full_count(lost)} routes via {lost}"
+        netns_down(d, l, procs)
+        return res
+    res["load_s"] = round(time.time() - ev["established"]["t"], 1)
+    time.sleep(2)
+    # The sample: 256 prefixes spread over the table (the loadgen's
+    # prefixes are 10.0.0.0 + k * 16, /28).
+    base = int.from_bytes(socket.inet_aton("10.0.0.0"), "big")
+    idx = sorted(set([0, s["p"] - 1] + [i * (s["p"] - 1) // 255 for i in range(256)]))
+    batch = "".join(f"route get fibmatch {socket.inet_ntoa((base + k * 16).to_bytes(4, 'big'))}\n" for k in idx)
+    def sample_clean():
+        out = subprocess.run(["ip", "-n", d, "-batch", "-"], input=batch, capture_output=True, text=True).stdout
+        routes = via(out, objects() if daemon == "bgpd-nocompat" else None)
+        return len(routes) >= len(idx) and all(lost not in r and len(r) == s["m"] - 1 for r in routes)
+    assert not sample_clean(), "the sample sees no route via the peer to lose"
+    before = open(f"/proc/{daemon_p.pid}/stat").read().rsplit(")", 1)[1].split()
+    lgp.send_signal(signal.SIGUSR1)
+    t_sig = time.time()
+    done, polls, fulls = None, 0, 0
+    while time.time() - t_sig < a.timeout:
+        polls += 1
+        if sample_clean():
+            t_clean = time.time()
+            fulls += 1
+            if full_count(lost) == 0:
+                done = t_clean
+                break
+            # The sample was lucky: full dumps until one is clean.
+            while time.time() - t_sig < a.timeout:
+                fulls += 1
+                if full_count(lost) == 0:
+                    done = time.time()
+                    break
+            break
+        time.sleep(0.01)
+    if "dropped" not in ev:
+        time.sleep(0.2)
+    t_drop = ev.get("dropped", {}).get("t", t_sig)
+    if done:
+        res["failover_s"] = round(done - t_drop, 3)
+        res["polls"], res["full_dumps"] = polls, fulls
+        after = open(f"/proc/{daemon_p.pid}/stat").read().rsplit(")", 1)[1].split()
+        res["failover_cpu_s"] = round((int(after[11]) + int(after[12]) - int(before[11]) - int(before[12])) / HZ, 2)
+        res["routes_left"] = len(via(sh(f"ip -n {d} route show proto {proto}", False), None))
+        if daemon.startswith("bgpd"):
+            j = json.loads(sh(f"{E['BGPD']} show fib --json --socket {sock}", False) or "{}")
+            ops = j.get("ops", {})
+            res["fib_ops"] = {k: ops.get(k) for k in ("replaced", "objects_replaced", "groups_moved", "routes_spared")}
+    else:
+        res["error"] = f"timeout: {full_count(lost)} routes still via {lost}"
+    netns_down(d, l, procs)
+    time.sleep(1)
+    return res
+
 def RIB_IV(s):
     # RIB-only runs of bgpd and BIRD take tens of milliseconds below 200k
     # paths: poll their control sockets often enough to tell them apart.
@@ -541,7 +714,8 @@ outf = open(a.out, "a") if a.out else None
 for sname in a.scenarios.split(","):
     for mode in a.modes.split(","):
         for dmn in daemons:
-            r = (run_prop if SCEN[sname]["kind"] == "prop" else run)(dmn, sname, mode)
+            kind = SCEN[sname]["kind"]
+            r = (run_prop if kind == "prop" else run_failover if kind == "failover" else run)(dmn, sname, mode)
             results.append(r)
             line = json.dumps(r)
             print(line, flush=True)
@@ -563,10 +737,22 @@ def fmt(r, k, nd=2):
 def ratio(r, b, k):
     if not r or not b or k not in r or k not in b or not b[k]: return ""
     return f" ({r[k]/b[k]:.2f}x)"
+fo = [r for r in results if r["scenario"] == "failover" and "skipped" not in r]
+if fo:
+    print()
+    print("| scenario | daemon | failover s | vs BIRD 2 | CPU s in it | route requests | groups moved |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    b = get("bird2", "failover", "fib")
+    for r in fo:
+        ops = r.get("fib_ops") or {}
+        print(f"| failover | {r['daemon']} | {fmt(r,'failover_s',3)} | {ratio(r, b, 'failover_s').strip(' ()') if r['daemon'] != 'bird2' else ''} "
+              f"| {fmt(r,'failover_cpu_s')} | {ops.get('replaced', '-')} | {ops.get('groups_moved', '-')} |")
 print()
 print("| scenario | daemon | FIB conv. s | RIB-only conv. s | peak RSS MiB | CPU s | RIB-run RSS MiB | RIB-run CPU s |")
 print("|---|---|---:|---:|---:|---:|---:|---:|")
 for sname in a.scenarios.split(","):
+    if SCEN[sname]["kind"] == "failover":
+        continue
     for dmn in daemons:
         f, r = get(dmn, sname, "fib"), get(dmn, sname, "rib")
         bf, br = get("bird2", sname, "fib"), get("bird2", sname, "rib")

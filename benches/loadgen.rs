@@ -115,6 +115,15 @@ struct Args {
     /// monitor: the prefix count at which to print the `full` event.
     #[arg(long, default_value_t = 0)]
     expect: usize,
+    /// plain: every session announces the same prefixes (each with its own
+    /// next hop: an ECMP set as wide as the sessions), not its own range.
+    #[arg(long)]
+    same_prefixes: bool,
+    /// On SIGUSR1 the first session closes with a NOTIFICATION (Cease,
+    /// administrative shutdown): the failover scenario's lost peer. A
+    /// `dropped` event gives the time.
+    #[arg(long)]
+    drop_on_usr1: bool,
     /// Give up if not all sessions are Established after this many seconds.
     #[arg(long, default_value_t = 120)]
     connect_timeout: u64,
@@ -269,7 +278,15 @@ fn workload(a: &Args, ctx: &Ctx, idx: u32, src: IpAddr) -> (Vec<u8>, u64, u64) {
                 let nlri = (n..end)
                     .map(|k| Nlri {
                         path_id: path_id(k as u32),
-                        prefix: prefix_at(base, len, idx as u64 * p + k),
+                        prefix: prefix_at(
+                            base,
+                            len,
+                            if a.same_prefixes {
+                                k
+                            } else {
+                                idx as u64 * p + k
+                            },
+                        ),
                     })
                     .collect();
                 groups.push(Group {
@@ -526,6 +543,25 @@ async fn session(sh: Arc<Shared>, idx: u32, src: IpAddr) -> (u64, u64) {
         let _ = w.write_all(&eor.to_bytes(&ctx).unwrap()).await;
     }
     sh.sent.wait().await;
+    if idx == 0 && a.drop_on_usr1 {
+        let ctx2 = ctx;
+        tokio::spawn(async move {
+            let mut sig =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
+                    .expect("SIGUSR1 handler");
+            sig.recv().await;
+            let cease = Message::Notification(wire::Notification {
+                code: 6,
+                subcode: 2,
+                data: Default::default(),
+            });
+            let mut w = wr.lock().await;
+            let t = now();
+            let _ = w.write_all(&cease.to_bytes(&ctx2).unwrap()).await;
+            let _ = w.shutdown().await;
+            println!("{{\"event\":\"dropped\",\"t\":{t:.6},\"session\":\"{src}\"}}");
+        });
+    }
     (updates, prefixes)
 }
 

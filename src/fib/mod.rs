@@ -103,6 +103,11 @@ impl Default for FibConfig {
 pub enum FibCommand {
     /// New forwarding state per prefix; the latest per prefix wins.
     Apply(ChangeSet),
+    /// A chunk of a larger change set whose other chunks follow at once:
+    /// the task takes them all before it writes to the kernel, so that
+    /// routes that all move the same way move as one (a nexthop group
+    /// replaced in place, not a prefix at a time).
+    ApplyMore(ChangeSet),
     /// The peers' End-of-RIBs arrived (or their timeout passed): routes
     /// left from a previous run that the RIB did not re-learn go now.
     InitialSyncDone,
@@ -323,16 +328,18 @@ impl FibHandle {
                 .map_err(|_| FibClosed);
         }
         changes.dedup();
-        let mut it = changes.into_iter();
+        let mut it = changes.into_iter().peekable();
         loop {
             let chunk: ChangeSet = it.by_ref().take(APPLY_CHUNK).collect();
             if chunk.is_empty() {
                 return Ok(());
             }
-            self.tx
-                .send(FibCommand::Apply(chunk))
-                .await
-                .map_err(|_| FibClosed)?;
+            let cmd = if it.peek().is_some() {
+                FibCommand::ApplyMore(chunk)
+            } else {
+                FibCommand::Apply(chunk)
+            };
+            self.tx.send(cmd).await.map_err(|_| FibClosed)?;
         }
     }
 

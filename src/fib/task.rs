@@ -67,6 +67,7 @@ pub async fn spawn(
         dead_unsent: false,
         monitor: Some(monitor),
         resync_needed: false,
+        more_coming: false,
     };
     fib.resync_view().await?;
     let adopted = if fib.writer.is_some() {
@@ -130,6 +131,8 @@ struct Fib {
     dead_unsent: bool,
     monitor: Option<Monitor>,
     resync_needed: bool,
+    /// The last command was an [`FibCommand::ApplyMore`].
+    more_coming: bool,
 }
 
 enum Flow {
@@ -188,7 +191,8 @@ impl Fib {
                 _ = housekeeping.tick() => self.housekeeping().await,
                 // The RIB's queue had no room: wait for some.
                 _ = room(&self.events), if unsent => {}
-                _ = std::future::ready(()), if work => {
+                // Not while the rest of a change set is on its way.
+                _ = std::future::ready(()), if work && !self.more_coming => {
                     self.push(CHUNK);
                     tokio::task::yield_now().await;
                 }
@@ -255,7 +259,14 @@ impl Fib {
 
     async fn command(&mut self, cmd: FibCommand) -> Flow {
         match cmd {
-            FibCommand::Apply(changes) => self.state.apply(changes),
+            FibCommand::Apply(changes) => {
+                self.more_coming = false;
+                self.state.apply(changes)
+            }
+            FibCommand::ApplyMore(changes) => {
+                self.more_coming = true;
+                self.state.apply(changes)
+            }
             FibCommand::InitialSyncDone => self.state.initial_sync_done("the RIB's initial sync"),
             FibCommand::Flush(reply) => {
                 self.flush_all();

@@ -581,8 +581,13 @@ impl FibState {
             // while those are still there. Measured at 1M routes:
             // withdrawing in ascending order took ~1.5x as long.
             self.todo.sort();
-            // Groups whose routes all move the same way move at once.
+            // Groups whose routes all move the same way move at once, and
+            // first: the kernel forwards right before the round's slots
+            // are even looked at.
             self.move_groups(&mut ops);
+            if !ops.is_empty() {
+                return ops;
+            }
         }
         let mut batch = Vec::with_capacity(limit.min(self.todo.len()));
         while batch.len() < limit
