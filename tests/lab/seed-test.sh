@@ -111,6 +111,16 @@ wait_until 20 "172.15.191.0/26 via 192.168.83.37" has_nexthops 172.15.191.0/26 1
 wait_until 20 "172.16.0.0/16 over every node" has_nexthops 172.16.0.0/16 "${NODES[@]}"
 route 172.15.190.0/26 | grep -q "via 192.168.83.22 dev eth0 proto bgp metric 20" || fail "block not installed as proto bgp: $(route 172.15.190.0/26)"
 ok "blocks via their nodes; 172.16.0.0/16 ECMP over ${#NODES[@]} nodes (ADD-PATH)"
+# Through kernel nexthop objects: one group per set of next hops, shared.
+objects() { ip -n "$(ns core)" nexthop show protocol 186; }
+svcroute=$(route 172.16.0.0/16)
+grep -q "^172.16.0.0/16 nhid " <<<"$svcroute" || fail "the service CIDR does not use a nexthop group: $svcroute"
+objs=$(objects)
+groups=$(grep -c " group " <<<"$objs" || true)
+[ "$groups" -ge 1 ] || fail "no nexthop group of bgpd's: $objs"
+svc=$(sed -n 's/.* nhid \([0-9]*\) .*/\1/p' <<<"$svcroute")
+grep -q "^id $svc group .*/.*/" <<<"$objs" || fail "group $svc of 172.16.0.0/16 is not a multipath group: $objs"
+ok "routes point at nexthop groups ($groups groups, $(grep -c via <<<"$objs") next hops; 172.16.0.0/16 via group $svc)"
 # Before any fault: the cluster has converged, every reflector reflects
 # every block (a worker's sessions to the reflectors come up one by one, and
 # BIRD's own collisions can withdraw a path briefly), and nothing is stale.
@@ -317,6 +327,7 @@ wait_until 60 "sessions back after bgpd stop" all_up
 wait_until 60 "initial sync after bgpd stop" synced
 kill -INT "$BGPD_PID"; wait "$BGPD_PID" || fail "bgpd did not exit 0 on SIGINT"
 route proto bgp | grep -q . && fail "routes left in the kernel after SIGINT: $(route proto bgp)"
+[ -z "$(objects)" ] || fail "nexthop objects left in the kernel after SIGINT: $(objects)"
 ip -6 -n "$(ns core)" route show proto bgp | grep -q . && fail "IPv6 routes left in the kernel after SIGINT"
 start_bgpd
 wait_until 60 "sessions back after SIGINT" all_up
@@ -325,7 +336,8 @@ out=$(nsx core "$BGPD" stop --flush --socket "$LAB_DIR/bgpd.sock") || fail "bgpd
 wait "$BGPD_PID" || fail "bgpd did not exit 0 on bgpd stop --flush"
 grep -q "^bgpd stopped: [0-9]* routes removed from the kernel" <<<"$out" || fail "bgpd stop --flush said: $out"
 route proto bgp | grep -q . && fail "routes left in the kernel after bgpd stop --flush: $(route proto bgp)"
-ok "bgpd stop: routes kept for the next start; SIGINT and bgpd stop --flush: none of bgpd's routes left"
+[ -z "$(objects)" ] || fail "nexthop objects left in the kernel after bgpd stop --flush: $(objects)"
+ok "bgpd stop: routes kept for the next start; SIGINT and bgpd stop --flush: none of bgpd's routes or nexthop objects left"
 start_bgpd
 wait_until 60 "sessions back after bgpd stop --flush" all_up
 wait_until 30 "routes back after bgpd stop --flush" has_nexthops 172.16.0.0/16 "${NODES[@]}"
