@@ -165,6 +165,9 @@ fn minimal_file_gives_defaults() {
     // A restart keeps the routes; next hops are probed every 500 ms.
     assert_eq!(c.kernel.graceful_restart_keep, Duration::from_secs(120));
     assert_eq!(c.kernel.nexthop_probe_ms, 500);
+    // Routes go through kernel nexthop groups.
+    assert!(c.kernel.nexthop_objects);
+    assert!(c.kernel.fib_config().nexthop_objects);
     assert_eq!(c.control.socket, Path::new("/run/bgpd/bgpd.sock"));
     assert_eq!(c.control.group, None);
     assert_eq!(c.metrics.listen, None);

@@ -811,3 +811,140 @@ protocol bgp core {
         birdc(&lab, &peer, &sock, "show route", true)
     });
 }
+
+/// RFC 9494 with FRR as the restarting peer: FRR advertises graceful
+/// restart (restart time 1 s) and long-lived graceful restart (stale time
+/// 8 s) and announces 172.15.77.0/26 with LOCAL_PREF 200; BIRD 2 announces
+/// it too, with 100. FRR's bgpd dies (SIGKILL: no NOTIFICATION). bgpd keeps
+/// FRR's route through the restart time, then as long-lived stale, least
+/// preferred: the kernel moves to BIRD's. With BIRD gone too, the
+/// long-lived stale route is used again, and it goes after the stale time.
+#[test]
+fn frr_long_lived_graceful_restart() {
+    if !have_all(&["vtysh", "/usr/lib/frr/bgpd"]) || !have_bird2() {
+        return;
+    }
+    let Some(mut lab) = Lab::new("llgr") else {
+        return;
+    };
+    let hub = lab.lan();
+    let core = lab.attach(&hub, "core", "192.168.83.1/24");
+    let frr = lab.attach(&hub, "frr", "192.168.83.3/24");
+    let bird = lab.attach(&hub, "bird", "192.168.83.2/24");
+    let conf = format!(
+        r#"hostname frr1
+log stdout informational
+router bgp 64512
+ bgp router-id 192.168.83.3
+ bgp log-neighbor-changes
+ bgp graceful-restart
+ bgp graceful-restart restart-time 1
+ bgp long-lived-graceful-restart stale-time 8
+ no bgp ebgp-requires-policy
+ no bgp network import-check
+ neighbor {CORE} remote-as 64512
+ neighbor {CORE} timers 3 9
+ address-family ipv4 unicast
+  network 172.15.77.0/26
+  neighbor {CORE} route-map LP200 out
+ exit-address-family
+route-map LP200 permit 10
+ set local-preference 200
+"#
+    );
+    let dir = start_frr(&mut lab, &frr, "frr", &conf);
+    let bird_conf = format!(
+        r#"log stderr all;
+router id 192.168.83.2;
+protocol device {{ }}
+protocol static {{ ipv4; route 172.15.77.0/26 blackhole; }}
+protocol bgp core {{
+  local 192.168.83.2 as 64512;
+  neighbor {CORE} as 64512;
+  hold time 9;
+  connect retry time 2;
+  ipv4 {{ import all; export all; }};
+}}
+"#
+    );
+    start_bird2(&mut lab, &bird, "bird", &bird_conf);
+    let ctl = lab.path("bgpd.sock").to_string_lossy().to_string();
+    start_bgpd(
+        &mut lab,
+        &core,
+        &[
+            "--peer",
+            "192.168.83.3",
+            "--peer",
+            "192.168.83.2",
+            "--control-socket",
+            &ctl,
+        ],
+    );
+    let via = |lab: &Lab| {
+        lab.kernel_table(&core)
+            .get("172.15.77.0/26")
+            .cloned()
+            .unwrap_or_default()
+    };
+    let one = |h: &str| std::collections::BTreeSet::from([h.to_string()]);
+    lab.wait_for(
+        "FRR's route (LOCAL_PREF 200) installed",
+        Duration::from_secs(40),
+        || established(&lab, "192.168.83.2") && via(&lab) == one("192.168.83.3"),
+    );
+    let caps = vtysh(&lab, &frr, &dir, "show bgp neighbors 192.168.83.1");
+    assert!(
+        caps.contains("Long-lived Graceful Restart"),
+        "FRR does not advertise LLGR:\n{caps}"
+    );
+
+    // FRR's bgpd dies without a word.
+    let t0 = std::time::Instant::now();
+    lab.stop_with("frr", "KILL");
+    lab.wait_for(
+        "the long-lived stale route least preferred: BIRD's installed",
+        Duration::from_secs(15),
+        || via(&lab) == one("192.168.83.2"),
+    );
+    let moved = t0.elapsed();
+    assert!(
+        moved >= Duration::from_millis(900),
+        "moved before the restart time: {moved:?}"
+    );
+    let log = lab.log("bgpd");
+    assert!(
+        log.contains("routes kept as long-lived stale for 8s"),
+        "no long-lived stale phase in the log:\n{log}"
+    );
+    let bgpd = env!("CARGO_BIN_EXE_bgpd");
+    let routes = lab.sh_text(
+        &core,
+        &format!("{bgpd} show route 172.15.77.1 --socket {ctl}"),
+    );
+    assert!(
+        routes.contains("from 192.168.83.3 path-id 0 (long-lived stale): llgr-stale")
+            && routes.contains("communities llgr-stale"),
+        "FRR's path is not marked LLGR_STALE and least preferred:\n{routes}"
+    );
+
+    // BIRD goes too: the long-lived stale route is all there is, and used.
+    lab.stop_with("bird", "KILL");
+    lab.wait_for(
+        "the long-lived stale route used again",
+        Duration::from_secs(15),
+        || via(&lab) == one("192.168.83.3"),
+    );
+    // And it goes once the stale time is over (8 s after the restart
+    // time).
+    lab.wait_for(
+        "the long-lived stale route removed",
+        Duration::from_secs(20),
+        || via(&lab).is_empty(),
+    );
+    let gone = t0.elapsed();
+    assert!(
+        gone >= Duration::from_secs(8),
+        "removed before the stale time: {gone:?}"
+    );
+}

@@ -11,8 +11,8 @@ use bgpd::rib::{
 };
 use bgpd::route::{ChangeSet, NextHop, Resolver, RouteChange};
 use bgpd::wire::{
-    Action, AfiSafi, AsPath, Attr, AttrError, MpNlri, MpReach, MpUnreach, NextHop as WireNh, Nlri,
-    Notification, Origin, PathAttribute, SegmentType, Update,
+    Action, AfiSafi, AsPath, Attr, AttrError, Community, MpNlri, MpReach, MpUnreach,
+    NextHop as WireNh, Nlri, Notification, Origin, PathAttribute, SegmentType, Update,
 };
 use ipnet::IpNet;
 
@@ -303,7 +303,7 @@ fn graceful_restart_stale_refresh_end_of_rib() {
     assert_eq!(rib.peer(rr).unwrap().counters.ipv4.stale, 0);
     assert_eq!(rib.peer(rr).unwrap().stale_until, None);
     // The timer firing later finds nothing.
-    assert!(rib.stale_timer_expired(rr).is_empty());
+    assert_eq!(rib.stale_timer_expired(rr, t0), (ChangeSet::new(), None));
 }
 
 #[test]
@@ -321,7 +321,7 @@ fn graceful_restart_timer_expiry_and_hard_down() {
         prefix: net("172.15.0.0/26"),
         next_hops: Default::default(),
     }];
-    assert_eq!(rib.stale_timer_expired(rr), gone);
+    assert_eq!(rib.stale_timer_expired(rr, t0), (gone.clone().into(), None));
     assert!(rib.is_empty());
 
     // A NOTIFICATION (hard down) removes at once, GR or not.
@@ -344,6 +344,146 @@ fn graceful_restart_timer_expiry_and_hard_down() {
     update(&mut rib, rr, &u, t0);
     rib.peer_down(rr, t0, Down::Graceful);
     assert_eq!(rib.peer_up(rr, reflector("192.168.83.11")), gone);
+}
+
+/// RFC 9494: when the restart time is over, a peer with long-lived
+/// graceful restart keeps its stale routes for the long-lived stale time,
+/// marked LLGR_STALE and least preferred; NO_LLGR routes go.
+#[test]
+fn long_lived_graceful_restart() {
+    let t0 = Instant::now();
+    let llst = Duration::from_secs(3600);
+    let restart = Duration::from_secs(120);
+    for restart_time in [restart, Duration::ZERO] {
+        let mut rib = rib();
+        let (r1, r2) = (ip("192.168.83.11"), ip("192.168.83.12"));
+        let mut info = reflector("192.168.83.11");
+        info.graceful_restart.as_mut().unwrap().restart_time = restart_time;
+        info.llgr = vec![(AfiSafi::IPV4_UNICAST, llst)];
+        rib.peer_up(r1, info.clone());
+        rib.peer_up(r2, PeerInfo::ibgp(AS, v4("192.168.83.12")));
+        let u = U::reflected("192.168.83.21")
+            .attr(Attr::LocalPref(200))
+            .nlri("172.15.0.0/26", None)
+            .build();
+        update(&mut rib, r1, &u, t0);
+        let u = U::reflected("192.168.83.21")
+            .attr(Attr::Communities(vec![Community::NO_LLGR]))
+            .nlri("172.15.0.64/26", None)
+            .build();
+        update(&mut rib, r1, &u, t0);
+        // The other peer's path is worse (LOCAL_PREF 100).
+        let u = U::reflected("192.168.83.22")
+            .nlri("172.15.0.0/26", None)
+            .build();
+        update(&mut rib, r2, &u, t0);
+        let via = |rib: &Rib, p: &str| installed(rib).get(&net(p)).cloned();
+        assert_eq!(via(&rib, "172.15.0.0/26"), Some(vec![nh("192.168.83.21")]));
+
+        let (changes, timer) = rib.peer_down(r1, t0, Down::Graceful);
+        let t1 = if restart_time.is_zero() {
+            // Straight to the long-lived phase.
+            assert_eq!(timer, Some(llst));
+            assert!(rib.in_long_lived_stale(r1));
+            apply_check(&changes);
+            t0
+        } else {
+            // Graceful restart first: stale, still preferred.
+            assert!(changes.is_empty());
+            assert_eq!(timer, Some(restart));
+            assert!(!rib.in_long_lived_stale(r1));
+            assert_eq!(via(&rib, "172.15.0.0/26"), Some(vec![nh("192.168.83.21")]));
+            let t1 = t0 + restart;
+            let (changes, timer) = rib.stale_timer_expired(r1, t1);
+            assert_eq!(timer, Some(llst));
+            apply_check(&changes);
+            t1
+        };
+        fn apply_check(changes: &ChangeSet) {
+            let mut got: Vec<(String, Vec<NextHop>)> = changes
+                .iter()
+                .map(|c| (c.prefix.to_string(), c.next_hops.to_vec()))
+                .collect();
+            got.sort();
+            assert_eq!(
+                got,
+                vec![
+                    ("172.15.0.0/26".to_string(), vec![nh("192.168.83.22")]),
+                    ("172.15.0.64/26".to_string(), vec![]),
+                ],
+                "the long-lived stale path is least preferred; NO_LLGR goes"
+            );
+        }
+        let r = rib.prefix(net("172.15.0.0/26")).expect("the prefix");
+        let stale = r
+            .paths
+            .iter()
+            .find(|p| p.peer == r1)
+            .expect("r1's path kept");
+        assert!(stale.stale);
+        assert!(stale.attrs.communities.contains(&Community::LLGR_STALE));
+        assert_eq!(rib.peer(r1).unwrap().stale_until, Some(t1 + llst));
+        // The other peer goes too: the long-lived stale path is used.
+        let (changes, _) = rib.peer_down(r2, t1, Down::Hard);
+        assert_eq!(
+            changes,
+            vec![RouteChange {
+                prefix: net("172.15.0.0/26"),
+                next_hops: vec![nh("192.168.83.21")].into()
+            }]
+        );
+        // The long-lived stale time ends: gone.
+        let (changes, timer) = rib.stale_timer_expired(r1, t1 + llst);
+        assert_eq!(timer, None);
+        assert_eq!(
+            changes,
+            vec![RouteChange {
+                prefix: net("172.15.0.0/26"),
+                next_hops: Default::default()
+            }]
+        );
+        assert!(rib.is_empty());
+        assert!(!rib.in_long_lived_stale(r1));
+    }
+
+    // Back before the end: the End-of-RIB clears what was not sent again.
+    let mut rib = rib();
+    let r1 = ip("192.168.83.11");
+    let mut info = reflector("192.168.83.11");
+    info.graceful_restart.as_mut().unwrap().families = vec![(AfiSafi::IPV4_UNICAST, true)];
+    info.llgr = vec![(AfiSafi::IPV4_UNICAST, llst)];
+    rib.peer_up(r1, info.clone());
+    let u = U::reflected("192.168.83.21")
+        .nlri("172.15.0.0/26", None)
+        .nlri("172.15.0.64/26", None)
+        .build();
+    update(&mut rib, r1, &u, t0);
+    rib.peer_down(r1, t0, Down::Graceful);
+    rib.stale_timer_expired(r1, t0 + restart);
+    assert!(rib.in_long_lived_stale(r1));
+    rib.peer_up(r1, info);
+    assert!(!rib.in_long_lived_stale(r1));
+    let u = U::reflected("192.168.83.21")
+        .nlri("172.15.0.0/26", None)
+        .build();
+    update(&mut rib, r1, &u, t0);
+    let r = rib.prefix(net("172.15.0.0/26")).unwrap();
+    assert!(
+        !r.paths[0].stale
+            && !r.paths[0]
+                .attrs
+                .communities
+                .contains(&Community::LLGR_STALE)
+    );
+    let out = update(&mut rib, r1, &Update::end_of_rib(AfiSafi::IPV4_UNICAST), t0);
+    assert_eq!(
+        out.changes,
+        vec![RouteChange {
+            prefix: net("172.15.0.64/26"),
+            next_hops: Default::default()
+        }]
+    );
+    assert_eq!(rib.peer(r1).unwrap().counters.ipv4.stale, 0);
 }
 
 #[test]

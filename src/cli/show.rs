@@ -306,15 +306,28 @@ fn prefix_detail(v: &serde_json::Value) -> String {
         if !cl.is_empty() {
             attrs.push(format!("cluster-list {}", cl.join(" ")));
         }
+        // The well-known names of RFC 9494's two (the JSON keeps numbers).
+        let comms: Vec<String> = strs(&p["communities"])
+            .into_iter()
+            .map(|c| match c.as_str() {
+                "65535:6" => "llgr-stale".to_string(),
+                "65535:7" => "no-llgr".to_string(),
+                _ => c,
+            })
+            .collect();
+        if !comms.is_empty() {
+            attrs.push(format!("communities {}", comms.join(" ")));
+        }
+        let llgr = comms.iter().any(|c| c == "llgr-stale");
         out += &format!(
             "  {:<10} from {} path-id {}{}: {} [{}]\n",
             p["state"].as_str().unwrap_or("?"),
             p["peer"].as_str().unwrap_or("?"),
             p["path_id"],
-            if p["stale"].as_bool() == Some(true) {
-                " (stale)"
-            } else {
-                ""
+            match (p["stale"].as_bool() == Some(true), llgr) {
+                (_, true) => " (long-lived stale)",
+                (true, false) => " (stale)",
+                _ => "",
             },
             p["why"].as_str().unwrap_or(""),
             attrs.join(", ")

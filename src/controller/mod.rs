@@ -238,8 +238,31 @@ impl Controller {
                 let mut cs = ChangeSet::new();
                 for peer in due {
                     self.stale.remove(&peer);
-                    info!(%peer, "graceful-restart time over: the peer's stale routes go");
-                    cs.append(self.rib.stale_timer_expired(peer));
+                    let llgr = self.rib.in_long_lived_stale(peer);
+                    let (gone, next) = self.rib.stale_timer_expired(peer, now);
+                    cs.append(gone);
+                    match next {
+                        Some(d) if !llgr => {
+                            let line = format!(
+                                "{peer}: graceful-restart time over; routes kept as long-lived stale for {}s, least preferred (RFC 9494)",
+                                d.as_secs()
+                            );
+                            info!("{line}");
+                            self.note(line, &mut out);
+                        }
+                        Some(_) => {
+                            info!(%peer, "long-lived stale time over for a family: its routes go")
+                        }
+                        None if llgr => {
+                            info!(%peer, "long-lived stale time over: the peer's stale routes go")
+                        }
+                        None => {
+                            info!(%peer, "graceful-restart time over: the peer's stale routes go")
+                        }
+                    }
+                    if let Some(d) = next {
+                        self.stale.insert(peer, now + d);
+                    }
                 }
                 self.emit(cs, &mut out);
             }
@@ -319,10 +342,17 @@ impl Controller {
                 self.send.down(peer);
                 if let Some(d) = keep {
                     self.stale.insert(peer, now + d);
-                    let line = format!(
-                        "{peer}: routes kept as stale for {}s (graceful restart)",
-                        d.as_secs()
-                    );
+                    let line = if self.rib.in_long_lived_stale(peer) {
+                        format!(
+                            "{peer}: routes kept as long-lived stale for {}s, least preferred (RFC 9494, restart time 0)",
+                            d.as_secs()
+                        )
+                    } else {
+                        format!(
+                            "{peer}: routes kept as stale for {}s (graceful restart)",
+                            d.as_secs()
+                        )
+                    };
                     info!("{line}");
                     self.note(line, out);
                     if self.view {

@@ -121,6 +121,7 @@ impl Sender {
                 local_v4,
                 local_v6,
                 policy: cfg.export_of(s).cloned().map(Arc::new),
+                llgr: n.peer_graceful_restart.is_some() && n.peer_llgr.is_some(),
             },
             default_originate: s.default_originate,
             ctx: n.ctx,

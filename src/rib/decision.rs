@@ -19,6 +19,9 @@ use crate::wire::Origin;
 pub enum Step {
     /// No other eligible path.
     OnlyPath,
+    /// Not long-lived stale: a route with LLGR_STALE is the least
+    /// preferred (RFC 9494 §4.3).
+    LlgrStale,
     /// Highest LOCAL_PREF (RFC 4271 §9.1.1).
     LocalPref,
     /// Shortest AS path; an AS_SET counts 1, confederation segments 0
@@ -49,6 +52,7 @@ impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Step::OnlyPath => "only eligible path",
+            Step::LlgrStale => "llgr-stale",
             Step::LocalPref => "local-pref",
             Step::AsPathLen => "as-path length",
             Step::Origin => "origin",
@@ -65,6 +69,8 @@ impl fmt::Display for Step {
 /// What the decision needs of one eligible path.
 #[derive(Clone, Debug)]
 pub struct Cand {
+    /// Carries LLGR_STALE (RFC 9494): least preferred.
+    pub llgr_stale: bool,
     /// The caller's index of this path.
     pub idx: usize,
     pub local_pref: u32,
@@ -233,6 +239,10 @@ fn run(
         let k = alive.iter().map(|&i| key(&c[i as usize])).min()?;
         alive.iter().any(|&i| key(&c[i as usize]) != k).then_some(k)
     }
+    // RFC 9494 §4.3: long-lived stale routes only when nothing else.
+    if let Some(k) = lowest(c, alive, |x| x.llgr_stale) {
+        step(alive, Step::LlgrStale, &|i| c[i].llgr_stale == k);
+    }
     // §9.1.1: degree of preference = LOCAL_PREF, highest first.
     if let Some(lp) = lowest(c, alive, |x| Reverse(x.local_pref)) {
         step(alive, Step::LocalPref, &|i| c[i].local_pref == lp.0);
@@ -367,6 +377,8 @@ mod tests {
                 last = step;
             }
         };
+        let ls = alive.iter().map(|&i| c[i].llgr_stale).min().unwrap();
+        keep(&mut alive, Step::LlgrStale, &|i| c[i].llgr_stale == ls);
         let lp = alive.iter().map(|&i| c[i].local_pref).max().unwrap();
         keep(&mut alive, Step::LocalPref, &|i| c[i].local_pref == lp);
         let l = alive.iter().map(|&i| c[i].as_path_len).min().unwrap();
@@ -432,10 +444,12 @@ mod tests {
         (
             (0u32..3, 0usize..3, 0u8..3, 0u32..3, 0u32..3, any::<bool>()),
             (0u8..4, 0usize..3, 0u8..8, any::<bool>(), 0u32..3, 0u8..6),
+            0u8..5,
         )
             .prop_map(
-                |((lp, asl, org, nas, med, ebgp), (rid, cl, peer, v6, pid, nh))| Cand {
+                |((lp, asl, org, nas, med, ebgp), (rid, cl, peer, v6, pid, nh), ls)| Cand {
                     idx: 0,
+                    llgr_stale: ls == 0,
                     local_pref: 100 + lp,
                     as_path_len: asl,
                     origin: [Origin::Igp, Origin::Egp, Origin::Incomplete][org as usize],
@@ -494,6 +508,7 @@ mod tests {
     fn cand(idx: usize) -> Cand {
         Cand {
             idx,
+            llgr_stale: false,
             local_pref: 100,
             as_path_len: 0,
             origin: Origin::Igp,

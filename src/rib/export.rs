@@ -148,6 +148,9 @@ pub struct OutPeer {
     /// `None`: everything the rules allow to iBGP peers; nothing to eBGP
     /// peers (RFC 8212).
     pub policy: Option<Arc<ExportPolicy>>,
+    /// The peer advertised long-lived graceful restart: it may be sent
+    /// routes with LLGR_STALE (RFC 9494 §4.5).
+    pub llgr: bool,
 }
 
 impl OutPeer {
@@ -226,6 +229,12 @@ pub fn permitted(to: &OutPeer, prefix: &IpNet, attrs: &PathAttrs, src: &Source) 
     if attrs.communities.contains(&Community::NO_ADVERTISE)
         || (!to.ibgp && attrs.communities.contains(&Community::NO_EXPORT))
     {
+        return false;
+    }
+    // RFC 9494 §4.5: a long-lived stale route goes only to a peer that
+    // advertised LLGR (for the others it is withdrawn), and with its
+    // LLGR_STALE community.
+    if !to.llgr && attrs.communities.contains(&Community::LLGR_STALE) {
         return false;
     }
     to.policy.as_ref().is_none_or(|p| p.permits(prefix, attrs))
@@ -343,6 +352,7 @@ mod tests {
             local_v4: Some(Ipv4Addr::new(192, 168, 83, 1)),
             local_v6: None,
             policy: None,
+            llgr: false,
         }
     }
 
@@ -449,6 +459,16 @@ mod tests {
         assert!(route(&LOCAL, &ebgp, &p, &a, &src).is_none());
         a.communities = vec![Community::NO_ADVERTISE];
         assert!(route(&LOCAL, &ibgp, &p, &a, &src).is_none());
+        // RFC 9494 §4.5: LLGR_STALE only to a peer that advertised LLGR,
+        // and with the community.
+        a.communities = vec![Community::LLGR_STALE];
+        assert!(route(&LOCAL, &ibgp, &p, &a, &src).is_none());
+        let llgr = OutPeer {
+            llgr: true,
+            ..ibgp.clone()
+        };
+        let sent = route(&LOCAL, &llgr, &p, &a, &src).expect("sent to an LLGR peer");
+        assert_eq!(sent.communities, vec![Community::LLGR_STALE]);
     }
 
     #[test]

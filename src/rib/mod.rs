@@ -32,7 +32,7 @@ use prefix_trie::PrefixMap;
 use crate::fsm::Negotiated;
 use crate::hash::FastMap;
 use crate::route::{AlwaysResolves, ChangeSet, NextHop, NextHops, Resolver, RouteChange};
-use crate::wire::{AfiSafi, Nlri, Update};
+use crate::wire::{AfiSafi, Community, Nlri, Update};
 
 pub use attrs::{DEFAULT_LOCAL_PREF, PathAttrs};
 pub use decision::Step;
@@ -107,6 +107,10 @@ pub struct PeerInfo {
     /// The peer's graceful-restart capability: helper mode keeps its
     /// routes when the session drops (RFC 4724).
     pub graceful_restart: Option<GrInfo>,
+    /// The peer's long-lived graceful-restart families and their
+    /// long-lived stale times (RFC 9494; ignored without the GR
+    /// capability, §3). Empty: none.
+    pub llgr: Vec<(AfiSafi, Duration)>,
     /// The interface of the session, for link-local IPv6 next hops.
     pub ifindex: Option<u32>,
 }
@@ -120,6 +124,7 @@ impl PeerInfo {
             router_id,
             four_octet_as: true,
             graceful_restart: None,
+            llgr: Vec::new(),
             ifindex: None,
         }
     }
@@ -139,6 +144,14 @@ impl PeerInfo {
                     .map(|f| (f.afi_safi, f.forwarding_preserved()))
                     .collect(),
             }),
+            // RFC 9494 §3: without the GR capability, LLGR is ignored.
+            llgr: match (&n.peer_graceful_restart, &n.peer_llgr) {
+                (Some(_), Some(l)) => l
+                    .iter()
+                    .map(|f| (f.afi_safi, Duration::from_secs(u64::from(f.stale_time))))
+                    .collect(),
+                _ => Vec::new(),
+            },
             ifindex: None,
         }
     }
@@ -242,6 +255,9 @@ pub(crate) struct PeerSlot {
     pub info: PeerInfo,
     pub up: bool,
     stale_until: Option<Instant>,
+    /// In the long-lived stale phase (RFC 9494 §4.2): when each family's
+    /// long-lived stale routes go. Empty otherwise.
+    llgr_until: Vec<(AfiSafi, Instant)>,
     warned: bool,
     exceeded: bool,
 }
@@ -394,6 +410,7 @@ impl Rib {
                     info: info.clone(),
                     up: false,
                     stale_until: None,
+                    llgr_until: Vec::new(),
                     warned: false,
                     exceeded: false,
                 };
@@ -430,6 +447,9 @@ impl Rib {
         let slot = &mut self.peers[idx as usize];
         slot.info = info;
         slot.up = true;
+        // Long-lived stale routes stay stale until the End-of-RIB, as
+        // graceful restart's do (RFC 9494 §4.2); their timer is over.
+        slot.llgr_until.clear();
         slot.warned = false;
         slot.exceeded = false;
         let mut changes = ChangeSet::new();
@@ -466,8 +486,14 @@ impl Rib {
         };
         let slot = &mut self.peers[idx as usize];
         slot.up = false;
+        slot.llgr_until.clear();
         let gr = match (&slot.info.graceful_restart, how) {
             (Some(g), Down::Graceful) if !g.restart_time.is_zero() => Some(g.clone()),
+            // RFC 9494 §4.2: a restart time of zero goes straight to the
+            // long-lived stale phase.
+            (Some(_), Down::Graceful) if !slot.info.llgr.is_empty() => {
+                return self.long_lived(idx, now, true);
+            }
             _ => None,
         };
         let mut changes = ChangeSet::new();
@@ -500,15 +526,114 @@ impl Rib {
         (changes, Some(gr.restart_time))
     }
 
-    /// The restart (or stale-path) timer fired: the peer's stale routes go.
-    pub fn stale_timer_expired(&mut self, peer: IpAddr) -> ChangeSet {
-        let Some(&idx) = self.peer_index.get(&peer) else {
-            return ChangeSet::new();
+    /// The long-lived stale phase begins (RFC 9494 §4.2): of the peer's
+    /// stale routes (all its routes when `all`: the session just dropped
+    /// with a restart time of zero), those of a family with a long-lived
+    /// stale time stay, with the LLGR_STALE community attached, which
+    /// makes them the least preferred (§4.3) and keeps them from peers
+    /// that did not advertise LLGR (§4.5); those with NO_LLGR, or of
+    /// another family, go. Returns the time to the first family's end.
+    fn long_lived(&mut self, idx: u16, now: Instant, all: bool) -> (ChangeSet, Option<Duration>) {
+        let llgr: Vec<(AfiSafi, Duration)> = self.peers[idx as usize]
+            .info
+            .llgr
+            .iter()
+            .filter(|(_, t)| !t.is_zero())
+            .copied()
+            .collect();
+        let time = |v6: bool| {
+            let af = if v6 {
+                AfiSafi::IPV6_UNICAST
+            } else {
+                AfiSafi::IPV4_UNICAST
+            };
+            llgr.iter().find(|(f, _)| *f == af).map(|(_, t)| *t)
         };
-        self.peers[idx as usize].stale_until = None;
-        let c = self.flush_stale(idx, None);
+        let mut marked: HashMap<*const PathAttrs, Arc<PathAttrs>> = HashMap::new();
+        let mut changes = ChangeSet::new();
+        self.sweep(&mut changes, |prefix, p| {
+            if p.peer != idx || !(all || p.stale()) {
+                return None;
+            }
+            if time(matches!(prefix, IpNet::V6(_))).is_none()
+                || p.attrs.communities.contains(&Community::NO_LLGR)
+            {
+                return Some(None);
+            }
+            if p.attrs.communities.contains(&Community::LLGR_STALE) && p.stale() {
+                return None;
+            }
+            let attrs = marked
+                .entry(Arc::as_ptr(&p.attrs))
+                .or_insert_with(|| {
+                    let mut a = (*p.attrs).clone();
+                    if !a.communities.contains(&Community::LLGR_STALE) {
+                        a.communities.push(Community::LLGR_STALE);
+                    }
+                    Arc::new(a)
+                })
+                .clone();
+            let mut q = p.clone();
+            q.attrs = attrs;
+            q.flags |= STALE;
+            Some(Some(q))
+        });
+        drop(marked);
         self.interner.collect();
-        c
+        let slot = &mut self.peers[idx as usize];
+        slot.llgr_until = llgr.iter().map(|(f, t)| (*f, now + *t)).collect();
+        let first = llgr.iter().map(|(_, t)| *t).min();
+        slot.stale_until = first.map(|t| now + t);
+        (changes, first)
+    }
+
+    /// Whether the peer's routes are in the long-lived stale phase.
+    pub fn in_long_lived_stale(&self, peer: IpAddr) -> bool {
+        self.peer_index
+            .get(&peer)
+            .is_some_and(|&i| !self.peers[i as usize].llgr_until.is_empty())
+    }
+
+    /// The restart (or stale-path) timer fired. A peer with long-lived
+    /// graceful restart enters the long-lived stale phase (RFC 9494 §4.2)
+    /// and the time to its next end is returned, for the caller to call
+    /// again; otherwise, or once that phase is over for a family, the
+    /// peer's stale routes (of that family) go.
+    pub fn stale_timer_expired(
+        &mut self,
+        peer: IpAddr,
+        now: Instant,
+    ) -> (ChangeSet, Option<Duration>) {
+        let Some(&idx) = self.peer_index.get(&peer) else {
+            return (ChangeSet::new(), None);
+        };
+        let slot = &self.peers[idx as usize];
+        let c = self.counters[idx as usize];
+        if slot.llgr_until.is_empty()
+            && !slot.info.llgr.is_empty()
+            && c.ipv4.stale + c.ipv6.stale > 0
+        {
+            return self.long_lived(idx, now, false);
+        }
+        let mut c = ChangeSet::new();
+        if slot.llgr_until.is_empty() {
+            self.peers[idx as usize].stale_until = None;
+            c = self.flush_stale(idx, None);
+        } else {
+            let (due, left): (Vec<_>, Vec<_>) =
+                slot.llgr_until.iter().partition(|(_, t)| *t <= now);
+            for (af, _) in due {
+                c.append(self.flush_stale(idx, Some(af)));
+            }
+            let slot = &mut self.peers[idx as usize];
+            slot.stale_until = left.iter().map(|(_, t)| *t).min();
+            slot.llgr_until = left;
+        }
+        self.interner.collect();
+        let next = self.peers[idx as usize]
+            .stale_until
+            .map(|t| t.saturating_duration_since(now));
+        (c, next)
     }
 
     fn flush_stale(&mut self, idx: u16, af: Option<AfiSafi>) -> ChangeSet {

@@ -10,6 +10,7 @@ use super::decision::{self, Cand, Step, select};
 use super::policy::Reject;
 use super::{PeerSlot, RibConfig};
 use crate::route::{NextHop, NextHops};
+use crate::wire::Community;
 
 /// Path flag: retained from a peer in graceful restart (RFC 4724 §4.2).
 pub(crate) const STALE: u8 = 1;
@@ -103,6 +104,7 @@ impl Ctx<'_> {
         let a = &p.attrs;
         Cand {
             idx,
+            llgr_stale: a.communities.contains(&Community::LLGR_STALE),
             local_pref: a.local_pref,
             as_path_len: a.as_path_len(),
             origin: a.origin,

@@ -160,9 +160,10 @@ impl Lab {
     }
 
     /// bgpd's routes in a namespace's kernel, as `ip route show proto
-    /// bgp` prints them (IPv4).
+    /// bgp` prints them (IPv4), without the `nhid N` of routes through
+    /// nexthop objects (the hops follow it).
     pub fn kernel_routes(&self, ns: &str) -> String {
-        self.sh_text(ns, "ip route show proto bgp")
+        self.sh_text(ns, "ip route show proto bgp | sed 's/ nhid [0-9]*//'")
     }
 
     /// bgpd's IPv4 routes in a namespace's kernel: prefix -> next hops.

@@ -76,7 +76,7 @@ track() { nsx "$1" "$BGPD" track --socket "$LAB_DIR/$1.sock"; }
 # The core's kernel holds what the reflectors announce: both blocks via
 # their nodes and the service range over all five.
 synced() {
-    local r; r=$(ip -n "$(ns "$1")" route show proto bgp)
+    local r; r=$(ip -n "$(ns "$1")" route show proto bgp | sed 's/ nhid [0-9]*//')
     grep -q '^172.15.190.0/26 via 192.168.83.22' <<<"$r" &&
         grep -q '^172.15.191.0/26 via 192.168.83.37' <<<"$r" &&
         [ "$(ip -n "$(ns "$1")" route show 172.16.0.0/16 proto bgp | grep -c 'nexthop via')" = 5 ]
