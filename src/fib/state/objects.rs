@@ -69,6 +69,9 @@ pub(super) struct Objects {
     /// Hop sets whose group must be sent again (the check found it
     /// changed).
     regroup: Vec<HopsId>,
+    /// Hop sets whose group the kernel refused as invalid (EINVAL): their
+    /// routes carry their hops.
+    plain: HashSet<HopsId>,
     /// Something may have become unused.
     pub gc_due: bool,
 }
@@ -187,7 +190,7 @@ impl Lookup for FibState {
     }
 
     fn group_id(&self, id: HopsId) -> Option<u32> {
-        if !self.objects.on {
+        if !self.objects.on || self.objects.plain.contains(&id) {
             return None;
         }
         self.objects.group_of.get(&id).copied()
@@ -218,7 +221,7 @@ impl FibState {
     /// hops, as bgpd believes, queuing what it lacks; `false` without
     /// objects.
     pub(super) fn ensure_group(&mut self, h: HopsId, ops: &mut Vec<Op>) -> bool {
-        if !self.objects.on || h == 0 {
+        if !self.objects.on || h == 0 || self.objects.plain.contains(&h) {
             return false;
         }
         let (id, fresh) = match self.objects.group_of.get(&h) {
@@ -379,6 +382,8 @@ impl FibState {
         for h in dead_sets {
             self.objects.unset_group(h);
         }
+        let hops = &self.hops;
+        self.objects.plain.retain(|h| hops.refs(*h) > 0);
         let o = &self.objects;
         let dead: Vec<u32> = o
             .groups
@@ -442,6 +447,15 @@ impl FibState {
                     kernel = %msg,
                     "cannot write a nexthop object; checking the kernel soon"
                 );
+                if errno == libc::EINVAL
+                    && !msg.contains("nexthop id")
+                    && let Op::NewGroup { hops, .. } = op
+                {
+                    // A group the kernel will not take (mixed families,
+                    // say): its routes carry their hops instead.
+                    warn!(what = %op, "routes of this set of next hops are installed without a group");
+                    self.objects.plain.insert(hops);
+                }
                 self.object_unknown(op);
                 self.check_soon(now);
             }

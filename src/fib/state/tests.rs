@@ -27,6 +27,8 @@ struct Kernel {
     nh_groups: HashMap<u32, Vec<u32>>,
     /// Replaces of these prefixes are refused with this errno.
     refuse: HashMap<IpNet, i32>,
+    /// Groups are refused (as the kernel refuses some) with this text.
+    refuse_groups: Option<&'static str>,
     /// Every operation, in the order it came.
     log: Vec<Op>,
 }
@@ -73,6 +75,9 @@ impl Kernel {
                         }
                         self.nh_hops.insert(id, hop);
                         Outcome::Ok
+                    }
+                    Op::NewGroup { .. } if self.refuse_groups.is_some() => {
+                        Outcome::Err(libc::EINVAL, self.refuse_groups.unwrap_or_default().into())
                     }
                     Op::NewGroup { id, hops, replace } => {
                         if !replace
@@ -1111,4 +1116,28 @@ fn an_id_someone_else_holds_is_never_taken() {
     assert!(k.ours.is_empty());
     assert_eq!(k.nh_hops.keys().collect::<Vec<_>>(), vec![&first]);
     assert!(k.nh_groups.is_empty());
+}
+
+#[test]
+fn a_group_the_kernel_refuses_leaves_its_routes_plain() {
+    let now = Instant::now();
+    let mut st = lab(objects_cfg(), now);
+    st.initial_sync_done("test");
+    let mut k = Kernel {
+        refuse_groups: Some("Nexthop group can not have mixed v4 and v6 members"),
+        ..Default::default()
+    };
+    st.apply(many(3, &["10.0.0.2", "10.0.1.2"]));
+    drive(&mut st, &mut k, now);
+    // The routes failed with the group; their retry goes without one.
+    let later = now + Duration::from_secs(2);
+    st.tick(later);
+    drive(&mut st, &mut k, later);
+    assert_eq!(k.ours.len(), 3, "{:?}", k.ours);
+    assert!(k.route_nh.is_empty(), "plain routes");
+    assert_eq!(
+        k.has("10.100.0.0/24"),
+        Some(&vec![hop("10.0.0.2", V0), hop("10.0.1.2", V1)])
+    );
+    assert_eq!(check_all(&mut st, &mut k, later).repaired(), 0);
 }
