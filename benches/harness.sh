@@ -107,6 +107,8 @@ ap.add_argument("--modes", default="fib,rib")
 ap.add_argument("--out", default="")
 ap.add_argument("--timeout", type=float, default=180)
 ap.add_argument("--p1", type=int, default=0, help="override the prefix count of 1x1M (profiling runs)")
+ap.add_argument("--failover-sample", choices=["fibmatch", "get"], default="fibmatch",
+                help="failover: look up the sample's routes whole (fibmatch), or 4 flows per prefix through the kernel's multipath choice (get)")
 a = ap.parse_args()
 E = os.environ
 PFX, DIR = E["H_PREFIX"], E["H_DIR"]
@@ -600,7 +602,7 @@ def run_failover(daemon, sname, mode):
             except Exception:
                 pass
     threading.Thread(target=reader, daemon=True).start()
-    res = dict(daemon=daemon, scenario=sname, mode=mode, routes=s["p"], paths=s["m"])
+    res = dict(daemon=daemon, scenario=sname, mode=mode, routes=s["p"], paths=s["m"], sample=a.failover_sample)
     lost = FIRST_PEER
     def objects():
         # Nexthop objects by id: a hop's gateway, or a group's member ids.
@@ -649,11 +651,20 @@ def run_failover(daemon, sname, mode):
     # prefixes are 10.0.0.0 + k * 16, /28).
     base = int.from_bytes(socket.inet_aton("10.0.0.0"), "big")
     idx = sorted(set([0, s["p"] - 1] + [i * (s["p"] - 1) // 255 for i in range(256)]))
-    batch = "".join(f"route get fibmatch {socket.inet_ntoa((base + k * 16).to_bytes(4, 'big'))}\n" for k in idx)
-    def sample_clean():
-        out = subprocess.run(["ip", "-n", d, "-batch", "-"], input=batch, capture_output=True, text=True).stdout
-        routes = via(out, objects() if daemon == "bgpd-nocompat" else None)
-        return len(routes) >= len(idx) and all(lost not in r and len(r) == s["m"] - 1 for r in routes)
+    if a.failover_sample == "get":
+        # What the kernel forwards: 4 destinations per prefix, each hashed
+        # to one member of the ECMP set (about 1 in 10 to the lost one).
+        addrs = [socket.inet_ntoa((base + k * 16 + 1 + 4 * j).to_bytes(4, "big")) for k in idx for j in range(4)]
+        batch = "".join(f"route get {x}\n" for x in addrs)
+        def sample_clean():
+            out = subprocess.run(["ip", "-n", d, "-batch", "-"], input=batch, capture_output=True, text=True).stdout
+            return out.count(" via ") >= len(addrs) and f"via {lost} " not in out
+    else:
+        batch = "".join(f"route get fibmatch {socket.inet_ntoa((base + k * 16).to_bytes(4, 'big'))}\n" for k in idx)
+        def sample_clean():
+            out = subprocess.run(["ip", "-n", d, "-batch", "-"], input=batch, capture_output=True, text=True).stdout
+            routes = via(out, objects() if daemon == "bgpd-nocompat" else None)
+            return len(routes) >= len(idx) and all(lost not in r and len(r) == s["m"] - 1 for r in routes)
     assert not sample_clean(), "the sample sees no route via the peer to lose"
     before = open(f"/proc/{daemon_p.pid}/stat").read().rsplit(")", 1)[1].split()
     lgp.send_signal(signal.SIGUSR1)

@@ -71,9 +71,9 @@ impl Stopped {
             format!(
                 "{} routes left in the kernel for the next start, which keeps them up to {} s \
                  while the peers send them again; if bgpd is not coming back, remove them with \
-                 `ip route flush proto {} table {}; ip nexthop flush protocol {}` (or stop with \
+                 `ip nexthop flush protocol {}; ip route flush proto {} table {}` (or stop with \
                  Ctrl-C or `bgpd stop --flush`)",
-                self.kept, self.keep_secs, self.protocol, self.table, self.protocol
+                self.kept, self.keep_secs, self.protocol, self.protocol, self.table
             )
         } else {
             format!("{} routes removed from the kernel", self.removed)

@@ -198,8 +198,12 @@ run_core() {
     logs=$("${podman[@]}" logs "$c" 2>&1)
     grep -q "shutting down" <<<"$logs" || fail "$how: no shutdown in the logs"
     grep -q "routes left in the kernel for the next start" <<<"$logs" || fail "$how: the logs do not say the routes were kept: $(echo "$logs" | tail -3)"
+    # The objects first: `ip route flush` cannot delete a route that
+    # points at a nexthop group (EINVAL); deleting its group does.
+    ip -n "$(ns core)" nexthop flush protocol 186 >/dev/null
     ip -n "$(ns core)" route flush proto bgp
     ip -6 -n "$(ns core)" route flush proto bgp
+    [ -z "$(ip -n "$(ns core)" route show proto bgp)$(ip -n "$(ns core)" nexthop show protocol 186)" ] || fail "$how: routes or objects left after the flush the stop line prints"
     ok "$how: podman stop (SIGTERM): exit 0 in ${took}s (grace ${grace}s), routes left for the next start"
 }
 
