@@ -6,10 +6,12 @@ use std::time::{Duration, Instant};
 use ipnet::IpNet;
 use tracing::{debug, warn};
 
-use super::Lookup;
+use super::Objects;
 use super::{FibState, mark};
 use crate::fib::ReconcileReport;
+use crate::fib::slots::Interner;
 use crate::fib::slots::{DIRTY, REPOINT, SEEN, STALE, Slot};
+use crate::fib::view::Hop;
 use crate::fib::view::KernelRoute;
 
 /// Prefixes whose repair is logged one by one; beyond, a summary.
@@ -49,7 +51,24 @@ impl FibState {
             return;
         }
         let p = r.prefix;
-        let Some(s) = self.slots.get(&p).copied() else {
+        // The common case, a route as believed, in one lookup.
+        let FibState {
+            slots,
+            hops,
+            objects,
+            ..
+        } = self;
+        if let Some(s) = slots.get_mut(&p) {
+            if s.has(SEEN) {
+                // Listed twice: the first one counts.
+                return;
+            }
+            if s.have != 0 && !s.has(REPOINT) && route_matches(objects, hops, &r, s.have) {
+                s.set(SEEN, true);
+                return;
+            }
+        }
+        if self.slots.get(&p).is_none() {
             let (h, exact) = self.kernel_have(&r);
             let stale = if self.sync_done { 0 } else { STALE };
             let repoint = if exact { 0 } else { REPOINT };
@@ -57,16 +76,6 @@ impl FibState {
                 .insert(p, Slot::new(0, h, SEEN | DIRTY | stale | repoint));
             self.dirty.push(p);
             d.unexpected.push(p);
-            return;
-        };
-        if s.has(SEEN) {
-            // Listed twice: the first one counts.
-            return;
-        }
-        if s.have != 0 && !s.has(REPOINT) && self.route_matches(&r, s.have) {
-            if let Some(s) = self.slots.get_mut(&p) {
-                s.set(SEEN, true);
-            }
             return;
         }
         let (h, exact) = self.kernel_have(&r);
@@ -89,16 +98,6 @@ impl FibState {
         }
         mark(s, dirty, p);
         sets.release(old);
-    }
-
-    /// Whether a route of ours in the kernel is what bgpd believes it
-    /// installed for hop set `have`: its group, or (plain) its hops.
-    fn route_matches(&self, r: &KernelRoute, have: u32) -> bool {
-        match (r.nh_id, self.group_id(have)) {
-            (Some(id), Some(g)) => id == g,
-            (None, None) => self.hops.get(have) == r.gateway_hops().as_slice(),
-            _ => false,
-        }
     }
 
     /// The dump is over; `complete` is false when it failed part way.
@@ -186,5 +185,15 @@ impl FibState {
             debug!(routes = report.kernel_routes, "kernel check: no drift");
         }
         report
+    }
+}
+
+/// Whether a route of ours in the kernel is what bgpd believes it installed
+/// for hop set `have`: its group, or (plain) its hops.
+fn route_matches(objects: &Objects, hops: &Interner<Hop>, r: &KernelRoute, have: u32) -> bool {
+    match (r.nh_id, objects.group_for(have)) {
+        (Some(id), Some(g)) => id == g,
+        (None, None) => hops.get(have) == r.gateway_hops().as_slice(),
+        _ => false,
     }
 }

@@ -144,6 +144,14 @@ impl Objects {
         )
     }
 
+    /// The group a route of hop set `h` points at; `None`: a plain route.
+    pub fn group_for(&self, h: HopsId) -> Option<u32> {
+        if !self.on || self.plain.contains(&h) {
+            return None;
+        }
+        self.group_of.get(&h).copied()
+    }
+
     /// How many objects of bgpd's the kernel holds (hops, groups).
     pub fn counts(&self) -> (usize, usize) {
         (self.id_hop.len(), self.groups.len())
@@ -190,10 +198,7 @@ impl Lookup for FibState {
     }
 
     fn group_id(&self, id: HopsId) -> Option<u32> {
-        if !self.objects.on || self.objects.plain.contains(&id) {
-            return None;
-        }
-        self.objects.group_of.get(&id).copied()
+        self.objects.group_for(id)
     }
 
     fn hop_id(&self, hop: &Hop) -> Option<u32> {
@@ -439,6 +444,27 @@ impl FibState {
                 {
                     // Someone else's id: never used again.
                     self.objects.foreign.insert(id);
+                }
+                let refused = [
+                    libc::EOPNOTSUPP,
+                    libc::EPERM,
+                    libc::EAFNOSUPPORT,
+                    libc::EPROTONOSUPPORT,
+                ];
+                if self.objects.on
+                    && refused.contains(&errno)
+                    && !matches!(op, Op::DelObject { .. })
+                {
+                    // The dump worked but creating is refused (a restricted
+                    // container, a kernel built without them): plain routes,
+                    // as on a kernel without objects. Routes that failed with
+                    // their group are retried without one.
+                    warn!(
+                        errno,
+                        error = %std::io::Error::from_raw_os_error(errno),
+                        "the kernel refuses nexthop objects; installing plain routes from now on"
+                    );
+                    self.objects.on = false;
                 }
                 warn!(
                     what = %op,

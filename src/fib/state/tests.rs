@@ -29,6 +29,8 @@ struct Kernel {
     refuse: HashMap<IpNet, i32>,
     /// Groups are refused (as the kernel refuses some) with this text.
     refuse_groups: Option<&'static str>,
+    /// Every object is refused with this errno.
+    refuse_objects: Option<i32>,
     /// Every operation, in the order it came.
     log: Vec<Op>,
 }
@@ -69,6 +71,9 @@ impl Kernel {
                         }
                         None => Outcome::Err(libc::ESRCH, String::new()),
                     },
+                    Op::NewHop { .. } | Op::NewGroup { .. } if self.refuse_objects.is_some() => {
+                        Outcome::Err(self.refuse_objects.unwrap_or_default(), String::new())
+                    }
                     Op::NewHop { id, hop } => {
                         if self.nh_hops.contains_key(&id) || self.nh_groups.contains_key(&id) {
                             return Outcome::Err(libc::EEXIST, String::new());
@@ -1140,4 +1145,24 @@ fn a_group_the_kernel_refuses_leaves_its_routes_plain() {
         Some(&vec![hop("10.0.0.2", V0), hop("10.0.1.2", V1)])
     );
     assert_eq!(check_all(&mut st, &mut k, later).repaired(), 0);
+}
+
+#[test]
+fn a_kernel_that_refuses_objects_gets_plain_routes() {
+    let now = Instant::now();
+    let mut st = lab(objects_cfg(), now);
+    st.initial_sync_done("test");
+    let mut k = Kernel {
+        refuse_objects: Some(libc::EOPNOTSUPP),
+        ..Default::default()
+    };
+    st.apply(many(3, &["10.0.0.2", "10.0.1.2"]));
+    drive(&mut st, &mut k, now);
+    assert!(!st.uses_objects());
+    let later = now + Duration::from_secs(2);
+    st.tick(later);
+    drive(&mut st, &mut k, later);
+    assert_eq!(k.ours.len(), 3, "{:?}", k.ours);
+    assert!(k.route_nh.is_empty() && k.nh_hops.is_empty());
+    assert!(!st.status().nexthop_objects);
 }
