@@ -207,7 +207,15 @@ enum ShowWhat {
 
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("BGPD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = match std::env::var("BGPD_LOG") {
+        Err(_) => EnvFilter::new("info"),
+        Ok(v) => bgpd::config::log_filter(&v).unwrap_or_else(|| {
+            eprintln!(
+                "bgpd: BGPD_LOG=\"{v}\" is not a log filter; logging at info. Use error, warn, info, debug or trace, or a filter such as \"info,bgpd::fib=debug\""
+            );
+            EnvFilter::new("info")
+        }),
+    };
     let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -767,6 +767,14 @@ fn kernel_and_other_sections() {
     one_error(&text, 4, &["address and port"]);
     let text = format!("{HEAD}[log]\nlevel = \"loud=\"\n");
     one_error(&text, 4, &["not a log level"]);
+    // Found by the config fuzzer: tracing-subscriber's parser panicked on a
+    // target with multi-byte characters; it is refused before, here and for
+    // BGPD_LOG (the same check).
+    let text = format!("{HEAD}[log]\nlevel = \"  082 0824\u{fffd}\u{fffd}b=debug\"\n");
+    one_error(&text, 4, &["not a log level"]);
+    assert!(bgpd::config::log_filter("\u{e9}\u{e9}=debug").is_none());
+    assert!(bgpd::config::log_filter("info,bgpd::fib=debug").is_some());
+    assert!(bgpd::config::log_filter("warn").is_some());
     let text = format!("{HEAD}multipath = 0\n");
     one_error(&text, 3, &["multipath", "1 (no ECMP)"]);
 }

@@ -348,6 +348,30 @@ pub struct KernelSettings {
     pub nexthop_objects: bool,
 }
 
+/// A log filter (`[log] level`, `BGPD_LOG`): levels and `target=level`
+/// directives only, targets being Rust paths. `None` for anything else,
+/// which is checked here before tracing-subscriber sees it: its parser
+/// panics on some non-ASCII targets (a byte index inside a character).
+pub fn log_filter(s: &str) -> Option<tracing_subscriber::EnvFilter> {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    let level_ok = |l: &str| LEVELS.contains(&l.trim().to_ascii_lowercase().as_str());
+    let target_ok = |t: &str| {
+        let t = t.trim();
+        !t.is_empty()
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+    };
+    let ok = !s.trim().is_empty()
+        && s.split(',').all(|d| match d.split_once('=') {
+            Some((target, l)) => target_ok(target) && level_ok(l),
+            None => level_ok(d),
+        });
+    if !ok {
+        return None;
+    }
+    tracing_subscriber::EnvFilter::builder().parse(s).ok()
+}
+
 /// `[kernel] graceful_restart_keep` by default: as long as the
 /// graceful-restart time bgpd offers its peers.
 pub const DEFAULT_KEEP: Duration = Duration::from_secs(DEFAULT_RESTART_TIME as u64);

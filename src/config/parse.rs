@@ -1621,18 +1621,11 @@ fn log(cx: &mut Cx, r: &RawLog) -> LogSettings {
         return LogSettings::default();
     };
     let s = l.get_ref().trim();
-    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
-    let level_ok = |l: &str| LEVELS.contains(&l.trim().to_ascii_lowercase().as_str());
-    let directives_ok = !s.is_empty()
-        && s.split(',').all(|d| match d.split_once('=') {
-            Some((target, l)) => !target.trim().is_empty() && level_ok(l),
-            None => level_ok(d),
-        });
-    match tracing_subscriber::EnvFilter::builder().parse(s) {
-        Ok(_) if directives_ok => LogSettings {
+    match super::log_filter(s) {
+        Some(_) => LogSettings {
             level: s.to_string(),
         },
-        _ => {
+        None => {
             cx.err(&l.span(), format!("`level` \"{s}\" is not a log level; use error, warn, info, debug or trace, or a filter such as \"info,bgpd::fib=debug\""));
             LogSettings::default()
         }
