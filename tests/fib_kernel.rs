@@ -670,6 +670,62 @@ fn fib_100k_install_withdraw() {
     });
 }
 
+/// Routes are written about 1,100 per `sendmsg` and only each batch's last
+/// message asks for an ack: the kernel's errors for the others must still
+/// land on their own prefixes (none of them on a neighbour, none lost),
+/// also when the refused one is a batch's last.
+#[test]
+fn fib_refusals_in_a_batch_map_to_their_prefixes() {
+    if !inner_or_run("fib_refusals_in_a_batch_map_to_their_prefixes") {
+        return;
+    }
+    rt().block_on(async {
+        let (h, _ev, task) = fib::spawn(cfg()).await.unwrap();
+        let n: u32 = 3_000;
+        let prefix = |i: u32| {
+            IpNet::new(IpAddr::from((0x0a80_0000u32 + (i << 4)).to_be_bytes()), 28).unwrap()
+        };
+        // The subnet's broadcast address: "Nexthop has invalid gateway".
+        let refused = |i: u32| i % 500 == 7 || i == n - 1;
+        let changes: Vec<RouteChange> = (0..n)
+            .map(|i| {
+                let via = if refused(i) { "10.0.0.255" } else { "10.0.0.2" };
+                fib::change(prefix(i), vec![nh(via)])
+            })
+            .collect();
+        h.apply(changes).await.unwrap();
+        h.flush().await.unwrap();
+        let bad: Vec<u32> = (0..n).filter(|&i| refused(i)).collect();
+        assert_eq!(
+            sh("ip -4 route show proto 186 | wc -l").trim(),
+            (n as usize - bad.len()).to_string()
+        );
+        for i in 0..n {
+            let st = h.lookup(prefix(i)).await.unwrap().unwrap().state;
+            match st {
+                PrefixState::Failed { errno, .. } if refused(i) => {
+                    assert_eq!(errno, libc::EINVAL, "{}", prefix(i))
+                }
+                PrefixState::Installed { .. } if !refused(i) => {}
+                other => panic!("{}: {other:?}", prefix(i)),
+            }
+        }
+        let st = h.status().await.unwrap();
+        assert_eq!(st.installed, n as usize - bad.len());
+        // Every refused prefix is absent, every other one there.
+        for &i in &bad {
+            assert_eq!(ours("-4", &prefix(i).to_string()), "", "{}", prefix(i));
+        }
+        assert_eq!(
+            ours("-4", &prefix(8).to_string()),
+            format!("{} via 10.0.0.2 dev v0 metric 20", prefix(8))
+        );
+        h.shutdown().await.unwrap();
+        task.await.unwrap();
+        assert_eq!(ours("-4", ""), "");
+    });
+}
+
 #[test]
 fn fib_odd_routes_of_ours() {
     if !inner_or_run("fib_odd_routes_of_ours") {

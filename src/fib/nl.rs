@@ -1,13 +1,20 @@
 //! The batched route writer: hand-encoded RTM_NEWROUTE / RTM_DELROUTE
 //! messages (rtnetlink(7), kernel Documentation/userspace-api/netlink/
-//! intro.rst), many per `sendmsg`, each with NLM_F_ACK and its own sequence
-//! number so every ack maps back to its prefix.
+//! intro.rst), many per `sendmsg`, each with its own sequence number.
+//!
+//! Only the last message of a batch asks for an ack (NLM_F_ACK): the kernel
+//! answers a failed request with an error message whatever its flags
+//! (netlink_rcv_skb), so a refusal still maps back to its prefix by its
+//! sequence number, and it handles a batch's messages in order, so the last
+//! one's ack means every message before it without an error succeeded.
+//! A success ack per route cost the kernel a quarter of the install time
+//! (benches/floor.rs, docs/performance.md "The kernel's floor").
 //!
 //! rtnetlink processes a request synchronously inside `sendmsg`, so when the
-//! send returns, all acks of the batch are queued on the socket. The receive
-//! buffer is raised (SO_RCVBUFFORCE) so a batch's acks always fit, and
-//! NETLINK_CAP_ACK keeps error acks short; NETLINK_EXT_ACK adds the kernel's
-//! error text.
+//! send returns, all answers of the batch are queued on the socket. The
+//! receive buffer is raised (SO_RCVBUFFORCE) so a batch's answers always
+//! fit, and NETLINK_CAP_ACK keeps error acks short; NETLINK_EXT_ACK adds
+//! the kernel's error text.
 
 use std::io;
 use std::net::IpAddr;
@@ -92,9 +99,14 @@ impl Writer {
             self.buf.clear();
             let base = self.seq;
             let mut end = start;
+            let mut prev = None;
             while end < ops.len() && self.buf.len() < BATCH_BYTES {
                 let seq = base.wrapping_add((end - start) as u32);
                 let op = &ops[end];
+                // The ack is asked of the batch's last message only.
+                if let Some(at) = prev.replace(self.buf.len()) {
+                    clear_ack(&mut self.buf[at..]);
+                }
                 encode(
                     &mut self.buf,
                     op,
@@ -113,6 +125,10 @@ impl Writer {
         out
     }
 
+    /// Sends the batch and reads its answers: an error for any message
+    /// that failed, then the last message's ack (or error). Once that is
+    /// in, every message not answered succeeded; if it never comes (acks
+    /// lost, ENOBUFS), they stay unknown until the next check.
     fn exchange(&mut self, base: u32, n: usize) -> Vec<Outcome> {
         let mut res = vec![Outcome::Unknown; n];
         if let Err(e) = self.sock.send(&self.buf, 0) {
@@ -120,14 +136,14 @@ impl Writer {
             tracing::warn!(error = %e, "netlink send failed for a batch of {n} routes");
             return vec![Outcome::Err(code, format!("send: {e}")); n];
         }
-        let mut left = n;
-        while left > 0 {
+        while res[n - 1] == Outcome::Unknown {
             let len = match self.sock.recv(&mut &mut self.rbuf[..], libc::MSG_DONTWAIT) {
                 Ok(l) => l,
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
                 Err(e) => {
                     // EAGAIN with acks missing, or ENOBUFS: acks were lost.
-                    tracing::warn!(error = %e, missing = left, "netlink acks lost");
+                    let missing = res.iter().filter(|r| **r == Outcome::Unknown).count();
+                    tracing::warn!(error = %e, missing, "netlink acks lost");
                     break;
                 }
             };
@@ -149,9 +165,15 @@ impl Writer {
                     } else {
                         Outcome::Err(err, ext_ack_msg(&b[..mlen], flags))
                     };
-                    left -= 1;
                 }
                 off += align4(mlen);
+            }
+        }
+        if res[n - 1] != Outcome::Unknown {
+            for r in &mut res {
+                if *r == Outcome::Unknown {
+                    *r = Outcome::Ok;
+                }
             }
         }
         res
@@ -440,6 +462,12 @@ pub fn encode(
     }
     let len = (buf.len() - start) as u32;
     buf[start..start + 4].copy_from_slice(&len.to_ne_bytes());
+}
+
+/// Clears NLM_F_ACK in the header of the message `msg` starts with.
+fn clear_ack(msg: &mut [u8]) {
+    let f = u16::from_ne_bytes([msg[6], msg[7]]) & !NLM_F_ACK;
+    msg[6..8].copy_from_slice(&f.to_ne_bytes());
 }
 
 /// struct nlmsghdr; the length is patched by the caller.
