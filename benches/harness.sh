@@ -7,6 +7,7 @@
 #   benches/harness.sh [--quick] [--daemons bgpd,bird2,bird1,frr]
 #                      [--scenarios 1x1M,10x100k,100x1k,calico,listen]
 #                      [--modes fib,rib] [--out FILE.jsonl] [--timeout S] [--p1 N]
+#                      [--repeat N] [--idle S]
 #
 # Per scenario and daemon, two runs:
 #   fib  kernel install on. FIB convergence = from the loadgen's "all sessions
@@ -26,6 +27,15 @@
 # After convergence (and 1 s of settling) it reads peak RSS (VmHWM) and CPU
 # seconds (utime+stime) of the daemon processes (FRR: bgpd + zebra), and for
 # bgpd how long `bgpd show neighbors` takes then (show_neighbors_s).
+# --idle S then leaves the converged daemon alone for S seconds but for a
+# monitoring poll every 15 s (bgpd: GET /metrics; BIRD: birdc show
+# protocols all; FRR: show bgp summary json) and reports its CPU per
+# minute over that window (idle_cpu_s_per_min: the periodic kernel
+# reconcile included, so S >= 60) and its RSS at the end (idle_rss_mib).
+# --repeat N runs each scenario, mode and daemon N times, going round the
+# daemons (so a noisy minute hits them all); the tables then show medians
+# of the runs that converged, and a spread table gives runs ok, median,
+# min and max.
 #
 # Scenarios (--quick divides them for sanity runs):
 #   1x1M      1 iBGP peer x 1,000,000 /28            (quick: 1 x 20,000)
@@ -64,7 +74,12 @@
 #                a full dump confirms it (else full dumps go on until one
 #                is clean).
 # The "bgpd-plain" daemon (any scenario) is bgpd with nexthop objects off.
-# Environment: BGPD, LOADGEN (binaries; default $CARGO_TARGET_DIR/release),
+# The "floor" daemon (1x1M and 10x100k, fib mode; benches/floor.rs) is no
+# BGP at all: the same routes and next hops written by raw batched
+# rtnetlink as fast as the kernel takes them (FLOOR_ARGS, default
+# "--ack batch --nhid"), timed as a FIB run from its launch; the table
+# gives bgpd's FIB time over it ("vs floor").
+# Environment: BGPD, LOADGEN, FLOOR (binaries; default $CARGO_TARGET_DIR/release),
 # BIRD2 (/opt/bird2/usr/sbin/bird), BIRD1 (bird), BGPD_LOG (default warn),
 # BGPD_MODE: "config" (default; bgpd --config FILE, as deployed, no
 # foreground view) or "foreground" (bgpd --peer ... printing its view to
@@ -80,6 +95,7 @@ T=${CARGO_TARGET_DIR:-target}/release
 export BGPD=${BGPD:-$T/bgpd} LOADGEN=${LOADGEN:-$T/bgpd-loadgen}
 export BIRD2=${BIRD2:-/opt/bird2/usr/sbin/bird} BIRD2C=${BIRD2C:-/opt/bird2/usr/sbin/birdc}
 export BIRD1=${BIRD1:-$(command -v bird || true)} BIRD1C=${BIRD1C:-$(command -v birdc || true)}
+export FLOOR=${FLOOR:-$T/bgpd-floor} FLOOR_ARGS=${FLOOR_ARGS:---ack batch --nhid}
 export BGPD_LOG=${BGPD_LOG:-warn} BGPD_STDOUT=${BGPD_STDOUT:-/dev/null} BGPD_MODE=${BGPD_MODE:-config}
 for b in "$BGPD" "$LOADGEN"; do
   [ -x "$b" ] || { echo "missing $b: cargo build --release" >&2; exit 1; }
@@ -108,6 +124,8 @@ ap.add_argument("--scenarios", default="1x1M,10x100k,100x1k,calico,listen")
 ap.add_argument("--modes", default="fib,rib")
 ap.add_argument("--out", default="")
 ap.add_argument("--timeout", type=float, default=180)
+ap.add_argument("--repeat", type=int, default=1, help="runs per scenario, mode and daemon; tables show medians and a spread table")
+ap.add_argument("--idle", type=float, default=0, help="after a converged run, leave the daemon S seconds (monitoring every 15 s) and report its CPU per minute and RSS")
 ap.add_argument("--p1", type=int, default=0, help="override the prefix count of 1x1M (profiling runs)")
 ap.add_argument("--failover-sample", choices=["fibmatch", "get"], default="fibmatch",
                 help="failover: look up the sample's routes whole (fibmatch), or 4 flows per prefix through the kernel's multipath choice (get)")
@@ -182,7 +200,7 @@ def add_sources(l, addrs):
         sh(f"ip -n {ns} link set {dev} up")
 
 def netns_down(d, l, procs):
-    if E.get("BGPD_WRAP"):
+    if E.get("BGPD_WRAP") and procs:
         # A profiler under bgpd writes its output on a clean exit.
         procs[0].terminate()
         try: procs[0].wait(timeout=60)
@@ -333,6 +351,7 @@ def run(daemon, sname, mode):
             conf += ["[kernel]", f"install = {'true' if fib else 'false'}",
                      f"nexthop_objects = {'false' if daemon == 'bgpd-plain' else 'true'}", "",
                      "[control]", f'socket = "{sock}"', "",
+                     "[metrics]", 'listen = "127.0.0.1:9179"', "",
                      "[log]", f'level = "{E["BGPD_LOG"]}"', ""]
             open(f"{rd}/bgpd.toml", "w").write("\n".join(conf))
             cmd = nx + wrap + [E["BGPD"], "--config", f"{rd}/bgpd.toml"]
@@ -440,8 +459,15 @@ def run(daemon, sname, mode):
             t = time.time()
             sh(f"{E['BGPD']} show neighbors --json --socket {rd}/bgpd.sock >/dev/null", False)
             res["show_neighbors_s"] = round(time.time() - t, 3)
+            if fib:
+                j = json.loads(sh(f"{E['BGPD']} show fib --json --socket {rd}/bgpd.sock", False) or "{}")
+                res["fib_ops"] = {k: v for k, v in j.get("ops", {}).items() if v}
+            st = open(f"/proc/{main_pid}/stat").read().rsplit(")", 1)[1].split()
+            res["user_s"], res["sys_s"] = round(int(st[11]) / HZ, 2), round(int(st[12]) / HZ, 2)
         if daemon == "frr":
             res["per_process"] = [proc_stats(p) for p in pids]
+        if a.idle > 0:
+            res.update(idle(daemon, d, rd, pids))
     else:
         res.setdefault("error", f"timeout, count {last} of {target}")
         tail = ""
@@ -452,6 +478,38 @@ def run(daemon, sname, mode):
     netns_down(d, l, procs)
     time.sleep(1)
     return res
+
+def idle(daemon, d, rd, pids):
+    """--idle S: the converged daemon left alone for S seconds but for what
+    monitoring does every 15 s (Prometheus scraping bgpd's /metrics, the
+    bird_exporter way `birdc show protocols all` for BIRD, `show bgp
+    summary json` for FRR). CPU per minute over the window (the periodic
+    kernel reconcile included: bgpd and BIRD both scan every 60 s by
+    default), RSS at its end."""
+    def cpu():
+        return sum(proc_stats(p)[0] or 0 for p in pids)
+    c0, t0 = cpu(), time.time()
+    scrapes = 0
+    while time.time() - t0 < a.idle:
+        if daemon.startswith("bgpd"):
+            sh(f"ip netns exec {d} curl -sf -o /dev/null http://127.0.0.1:9179/metrics", False)
+        elif daemon in ("bird2", "bird1"):
+            birdc = E["BIRD2C"] if daemon == "bird2" else E["BIRD1C"]
+            sh(f"{birdc} -s {rd}/bird.ctl show protocols all >/dev/null", False)
+        elif daemon == "frr":
+            frr_rib(rd)
+        scrapes += 1
+        time.sleep(max(0, min(15, a.idle - (time.time() - t0))))
+    dt = time.time() - t0
+    rss = sum(proc_stats(p)[1] or 0 for p in pids)
+    cur = 0.0
+    for p in pids:
+        try:
+            cur += int(re.search(r"VmRSS:\s+(\d+)", open(f"/proc/{p}/status").read()).group(1)) / 1024
+        except Exception:
+            pass
+    return dict(idle_s=round(dt, 1), idle_cpu_s_per_min=round((cpu() - c0) * 60 / dt, 3),
+                idle_scrapes=scrapes, idle_rss_mib=round(cur, 1), idle_peak_rss_mib=round(rss, 1))
 
 def run_prop(daemon, sname, mode):
     """A propagation run: the daemon reflects the injectors' routes to a
@@ -694,6 +752,55 @@ def run_failover(daemon, sname, mode):
     time.sleep(1)
     return res
 
+def run_floor(daemon, sname, mode):
+    """The kernel's floor (benches/floor.rs): the same routes with the same
+    next hops written by raw batched rtnetlink, no BGP and no RIB, timed
+    the way a FIB run is (launch to the first poll that sees them all)."""
+    s = SCEN[sname]
+    if s["kind"] != "plain" or mode != "fib":
+        return dict(daemon=daemon, scenario=sname, mode=mode, skipped="the floor is a FIB install of plain routes")
+    RUN[0] += 1
+    rd = f"{DIR}/r{RUN[0]}"
+    os.makedirs(rd)
+    d, l = netns_up(RUN[0])
+    sh(f"ip -n {d} link set d0 up; ip -n {d} link set lo up")
+    ps = peers(s["m"])
+    add_sources(l, ps)
+    base = fib_count_ns(d)
+    target = s["m"] * s["p"]
+    iv = 0.25 if target >= 200000 else 0.1 if target >= 20000 else 0.02
+    cmd = ["ip", "netns", "exec", d, E["FLOOR"], "--here", "--routes", str(target),
+           "--gateway", ",".join(ps), "--dev", "d0"] + E["FLOOR_ARGS"].split()
+    res = dict(daemon=daemon, scenario=sname, mode=mode, routes=target, floor_args=E["FLOOR_ARGS"], poll_s=iv)
+    t0 = time.time()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(f"{rd}/floor.err", "w"), text=True)
+    done_t = last = None
+    while time.time() - t0 < a.timeout:
+        time.sleep(iv)
+        exited = p.poll() is not None
+        last = fib_count_ns(d) - base
+        if last >= target:
+            done_t = time.time()
+            break
+        if exited:
+            break
+    if p.poll() is None:
+        p.wait(timeout=a.timeout)
+    try:
+        j = json.loads(p.stdout.read().strip().splitlines()[-1])
+        res.update(floor_time_s=j["time_s"], rss_mib=j["rss_mib"], cpu_s=round(j["user_s"] + j["sys_s"], 2), floor_errors=j["errors"])
+    except Exception:
+        pass
+    if p.returncode != 0:
+        res["error"] = f"bgpd-floor exited {p.returncode}: " + open(f"{rd}/floor.err").read()[-400:]
+    elif done_t:
+        res["converge_s"] = round(done_t - t0, 3)
+    else:
+        res["error"] = f"timeout, count {last} of {target}"
+    netns_down(d, l, [])
+    time.sleep(1)
+    return res
+
 def RIB_IV(s):
     # RIB-only runs of bgpd and BIRD take tens of milliseconds below 200k
     # paths: poll their control sockets often enough to tell them apart.
@@ -713,22 +820,49 @@ results = []
 outf = open(a.out, "a") if a.out else None
 for sname in a.scenarios.split(","):
     for mode in a.modes.split(","):
-        for dmn in daemons:
-            kind = SCEN[sname]["kind"]
-            r = (run_prop if kind == "prop" else run_failover if kind == "failover" else run)(dmn, sname, mode)
-            results.append(r)
-            line = json.dumps(r)
-            print(line, flush=True)
-            if outf:
-                outf.write(line + "\n"); outf.flush()
+        # Repeats go round the daemons, so a noisy minute hits all of them.
+        for rep in range(a.repeat):
+            for dmn in daemons:
+                kind = SCEN[sname]["kind"]
+                r = (run_prop if kind == "prop" else run_failover if kind == "failover"
+                     else run_floor if dmn == "floor" else run)(dmn, sname, mode)
+                if a.repeat > 1:
+                    r["rep"] = rep + 1
+                results.append(r)
+                line = json.dumps(r)
+                print(line, flush=True)
+                if outf:
+                    outf.write(line + "\n"); outf.flush()
 
-# Table: per scenario and daemon, FIB and RIB convergence, peak RSS and CPU
-# (from the FIB run), and ratios to BIRD 2 from this same run.
+# Tables: per scenario and daemon, FIB and RIB convergence, peak RSS and CPU
+# (from the FIB run), and ratios to BIRD 2 from this same run. With
+# --repeat, every figure is the median of the runs that converged (a run
+# that failed shows as "k/N ok" in the spread table).
+def median(v):
+    v = sorted(v)
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+AGG = {}
 def get(d, s, m):
-    for r in results:
-        if (r["daemon"], r["scenario"], r["mode"]) == (d, s, m):
-            return r
-    return None
+    key = (d, s, m)
+    if key in AGG:
+        return AGG[key]
+    runs = [r for r in results if (r["daemon"], r["scenario"], r["mode"]) == key]
+    if not runs:
+        return None
+    ok = [r for r in runs if "skipped" not in r and "error" not in r]
+    if len(runs) == 1 or not ok:
+        out = dict(runs[0])
+    else:
+        out = dict(ok[0])
+        for k, v in ok[0].items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "rep":
+                vals = [r[k] for r in ok if isinstance(r.get(k), (int, float))]
+                out[k] = median(vals)
+                out[k + "_range"] = (min(vals), max(vals))
+    out["runs"], out["ok"] = len(runs), len(ok)
+    AGG[key] = out
+    return out
 def fmt(r, k, nd=2):
     if r is None: return "-"
     if "skipped" in r: return "n/a"
@@ -737,7 +871,47 @@ def fmt(r, k, nd=2):
 def ratio(r, b, k):
     if not r or not b or k not in r or k not in b or not b[k]: return ""
     return f" ({r[k]/b[k]:.2f}x)"
-fo = [r for r in results if r["scenario"] == "failover" and "skipped" not in r]
+if a.repeat > 1:
+    print()
+    print(f"| scenario | mode | daemon | runs ok | median s | min s | max s | median RSS MiB | median CPU s |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
+    for sname in a.scenarios.split(","):
+        for mode in a.modes.split(","):
+            for dmn in daemons:
+                r = get(dmn, sname, mode)
+                if not r or "skipped" in r:
+                    continue
+                k = "failover_s" if SCEN[sname]["kind"] == "failover" else "converge_s"
+                lo, hi = r.get(k + "_range", (r.get(k), r.get(k)))
+                f3 = lambda v: "-" if v is None else f"{v:.3f}"
+                print(f"| {sname} | {mode} | {dmn} | {r['ok']}/{r['runs']} | {f3(r.get(k) if r['ok'] else None)} "
+                      f"| {f3(lo if r['ok'] else None)} | {f3(hi if r['ok'] else None)} | {fmt(r,'rss_mib',1)} | {fmt(r,'cpu_s')} |")
+if a.idle > 0:
+    print()
+    print(f"| scenario | mode | daemon | idle CPU s per minute | RSS after MiB | vs BIRD 2 (CPU, RSS) |")
+    print("|---|---|---|---:|---:|---:|")
+    for sname in a.scenarios.split(","):
+        for mode in a.modes.split(","):
+            b_ = get("bird2", sname, mode)
+            for dmn in daemons:
+                r = get(dmn, sname, mode)
+                if not r or "idle_cpu_s_per_min" not in r:
+                    continue
+                x = "" if dmn == "bird2" else f"{ratio(r, b_, 'idle_cpu_s_per_min').strip(' ()')}, {ratio(r, b_, 'idle_rss_mib').strip(' ()')}"
+                print(f"| {sname} | {mode} | {dmn} | {fmt(r,'idle_cpu_s_per_min',3)} | {fmt(r,'idle_rss_mib',1)} | {x} |")
+fl = [get("floor", s_, "fib") for s_ in a.scenarios.split(",")]
+fl = [r for r in fl if r and "skipped" not in r]
+if fl:
+    print()
+    print(f"| scenario | daemon | FIB conv. s | floor s ({E['FLOOR_ARGS']}) | vs floor |")
+    print("|---|---|---:|---:|---:|")
+    for f in fl:
+        for dmn in daemons:
+            r = get(dmn, f["scenario"], "fib")
+            if dmn != "floor" and r and "skipped" not in r:
+                print(f"| {f['scenario']} | {dmn} | {fmt(r,'converge_s')} | {fmt(f,'converge_s')} | {ratio(r, f, 'converge_s').strip(' ()')} |")
+fo = [get(d_, "failover", "fib") for d_ in daemons] if "failover" in a.scenarios.split(",") else []
+fo = [r for r in fo if r and "skipped" not in r]
 if fo:
     print()
     print("| scenario | daemon | failover s | vs BIRD 2 | CPU s in it | route requests | groups moved |")

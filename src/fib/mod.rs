@@ -28,6 +28,8 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::route::{ChangeSet, NextHop, RouteChange};
+/// For benches/floor.rs, whose route listener filters as bgpd's kernel view does.
+pub use nl::attach_own_route_filter;
 pub use task::spawn;
 pub use view::{Hop, KernelRoute, KernelView, Reachability};
 
