@@ -318,7 +318,7 @@ fn installed(hops: &[&str]) -> Option<PrefixState> {
 }
 
 #[test]
-fn changes_go_in_descending_order_in_chunks_and_the_last_one_wins() {
+fn changes_go_in_spread_descending_order_in_chunks_and_the_last_one_wins() {
     let now = Instant::now();
     let mut st = lab(cfg(), now);
     st.initial_sync_done("test");
@@ -335,10 +335,13 @@ fn changes_go_in_descending_order_in_chunks_and_the_last_one_wins() {
     let out = k.run(&st, &first);
     st.outcomes(first, out, now);
     drive(&mut st, &mut k, now);
-    let want: Vec<(bool, IpNet)> = (0..10)
-        .rev()
+    // Ten prefixes in chunks of four: every third one per chunk
+    // (Queue::spread), each chunk descending.
+    let want: Vec<(bool, IpNet)> = [9, 6, 3, 0, 7, 4, 1, 8, 5, 2]
+        .iter()
         .map(|i| (true, net(&format!("10.9.{i}.0/24"))))
         .collect();
+    assert_eq!(CHUNK, 4);
     assert_eq!(k.took(), want);
     assert_eq!(k.has("10.9.4.0/24"), Some(&vec![hop("10.0.1.2", V1)]));
     assert_eq!(state(&st, "10.9.4.0/24"), installed(&["10.0.1.2 dev v1"]));
