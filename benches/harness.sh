@@ -77,8 +77,9 @@
 # The "floor" daemon (1x1M and 10x100k, fib mode; benches/floor.rs) is no
 # BGP at all: the same routes and next hops written by raw batched
 # rtnetlink as fast as the kernel takes them (FLOOR_ARGS, default
-# "--ack batch --nhid"), timed as a FIB run from its launch; the table
-# gives bgpd's FIB time over it ("vs floor").
+# "--ack batch --nhid --order shuffle", the fastest the sweep found),
+# timed as a FIB run from its launch; the table gives bgpd's FIB time
+# over it ("vs floor").
 # Environment: BGPD, LOADGEN, FLOOR (binaries; default $CARGO_TARGET_DIR/release),
 # BIRD2 (/opt/bird2/usr/sbin/bird), BIRD1 (bird), BGPD_LOG (default warn),
 # BGPD_MODE: "config" (default; bgpd --config FILE, as deployed, no
@@ -95,7 +96,7 @@ T=${CARGO_TARGET_DIR:-target}/release
 export BGPD=${BGPD:-$T/bgpd} LOADGEN=${LOADGEN:-$T/bgpd-loadgen}
 export BIRD2=${BIRD2:-/opt/bird2/usr/sbin/bird} BIRD2C=${BIRD2C:-/opt/bird2/usr/sbin/birdc}
 export BIRD1=${BIRD1:-$(command -v bird || true)} BIRD1C=${BIRD1C:-$(command -v birdc || true)}
-export FLOOR=${FLOOR:-$T/bgpd-floor} FLOOR_ARGS=${FLOOR_ARGS:---ack batch --nhid}
+export FLOOR=${FLOOR:-$T/bgpd-floor} FLOOR_ARGS=${FLOOR_ARGS:---ack batch --nhid --order shuffle}
 export BGPD_LOG=${BGPD_LOG:-warn} BGPD_STDOUT=${BGPD_STDOUT:-/dev/null} BGPD_MODE=${BGPD_MODE:-config}
 for b in "$BGPD" "$LOADGEN"; do
   [ -x "$b" ] || { echo "missing $b: cargo build --release" >&2; exit 1; }
@@ -784,8 +785,11 @@ def run_floor(daemon, sname, mode):
             break
         if exited:
             break
-    if p.poll() is None:
+    try:
         p.wait(timeout=a.timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
     try:
         j = json.loads(p.stdout.read().strip().splitlines()[-1])
         res.update(floor_time_s=j["time_s"], rss_mib=j["rss_mib"], cpu_s=round(j["user_s"] + j["sys_s"], 2), floor_errors=j["errors"])
@@ -871,34 +875,34 @@ def fmt(r, k, nd=2):
 def ratio(r, b, k):
     if not r or not b or k not in r or k not in b or not b[k]: return ""
     return f" ({r[k]/b[k]:.2f}x)"
+def rows():
+    """(scenario, mode, daemon, aggregated result) of every run not skipped."""
+    for sname in a.scenarios.split(","):
+        for mode in a.modes.split(","):
+            for dmn in daemons:
+                r = get(dmn, sname, mode)
+                if r and "skipped" not in r:
+                    yield sname, mode, dmn, r
 if a.repeat > 1:
     print()
     print(f"| scenario | mode | daemon | runs ok | median s | min s | max s | median RSS MiB | median CPU s |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|")
-    for sname in a.scenarios.split(","):
-        for mode in a.modes.split(","):
-            for dmn in daemons:
-                r = get(dmn, sname, mode)
-                if not r or "skipped" in r:
-                    continue
-                k = "failover_s" if SCEN[sname]["kind"] == "failover" else "converge_s"
-                lo, hi = r.get(k + "_range", (r.get(k), r.get(k)))
-                f3 = lambda v: "-" if v is None else f"{v:.3f}"
-                print(f"| {sname} | {mode} | {dmn} | {r['ok']}/{r['runs']} | {f3(r.get(k) if r['ok'] else None)} "
-                      f"| {f3(lo if r['ok'] else None)} | {f3(hi if r['ok'] else None)} | {fmt(r,'rss_mib',1)} | {fmt(r,'cpu_s')} |")
+    for sname, mode, dmn, r in rows():
+        k = "failover_s" if SCEN[sname]["kind"] == "failover" else "converge_s"
+        lo, hi = r.get(k + "_range", (r.get(k), r.get(k)))
+        f3 = lambda v: "-" if v is None or not r["ok"] else f"{v:.3f}"
+        print(f"| {sname} | {mode} | {dmn} | {r['ok']}/{r['runs']} | {f3(r.get(k))} "
+              f"| {f3(lo)} | {f3(hi)} | {fmt(r,'rss_mib',1)} | {fmt(r,'cpu_s')} |")
 if a.idle > 0:
     print()
     print(f"| scenario | mode | daemon | idle CPU s per minute | RSS after MiB | vs BIRD 2 (CPU, RSS) |")
     print("|---|---|---|---:|---:|---:|")
-    for sname in a.scenarios.split(","):
-        for mode in a.modes.split(","):
+    for sname, mode, dmn, r in rows():
+        if "idle_cpu_s_per_min" in r:
             b_ = get("bird2", sname, mode)
-            for dmn in daemons:
-                r = get(dmn, sname, mode)
-                if not r or "idle_cpu_s_per_min" not in r:
-                    continue
-                x = "" if dmn == "bird2" else f"{ratio(r, b_, 'idle_cpu_s_per_min').strip(' ()')}, {ratio(r, b_, 'idle_rss_mib').strip(' ()')}"
-                print(f"| {sname} | {mode} | {dmn} | {fmt(r,'idle_cpu_s_per_min',3)} | {fmt(r,'idle_rss_mib',1)} | {x} |")
+            rt = lambda k: ratio(r, b_, k).strip(" ()") or "-"
+            x = "" if dmn == "bird2" else f"{rt('idle_cpu_s_per_min')}, {rt('idle_rss_mib')}"
+            print(f"| {sname} | {mode} | {dmn} | {fmt(r,'idle_cpu_s_per_min',3)} | {fmt(r,'idle_rss_mib',1)} | {x} |")
 fl = [get("floor", s_, "fib") for s_ in a.scenarios.split(",")]
 fl = [r for r in fl if r and "skipped" not in r]
 if fl:

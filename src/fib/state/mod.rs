@@ -579,7 +579,7 @@ impl FibState {
             // (net/ipv4/fib_trie.c) makes it resize the same nodes again
             // and again. Measured at 1M routes (benches/floor.rs, Linux
             // 6.18): installing spread took ~0.8x the kernel time of
-            // address order, withdrawing ~0.35x (random order does as well
+            // address order, withdrawing ~0.37x (random order does as well
             // for the kernel but costs the slot lookups their cache).
             self.todo.sort();
             self.todo.spread(limit);
