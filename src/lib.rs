@@ -11,11 +11,13 @@
 //! - [`config`]: the TOML configuration and its validation.
 //! - [`daemon`]: the main loop; [`control`]: the control socket.
 //! - [`hash`]: the keyed fast hasher of the hot tables.
+//! - [`cpu`]: what the binary expects of the CPU (POPCNT on x86-64).
 
 pub mod cli;
 pub mod config;
 pub mod control;
 pub mod controller;
+pub mod cpu;
 pub mod daemon;
 pub mod fib;
 pub mod fsm;

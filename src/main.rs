@@ -230,6 +230,11 @@ fn init_logging() {
 }
 
 fn main() -> ExitCode {
+    // Before anything that could run an instruction the CPU lacks.
+    if let Err(e) = bgpd::cpu::check() {
+        eprintln!("{e}");
+        return ExitCode::from(2);
+    }
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Decode {
