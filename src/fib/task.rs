@@ -68,6 +68,7 @@ pub async fn spawn(
         monitor: Some(monitor),
         resync_needed: false,
         more_coming: false,
+        in_flight: None,
     };
     fib.resync_view().await?;
     let adopted = if fib.writer.is_some() {
@@ -133,6 +134,9 @@ struct Fib {
     resync_needed: bool,
     /// The last command was an [`FibCommand::ApplyMore`].
     more_coming: bool,
+    /// Operations the writer's thread has and whose outcomes the state
+    /// has not heard (see [`Fib::push`]).
+    in_flight: Option<(Vec<Op>, nl::Ticket)>,
 }
 
 enum Flow {
@@ -159,7 +163,7 @@ impl Fib {
             "FIB task running"
         );
         loop {
-            let work = self.state.has_work();
+            let work = self.state.has_work() || self.in_flight.is_some();
             let unsent =
                 self.reach_unsent || self.sync_unsent || self.failed_unsent || self.dead_unsent;
             tokio::select! {
@@ -385,25 +389,43 @@ impl Fib {
         }
     }
 
+    /// Sends everything queued and waits for the kernel's answers:
+    /// nothing is in flight afterwards.
     fn flush_all(&mut self) {
-        while self.state.has_work() {
+        while self.state.has_work() || self.in_flight.is_some() {
             self.push(CHUNK);
         }
+        debug_assert_eq!(self.state.in_flight(), 0);
     }
 
-    /// Sends the state's next operations (up to `limit` prefixes) and
-    /// hands it the kernel's answers.
+    /// Hands the state's next operations (up to `limit` prefixes) to the
+    /// writer's thread, then the state the kernel's answers to the list
+    /// sent before. So the kernel always has the next list queued while
+    /// this task waits for its answers, and this task plans and encodes
+    /// a list and digests the outcomes of another while the kernel
+    /// installs (one list in flight; see [`FibState::next_ops`]). With
+    /// nothing more to send, it only collects.
     fn push(&mut self, limit: usize) {
         let ops = self.state.next_ops(limit);
-        if ops.is_empty() {
+        let Fib {
+            writer,
+            state,
+            in_flight,
+            ..
+        } = self;
+        let Some(w) = writer.as_mut() else {
+            debug_assert!(ops.is_empty(), "operations only with install");
             return;
+        };
+        let sent = (!ops.is_empty()).then(|| {
+            let t = w.submit(&ops, &*state);
+            (ops, t)
+        });
+        if let Some((ops, t)) = in_flight.take() {
+            let outcomes = w.collect(t);
+            state.outcomes(ops, outcomes, Instant::now());
         }
-        let Fib { writer, state, .. } = self;
-        let outcomes = writer
-            .as_mut()
-            .expect("operations only with install")
-            .run(&ops, &*state);
-        state.outcomes(ops, outcomes, Instant::now());
+        *in_flight = sent;
     }
 
     /// Streams a dump of our routes (protocol and table, both families)
@@ -440,6 +462,8 @@ impl Fib {
 
     /// Rebuilds the kernel mirror from dumps.
     async fn resync_view(&mut self) -> io::Result<()> {
+        // What is in flight lands first: the dumps then show it.
+        self.drain();
         let mut links = Vec::new();
         let mut s = self.dump.link().get().execute();
         while let Some(l) = s.try_next().await.map_err(io_err)? {
@@ -504,6 +528,14 @@ impl Fib {
         Ok(n)
     }
 
+    /// Waits for the answers to what is in flight; sends nothing new.
+    fn drain(&mut self) {
+        if let (Some((ops, t)), Some(w)) = (self.in_flight.take(), self.writer.as_mut()) {
+            let outcomes = w.collect(t);
+            self.state.outcomes(ops, outcomes, Instant::now());
+        }
+    }
+
     /// Compares desired with the kernel and repairs the difference.
     async fn reconcile(&mut self) -> ReconcileReport {
         if self.writer.is_none() {
@@ -547,6 +579,8 @@ impl Fib {
             );
             return r;
         }
+        // What is in flight lands and is accounted for first.
+        self.drain();
         // In chunks: a million routes need no million-entry list.
         let Fib { writer, state, .. } = self;
         let w = writer.as_mut().expect("install mode");

@@ -94,6 +94,9 @@ pub struct FibState {
     last_tick: Instant,
     /// Kernel nexthop objects and groups ([`objects`]).
     objects: Objects,
+    /// Operations handed out by [`FibState::next_ops`] whose outcomes
+    /// have not come back.
+    in_flight: usize,
 }
 
 /// Queues a prefix for the kernel unless it is queued already.
@@ -161,6 +164,7 @@ impl FibState {
             ops: FibOps::default(),
             liveness: Liveness::new(cfg_probe),
             last_tick: now,
+            in_flight: 0,
             objects,
         }
     }
@@ -549,11 +553,39 @@ impl FibState {
 
     /// The next operations for the kernel, for up to `limit` queued
     /// prefixes, to be sent in this order and answered with
-    /// [`FibState::outcomes`] before the next call. Queued prefixes go in
-    /// descending address order; routes of ours with another metric go
-    /// first once the initial sync is over. May be empty while
-    /// [`FibState::has_work`] (prefixes that need no operation).
+    /// [`FibState::outcomes`]. Queued prefixes go in descending address
+    /// order; routes of ours with another metric go first once the
+    /// initial sync is over. May be empty while [`FibState::has_work`]
+    /// (prefixes that need no operation).
+    ///
+    /// One list may still be in flight (sent, its outcomes not yet
+    /// handed back: the writer pipelines) when this is called: then only
+    /// more prefixes of the round under way come out. They are distinct
+    /// from those in flight (a prefix changed again after it was planned
+    /// waits in the next round's queue), so no prefix has two operations
+    /// in flight. A new round, the group moves at its start, the other
+    /// metric's deletes and the collection of unused objects wait until
+    /// nothing is in flight, as they read what the kernel holds.
     pub fn next_ops(&mut self, limit: usize) -> Vec<Op> {
+        let ops = self.next_ops_inner(limit);
+        self.in_flight += ops.len();
+        ops
+    }
+
+    /// Operations handed out and not yet answered.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    fn next_ops_inner(&mut self, limit: usize) -> Vec<Op> {
+        if self.in_flight > 0 {
+            if self.todo.is_empty() {
+                return Vec::new();
+            }
+            let mut ops = Vec::new();
+            self.pop_and_plan(limit, &mut ops);
+            return ops;
+        }
         if self.sync_done && !self.other_metric.is_empty() {
             let n = limit.min(self.other_metric.len());
             return self
@@ -591,6 +623,12 @@ impl FibState {
                 return ops;
             }
         }
+        self.pop_and_plan(limit, &mut ops);
+        ops
+    }
+
+    /// Plans up to `limit` prefixes of the round's queue.
+    fn pop_and_plan(&mut self, limit: usize, ops: &mut Vec<Op>) {
         let mut batch = Vec::with_capacity(limit.min(self.todo.len()));
         while batch.len() < limit
             && let Some(p) = self.todo.pop()
@@ -598,11 +636,10 @@ impl FibState {
             batch.push(p);
         }
         self.todo.shrink();
-        self.plan(batch, &mut ops);
+        self.plan(batch, ops);
         if ops.is_empty() {
             self.maybe_idle();
         }
-        ops
     }
 
     /// The operations these prefixes need to bring the kernel in line.
@@ -700,7 +737,7 @@ impl FibState {
     /// Once nothing is queued: memory freed by withdrawals goes back, and
     /// debug builds check the reference counts.
     fn maybe_idle(&mut self) {
-        if self.todo.is_empty() && self.dirty.is_empty() {
+        if self.todo.is_empty() && self.dirty.is_empty() && self.in_flight == 0 {
             self.slots.compact();
             #[cfg(debug_assertions)]
             self.check_refs();

@@ -119,10 +119,12 @@ pub(super) struct Fail {
 }
 
 impl FibState {
-    /// The kernel's answers to the operations of the last
-    /// [`FibState::next_ops`], in order (a missing one counts as no ack).
+    /// The kernel's answers to the operations of a list from
+    /// [`FibState::next_ops`], in order (a missing one counts as no ack);
+    /// lists are answered in the order they were handed out.
     pub fn outcomes(&mut self, ops: Vec<Op>, outcomes: Vec<Outcome>, now: Instant) {
         let mut outcomes = outcomes.into_iter();
+        self.in_flight = self.in_flight.saturating_sub(ops.len());
         // Something may have become unused: collected once all is sent.
         self.objects.gc_due |= !ops.is_empty();
         for op in ops {
