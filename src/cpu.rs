@@ -54,7 +54,10 @@ mod tests {
     fn x86_64_builds_use_popcnt() {
         let built_with_popcnt = cfg!(target_feature = "popcnt");
         if std::env::var_os("RUSTFLAGS").is_none() {
-            assert!(built_with_popcnt, "built without .cargo/config.toml's POPCNT");
+            assert!(
+                built_with_popcnt,
+                "built without .cargo/config.toml's POPCNT"
+            );
         }
     }
 }
