@@ -87,9 +87,7 @@ pub struct Writer {
     table: u32,
     metric: u32,
     tx: Option<std::sync::mpsc::SyncSender<Batch>>,
-    rx: std::sync::mpsc::Receiver<Answered>,
-    /// Buffers back from the thread, for the next batches.
-    free: Vec<Vec<u8>>,
+    rx: std::sync::mpsc::Receiver<Vec<Outcome>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -105,11 +103,6 @@ struct Batch {
     buf: Vec<u8>,
     base: u32,
     n: usize,
-}
-
-struct Answered {
-    buf: Vec<u8>,
-    outcomes: Vec<Outcome>,
 }
 
 /// The thread's half: the socket and its receive buffer.
@@ -136,14 +129,7 @@ impl Writer {
             .name("bgpd-fib-writer".into())
             .spawn(move || {
                 for b in batches {
-                    let outcomes = ex.exchange(&b.buf, b.base, b.n);
-                    if done
-                        .send(Answered {
-                            buf: b.buf,
-                            outcomes,
-                        })
-                        .is_err()
-                    {
+                    if done.send(ex.exchange(&b.buf, b.base, b.n)).is_err() {
                         return;
                     }
                 }
@@ -155,7 +141,6 @@ impl Writer {
             metric,
             tx: Some(tx),
             rx,
-            free: Vec::new(),
             thread: Some(thread),
         })
     }
@@ -170,11 +155,7 @@ impl Writer {
         };
         let mut start = 0;
         while start < ops.len() {
-            let mut buf = self
-                .free
-                .pop()
-                .unwrap_or_else(|| Vec::with_capacity(BATCH_BYTES + 4096));
-            buf.clear();
+            let mut buf = Vec::with_capacity(BATCH_BYTES + 4096);
             let base = self.seq;
             let mut end = start;
             let mut prev = None;
@@ -201,11 +182,16 @@ impl Writer {
                 base,
                 n: end - start,
             };
-            match self.tx.as_ref().map(|tx| tx.send(b)) {
-                Some(Ok(())) => t.batches += 1,
+            if let Some(Ok(())) = self.tx.as_ref().map(|tx| tx.send(b)) {
+                t.batches += 1;
+            } else {
                 // The thread is gone (it cannot be, short of a panic):
-                // these stay unknown (collect) until the next check.
-                _ => tracing::error!("the FIB writer thread is gone; routes not sent"),
+                // the rest stays unknown (collect) until the next check.
+                tracing::error!(
+                    routes = ops.len() - start,
+                    "the FIB writer thread is gone; routes not sent"
+                );
+                break;
             }
             start = end;
         }
@@ -218,12 +204,7 @@ impl Writer {
         let mut out = Vec::with_capacity(t.ops);
         for _ in 0..t.batches {
             match self.rx.recv() {
-                Ok(a) => {
-                    out.extend(a.outcomes);
-                    if self.free.len() < 4 {
-                        self.free.push(a.buf);
-                    }
-                }
+                Ok(outcomes) => out.extend(outcomes),
                 Err(_) => break,
             }
         }

@@ -407,25 +407,18 @@ impl Fib {
     /// nothing more to send, it only collects.
     fn push(&mut self, limit: usize) {
         let ops = self.state.next_ops(limit);
-        let Fib {
-            writer,
-            state,
-            in_flight,
-            ..
-        } = self;
-        let Some(w) = writer.as_mut() else {
-            debug_assert!(ops.is_empty(), "operations only with install");
-            return;
+        let sent = match self.writer.as_mut() {
+            Some(w) if !ops.is_empty() => {
+                let t = w.submit(&ops, &self.state);
+                Some((ops, t))
+            }
+            _ => {
+                debug_assert!(ops.is_empty(), "operations only with install");
+                None
+            }
         };
-        let sent = (!ops.is_empty()).then(|| {
-            let t = w.submit(&ops, &*state);
-            (ops, t)
-        });
-        if let Some((ops, t)) = in_flight.take() {
-            let outcomes = w.collect(t);
-            state.outcomes(ops, outcomes, Instant::now());
-        }
-        *in_flight = sent;
+        self.drain();
+        self.in_flight = sent;
     }
 
     /// Streams a dump of our routes (protocol and table, both families)

@@ -605,6 +605,7 @@ impl FibState {
             }
             std::mem::swap(&mut self.todo, &mut self.dirty);
             self.dirty.shrink();
+            debug!(prefixes = self.todo.len(), "FIB round");
             // Descending address order, and a long queue spread so each
             // batch covers the whole range (Queue::spread): a batch that
             // fills or empties one corner of the kernel's LC-trie
