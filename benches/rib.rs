@@ -11,7 +11,8 @@
 //!   scenario (see [`calico`]), decisions committed every 1,024 UPDATEs as
 //!   the daemon batches them.
 //! - `trie/...`: the prefix trie alone, 1M /28 inserts with 16- and
-//!   32-byte values and with slab indices (what the entry's size costs).
+//!   32-byte values and with slab indices (what the entry's size costs),
+//!   and 1M exact lookups.
 //! - Memory: before the timed runs, the 1M-route table is built once with
 //!   a counting allocator; the live heap bytes per route and the process's
 //!   peak RSS are printed.
@@ -287,6 +288,22 @@ fn trie(c: &mut Criterion) {
                 slab.len() as u32 - 1
             });
             (m, slab)
+        })
+    });
+    // Exact lookups of every prefix (the FIB's slot lookups, the RIB's
+    // withdrawals): what POPCNT speeds up most (.cargo/config.toml).
+    let mut m = PrefixMap::new();
+    fill(&mut m, |i| [u64::from(i); 2]);
+    g.bench_function("get_mut 1M /28, 16-byte values", |b| {
+        b.iter(|| {
+            let mut sum = 0u64;
+            for i in 0..1_000_000u32 {
+                let a = Ipv4Addr::from(0x0a00_0000u32 + (i << 4));
+                if let Some(v) = m.get_mut(&Ipv4Net::new_assert(a, 28)) {
+                    sum += v[0];
+                }
+            }
+            black_box(sum)
         })
     });
     g.finish();
